@@ -1,0 +1,91 @@
+"""What every dataset returns, and the few helpers they share.
+
+A sample is a dict: ``image`` (C, H, W) float32 in [0, 1], ``label`` int (-1 when the source has none),
+and optionally ``params`` (render parameters), ``caption`` and ``path``.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SPLITS = ("train", "val", "test", "all")
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Base class: subclasses set the attributes below and implement ``__len__`` and ``__getitem__``."""
+
+    spec: str = ""
+    channels: int = 3
+    image_size: tuple[int, int] | None = None  # (H, W) when every image has the same size
+    class_names: list[str] = []
+    split: str = "train"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def info(self) -> dict:
+        return {"spec": self.spec, "split": self.split, "count": len(self), "channels": self.channels,
+                "image_size": list(self.image_size) if self.image_size else None,
+                "num_classes": self.num_classes, "class_names": list(self.class_names)}
+
+
+def split_of(key: str, seed: int = 0) -> str:
+    """Fixed 80/10/10 split assignment from a stable hash of ``key`` (a path, a name, an index)."""
+    bucket = int(hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()[:8], 16) % 10
+    return "train" if bucket < 8 else ("val" if bucket == 8 else "test")
+
+
+def split_indices(n: int, split: str, seed: int = 0) -> np.ndarray:
+    """Indices 0..n-1 of one split of a fixed seeded permutation (80/10/10)."""
+    if split == "all":
+        return np.arange(n)
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, n // 10) if n >= 10 else 0
+    n_test = n_val
+    n_train = n - n_val - n_test
+    parts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    return np.sort(parts[split])
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """uint8 or float array (H, W[, C]) -> float32 tensor (C, H, W) in [0, 1]."""
+    if array.ndim == 2:
+        array = array[..., None]
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+    return tensor.float() / 255.0 if array.dtype == np.uint8 else tensor.float()
+
+
+def fit_image(image: torch.Tensor, size: int | None, grayscale: bool, crop: bool = True) -> torch.Tensor:
+    """Resize (C, H, W) to size x size (shorter side, then centre crop, when ``crop``) and convert to gray."""
+    if grayscale and image.shape[0] == 3:
+        image = (image * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    if size and tuple(image.shape[1:]) != (size, size):
+        h, w = image.shape[1:]
+        if crop:
+            scale = size / min(h, w)
+            nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+        else:
+            nh, nw = size, size
+        if (nh, nw) != (h, w):
+            image = F.interpolate(image[None], size=(nh, nw), mode="bicubic", antialias=(nh < h),
+                                  align_corners=False)[0].clamp(0, 1)
+        top, left = (nh - size) // 2, (nw - size) // 2
+        image = image[:, top:top + size, left:left + size]
+    return image.contiguous()
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack images and labels; keep everything else as lists."""
+    shapes = {tuple(s["image"].shape) for s in samples}
+    if len(shapes) > 1:
+        raise ValueError(f"images in a batch differ in shape {sorted(shapes)}: add size=N to the data spec")
+    batch = {"image": torch.stack([s["image"] for s in samples]),
+             "label": torch.tensor([int(s.get("label", -1)) for s in samples], dtype=torch.long)}
+    for key in samples[0]:
+        if key not in batch:
+            batch[key] = [s.get(key) for s in samples]
+    return batch

@@ -1,0 +1,104 @@
+"""``photos``: real photographs available offline, cut into patches.
+
+The colour photographs bundled with scikit-image, plus every image under DIR (``photos:DIR``).
+Splits are by photograph, never by patch, so no photo feeds two splits. Photos are decoded lazily
+and kept in a small cache bounded in bytes.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from darkroom.data.base import ImageDataset, fit_image, split_of, to_tensor
+from darkroom.io import IMAGE_SUFFIXES, read_array
+
+# Real colour photographs in skimage.data; val and test photos are fixed by name.
+SKIMAGE_PHOTOS = {"astronaut": "train", "chelsea": "train", "hubble_deep_field": "train",
+                  "immunohistochemistry": "train", "retina": "train", "rocket": "val", "coffee": "test"}
+CACHE_BYTES = 1_500_000_000
+
+
+def _skimage_photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    return np.asarray(getattr(skimage.data, name)()[..., :3], np.uint8)
+
+
+class PhotosDataset(ImageDataset):
+    OPTIONS = {"patch": int, "scale": float}
+    NEEDS_PATH = False
+    TAKES_PATH = True
+
+    def __init__(self, path=None, *, split="train", size=None, limit=None, grayscale=False, patch=None,
+                 scale=1.0):
+        self.split, self.grayscale, self.scale = split, grayscale, scale
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.patch = patch or size or 64
+        self.size = size or self.patch
+        if not 0 < scale <= 1:
+            raise ValueError(f"photos: scale must be in (0, 1], got {scale}")
+        sources = [(f"skimage:{n}", s) for n, s in SKIMAGE_PHOTOS.items()]
+        if path:
+            root = Path(path)
+            if not root.is_dir():
+                raise ValueError(f"photos: {root} is not a folder")
+            files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            sources += [(str(p), split_of(p.relative_to(root).as_posix())) for p in files]
+        self.photos = [key for key, s in sources if split in (s, "all")]
+        self.patches = []  # (photo index, top, left) on the scaled photo
+        for i, key in enumerate(self.photos):
+            height, width = self._shape(key)
+            rows, cols = height // self.patch, width // self.patch
+            top0, left0 = (height - rows * self.patch) // 2, (width - cols * self.patch) // 2
+            self.patches += [(i, top0 + r * self.patch, left0 + c * self.patch)
+                             for r in range(rows) for c in range(cols)]
+        if limit:
+            self.patches = self.patches[:limit]
+        self.channels = 1 if grayscale else 3
+        self.image_size = (self.size, self.size)
+        self.class_names = []
+
+    def _shape(self, key: str) -> tuple[int, int]:
+        if key.startswith("skimage:"):
+            height, width = self._photo(key).shape[:2]
+            return height, width
+        try:
+            with Image.open(key) as img:
+                width, height = img.size
+                if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by EXIF
+                    width, height = height, width
+        except OSError:
+            return 0, 0  # unreadable: contributes no patch
+        return int(height * self.scale), int(width * self.scale)
+
+    def _photo(self, key: str) -> np.ndarray:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        if key.startswith("skimage:"):
+            array = _skimage_photo(key.split(":", 1)[1])
+        else:
+            array = (read_array(key) * 255 + 0.5).astype(np.uint8)
+        if self.scale != 1:
+            img = Image.fromarray(array)
+            size = (int(img.width * self.scale), int(img.height * self.scale))
+            array = np.asarray(img.resize(size, Image.BICUBIC, reducing_gap=None))
+        self._cache[key] = array
+        while sum(a.nbytes for a in self._cache.values()) > CACHE_BYTES and len(self._cache) > 1:
+            self._cache.popitem(last=False)
+        return array
+
+    def __len__(self) -> int:
+        return len(self.patches)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self.patches):
+            raise IndexError(f"index {index} out of range for {len(self.patches)} patches")
+        photo, top, left = self.patches[index]
+        key = self.photos[photo]
+        crop = self._photo(key)[top:top + self.patch, left:left + self.patch]
+        image = fit_image(to_tensor(crop), self.size, self.grayscale)
+        return {"image": image, "label": -1, "path": key, "box": (top, left, self.patch)}

@@ -1,0 +1,223 @@
+"""Read and write images.
+
+Every image enters darkroom as a float32 tensor (C, H, W) in [0, 1], RGB unless asked for gray,
+and leaves it as an atomically written PNG or JPEG that says where it came from.
+
+Alpha: by default transparent pixels are composited onto white (what a viewer shows);
+``alpha="drop"`` discards the alpha channel and keeps the stored colour.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
+DEFAULT_MAX_PIXELS = 120_000_000  # a 12k x 10k photo; above that is almost surely a decompression bomb
+
+
+def max_pixels_default() -> int:
+    return int(os.environ.get("DARKROOM_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+def read_image(path, *, grayscale: bool = False, alpha: str = "composite",
+               max_pixels: int | None = None) -> torch.Tensor:
+    """Read an image file into a float32 tensor (3, H, W) in [0, 1], or (1, H, W) with ``grayscale``.
+
+    EXIF orientation is applied; palette, CMYK, LA, 16-bit and float images are converted.
+    Raises ValueError naming the file when it is missing, empty, truncated, not an image or too large.
+    """
+    array = read_array(path, grayscale=grayscale, alpha=alpha, max_pixels=max_pixels)
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def read_array(path, *, grayscale: bool = False, alpha: str = "composite",
+               max_pixels: int | None = None) -> np.ndarray:
+    """Like :func:`read_image` but returns a float32 array (H, W, C)."""
+    if alpha not in ("composite", "drop"):
+        raise ValueError(f"alpha must be 'composite' or 'drop', got {alpha!r}")
+    path = Path(path)
+    limit = max_pixels or max_pixels_default()
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width == 0 or height == 0:
+                    raise ValueError(f"{path}: zero-sized image")
+                if width * height > limit:
+                    raise ValueError(f"{path}: {width}x{height} pixels exceeds the limit of {limit} "
+                                     "(set DARKROOM_MAX_PIXELS to raise it)")
+                img.seek(0)  # first frame of an animation
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                array = _to_float(img, alpha)
+    except ValueError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError(f"{path}: too many pixels (decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: not an image file") from None
+    except (OSError, SyntaxError, EOFError) as err:
+        raise ValueError(f"{path}: corrupt or truncated image ({err})") from None
+    if grayscale:
+        array = rgb_to_gray(array)[..., None]
+    return array
+
+
+def _to_float(img: Image.Image, alpha: str) -> np.ndarray:
+    """PIL image of any mode -> float32 (H, W, 3) in [0, 1]."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        gray = np.asarray(img, dtype=np.uint16).astype(np.float32) / 65535.0
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode in ("I", "F"):
+        gray = np.asarray(img, dtype=np.float32)
+        scale = 65535.0 if mode == "I" and gray.max() > 255 else (255.0 if mode == "I" else 1.0)
+        gray = np.clip(gray / scale, 0.0, 1.0)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode == "1":
+        img = img.convert("L")
+    has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        rgb, a = rgba[..., :3], rgba[..., 3:]
+        if alpha == "drop":
+            return np.ascontiguousarray(rgb)
+        return rgb * a + (1.0 - a)  # composite onto white
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0  # L, P, CMYK, YCbCr, RGB
+
+
+def rgb_to_gray(array: np.ndarray) -> np.ndarray:
+    """(H, W, 3) -> (H, W) luma with ITU-R BT.601 weights."""
+    return (array[..., 0] * 0.299 + array[..., 1] * 0.587 + array[..., 2] * 0.114).astype(np.float32)
+
+
+def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(C, H, W) tensor or (H, W[, C]) array in [0, 1] -> uint8 (H, W, C) with C in {1, 3}."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().float()
+        if image.ndim == 3:
+            image = image.permute(1, 2, 0)
+        image = image.numpy()
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise ValueError(f"expected an image (C, H, W) with 1 or 3 channels, got shape {tuple(image.shape)}")
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def to_pil(image: torch.Tensor | np.ndarray) -> Image.Image:
+    array = to_uint8(image)
+    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+
+
+def write_image(path, image, *, provenance: dict | None = None, quality: int = 95) -> Path:
+    """Write (C, H, W) in [0, 1] to PNG or JPEG (by suffix), atomically, with provenance.
+
+    Provenance (operation, model, parameters, seed, ...) goes into a PNG text chunk ``darkroom``
+    as JSON, or into the JPEG comment.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg"):
+        raise ValueError(f"{path}: can only write .png or .jpg, not {suffix or 'no suffix'}")
+    pil = image if isinstance(image, Image.Image) else to_pil(image)
+    text = json.dumps({"software": "darkroom", **(provenance or {})}, sort_keys=True, default=str)
+    if suffix == ".png":
+        info = PngImagePlugin.PngInfo()
+        info.add_text("darkroom", text)
+        kwargs = {"format": "PNG", "pnginfo": info}
+    else:
+        kwargs = {"format": "JPEG", "quality": int(quality), "comment": text.encode()}
+    with atomic_path(path) as tmp:
+        pil.save(tmp, **kwargs)
+    return path
+
+
+def read_provenance(path) -> dict | None:
+    """The provenance a file written by darkroom declares, or None."""
+    try:
+        with Image.open(path) as img:
+            text = img.info.get("darkroom") or img.info.get("comment")
+    except (OSError, UnidentifiedImageError):
+        return None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        data = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class atomic_path:
+    """Context manager yielding a temporary path beside ``path``; renamed onto it on success."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+        return False
+
+
+def write_text_atomic(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def list_images(inputs, *, recursive: bool = True) -> tuple[list[Path], list[str]]:
+    """Expand files, folders and globs into image paths (sorted, unique).
+
+    Returns (paths, problems): a problem is a one-line message for an input that matched nothing.
+    """
+    paths, problems = [], []
+    for item in inputs:
+        item = str(item)
+        if any(ch in item for ch in "*?["):
+            found = [Path(p) for p in sorted(glob.glob(item, recursive=True)) if Path(p).is_file()]
+            if not found:
+                problems.append(f"{item}: no file matches")
+            paths.extend(found)
+        elif Path(item).is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(p for p in Path(item).glob(pattern)
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append(f"{item}: folder holds no images")
+            paths.extend(found)
+        elif Path(item).is_file():
+            paths.append(Path(item))
+        else:
+            problems.append(f"{item}: no such file or folder")
+    seen, unique = set(), []
+    for p in paths:
+        if p not in seen:
+            seen.add(p)
+            unique.append(p)
+    return unique, problems
