@@ -221,3 +221,18 @@ def list_images(inputs, *, recursive: bool = True) -> tuple[list[Path], list[str
             seen.add(p)
             unique.append(p)
     return unique, problems
+
+
+def grid(images: torch.Tensor, ncol: int = 8, pad: int = 2, pad_value: float = 1.0) -> torch.Tensor:
+    """(N, C, H, W) -> one (C, H', W') image with ``ncol`` columns and ``pad`` pixels between tiles."""
+    if images.ndim != 4:
+        raise ValueError(f"grid expects (N, C, H, W), got shape {tuple(images.shape)}")
+    n, c, h, w = images.shape
+    ncol = max(1, min(ncol, n))
+    nrow = (n + ncol - 1) // ncol
+    canvas = torch.full((c, nrow * (h + pad) + pad, ncol * (w + pad) + pad), pad_value, dtype=images.dtype)
+    for i, image in enumerate(images):
+        r, k = divmod(i, ncol)
+        top, left = pad + r * (h + pad), pad + k * (w + pad)
+        canvas[:, top:top + h, left:left + w] = image
+    return canvas

@@ -1,0 +1,253 @@
+"""The one training loop. A model is an ``nn.Module`` with ``loss(batch) -> dict`` (key ``loss`` is
+optimized) and, optionally, ``preview(batch) -> images`` for the sample grids. Nothing else is assumed.
+
+The batch at step ``t`` depends only on (seed, t), and every RNG state is checkpointed, so a run
+killed at any point and resumed with ``resume=True`` continues exactly as if it had never stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from darkroom.config import config_to_dict
+from darkroom.data import collate, load_dataset
+from darkroom.io import grid, write_image
+from darkroom.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint, save_final
+from darkroom.train.ema import EMA
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000
+    minutes: float = 0.0  # wall-clock budget for this invocation; 0 = none
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    grad_clip: float = 1.0  # max gradient norm; 0 = off
+    ema: float = 0.0  # EMA decay, e.g. 0.999; 0 = off
+    amp: bool = False  # mixed precision, CUDA only
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    log_every: int = 10
+    val_batches: int = 4
+    keep_checkpoints: int = 2
+    device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
+    workers: int = 0
+    seed: int = 0
+
+    def check(self):
+        for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.minutes < 0 or self.lr <= 0 or self.grad_clip < 0 or not 0 <= self.ema < 1:
+            raise ValueError("minutes and grad_clip must be >= 0, lr > 0 and ema in [0, 1)")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for but CUDA is not available")
+    return torch.device(name)
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Index lists for steps ``start`` .. ``stop`` - 1: a fresh seeded permutation per epoch, so the
+    batch of any step is a pure function of (seed, step)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int):
+        self.n, self.batch_size, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+        self._epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        return self._perm
+
+    def __iter__(self):
+        for step in range(self.start, self.stop):
+            first = step * self.batch_size
+            yield [int(self._permutation(q // self.n)[q % self.n]) for q in range(first, first + self.batch_size)]
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def git_hash() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def _scalars(out: dict) -> dict[str, float]:
+    return {k: float(v.detach()) for k, v in out.items() if torch.is_tensor(v) and v.numel() == 1}
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the checkpoint we resume from)."""
+    if path.is_file():
+        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def train(model_name: str, model: torch.nn.Module, model_config, config: TrainConfig, data_spec: str,
+          out, resume: bool = False, progress: bool = True, print_fn=print) -> dict:
+    """Train ``model`` on ``data_spec`` into the run folder ``out``; returns the final run.json dict."""
+    import darkroom
+
+    run_dir = Path(out)
+    checkpoints = list_checkpoints(run_dir)
+    if checkpoints and not resume:
+        raise ValueError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+    if resume and not checkpoints and (run_dir / "run.json").is_file():
+        raise ValueError(f"{run_dir}: run already finished and has no checkpoint to resume from")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    np.random.seed(config.seed % 2 ** 32)
+    device = pick_device(config.device)
+    dataset = load_dataset(data_spec)
+    if len(dataset) == 0:
+        raise ValueError(f"{data_spec}: the training split is empty")
+    try:
+        val_set = load_dataset(data_spec, split="val")
+    except ValueError:
+        val_set = None
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
+                                  weight_decay=config.weight_decay)
+    ema = EMA(model, config.ema) if config.ema else None
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    info = {"model": model_name, "model_config": config_to_dict(model_config),
+            "train_config": config_to_dict(config), "data": data_spec, "data_info": dataset.info(),
+            "darkroom_version": darkroom.__version__, "git": git_hash(), "device": str(device)}
+    start, elapsed_before = 0, 0.0
+    log_path = run_dir / "metrics.jsonl"
+    if checkpoints:
+        saved = load_checkpoint(checkpoints[-1], model, optimizer, ema, scaler, device)
+        start, elapsed_before = saved["step"], saved.get("elapsed_s", 0.0)
+        _truncate_log(log_path, start)
+        print_fn(f"resuming {run_dir} from step {start}")
+    elif log_path.exists():
+        log_path.unlink()
+
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=StepBatches(len(dataset), config.batch_size, config.seed, start, config.steps),
+        collate_fn=collate, num_workers=config.workers, pin_memory=device.type == "cuda")
+    kill_after = int(os.environ.get("DARKROOM_KILL_AFTER_STEP", "0"))  # for the resume test only
+    t0 = time.time()
+    window = {"t": time.time(), "images": 0, "data_s": 0.0}
+    last = {}
+    step = start
+    bar = tqdm(total=config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
+    with bar, open(log_path, "a") as log:
+        t_data = time.time()
+        for batch in loader:
+            batch = _to_device(batch, device)
+            window["data_s"] += time.time() - t_data
+            with torch.autocast(device.type, enabled=use_amp):
+                out = model.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(out["loss"]).backward()
+            if config.grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            if ema is not None:
+                ema.update(model)
+            step += 1
+            window["images"] += batch["image"].shape[0]
+            last = _scalars(out)
+            if step % config.log_every == 0 or step == config.steps:
+                span = max(time.time() - window["t"], 1e-9)
+                record = {"step": step, **last, "images_per_s": window["images"] / span,
+                          "data_fraction": window["data_s"] / span, "lr": optimizer.param_groups[0]["lr"]}
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                bar.set_postfix({k: f"{v:.4g}" for k, v in list(last.items())[:3]} |
+                                {"img/s": f"{record['images_per_s']:.0f}"})
+                window = {"t": time.time(), "images": 0, "data_s": 0.0}
+            bar.update(1)
+            out_of_time = config.minutes and time.time() - t0 > config.minutes * 60
+            done = step == config.steps or out_of_time
+            if step % config.sample_every == 0 or done:
+                _write_samples(run_dir, step, ema.shadow if ema else model, batch, model_name)
+            if step % config.checkpoint_every == 0 or done:
+                val = _validate(ema.shadow if ema else model, val_set, config, device)
+                if val:
+                    log.write(json.dumps({"step": step, "split": "val", **val}) + "\n")
+                    log.flush()
+                    last_val = val
+                info.update(step=step, elapsed_s=elapsed_before + time.time() - t0)
+                save_checkpoint(run_dir, step, model, optimizer, info, ema, scaler, config.keep_checkpoints)
+            if kill_after and step == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if done:
+                break
+            t_data = time.time()
+    final_model = ema.shadow if ema else model
+    val = locals().get("last_val", {})
+    info.update(step=step, elapsed_s=elapsed_before + time.time() - t0,
+                metrics={"train": last, "val": val}, finished=step == config.steps)
+    save_final(run_dir, final_model, info)
+    return info
+
+
+@torch.no_grad()
+def _validate(model, val_set, config: TrainConfig, device) -> dict:
+    if val_set is None or len(val_set) == 0 or not config.val_batches:
+        return {}
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = {}
+    count = 0
+    size = min(config.batch_size, len(val_set))
+    for b in range(config.val_batches):
+        indices = [(b * size + i) % len(val_set) for i in range(size)]
+        batch = _to_device(collate([val_set[i] for i in indices]), device)
+        for k, v in _scalars(model.loss(batch)).items():
+            totals[k] = totals.get(k, 0.0) + v
+        count += 1
+    model.train(was_training)
+    return {k: v / count for k, v in totals.items()}
+
+
+@torch.no_grad()
+def _write_samples(run_dir: Path, step: int, model, batch: dict, model_name: str) -> None:
+    preview = getattr(model, "preview", None)
+    if preview is None:
+        return
+    was_training = model.training
+    model.eval()
+    images = preview(batch).float().cpu()
+    model.train(was_training)
+    write_image(run_dir / "samples" / f"step_{step:08d}.png", grid(images, ncol=4),
+                provenance={"operation": "train-preview", "model": model_name, "step": step})
