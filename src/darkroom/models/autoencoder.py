@@ -31,7 +31,7 @@ class AutoencoderConfig:
 
 
 class Autoencoder(nn.Module):
-    """(B, C, H, W) in [0, 1] -> latent (B, latent_dim) -> reconstruction (B, C, H, W) in [0, 1]."""
+    """Convolutional autoencoder: (B, C, H, W) in [0, 1] -> latent (B, latent_dim) -> reconstruction."""
 
     Config = AutoencoderConfig
 

@@ -1,0 +1,159 @@
+"""The ``darkroom`` command: parses arguments, calls ``darkroom.ops``, prints.
+
+Exit codes: 0 success, 1 some input files failed (the rest was done), 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_models(args) -> int:
+    from darkroom.models import MODELS, describe
+    from darkroom.weights import shipped_weights
+
+    if args.pretrained:
+        cards = shipped_weights()
+        if not cards:
+            print("no shipped weights in this version")
+        for card in cards:
+            print(f"{card['name']:14s} {card['model']:12s} {card.get('summary', '')}")
+        return 0
+    for name in MODELS:
+        print(describe(name))
+    return 0
+
+
+def _cmd_data(args) -> int:
+    from darkroom.ops import datatools
+
+    if args.data_command == "info":
+        info = datatools.data_info(args.spec)
+        if args.json:
+            print(json.dumps(info, indent=1))
+        else:
+            for key, value in info.items():
+                print(f"{key:16s} {value}")
+        return 0
+    if args.data_command == "preview":
+        out, failures = datatools.data_preview(args.spec, args.out, args.n)
+        print(f"wrote {out}")
+    else:
+        written, failures = datatools.data_export(args.spec, args.out, args.n)
+        print(f"wrote {written} images and labels.jsonl to {args.out}")
+    return _report(failures)
+
+
+def _report(failures: list[str]) -> int:
+    for line in failures:
+        print(f"failed: {line}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} file(s) failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _cmd_train(args) -> int:
+    from darkroom.config import parse_assignments
+    from darkroom.ops.training import run_training
+
+    flags = {"steps": args.steps, "minutes": args.minutes, "seed": args.seed, "device": args.device}
+    info = run_training(args.model, args.data, args.out, parse_assignments(args.set), args.config, flags,
+                        resume=args.resume, progress=not args.quiet)
+    metrics = info.get("metrics", {})
+    print(f"finished step {info['step']} in {info['elapsed_s']:.1f}s -> {args.out}")
+    print("metrics: " + json.dumps(metrics))
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from darkroom.ops.demo import run_demo
+
+    path = run_demo(args.out, seed=args.seed, quick=args.quick)
+    print(f"demo report: {path}")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from darkroom.ops.bench import run_bench
+
+    return run_bench(args.suite, quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="darkroom", description="Generate, edit, restore and "
+                                     "reverse-engineer images, offline.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="HTML report of every capability on built-in data")
+    p.add_argument("--out", default="demo", help="output folder (default: demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="fewer training steps (for tests)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("models", help="trainable models, or shipped weights with --pretrained")
+    p.add_argument("--pretrained", action="store_true")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("data", help="inspect, preview and export datasets")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    q = data_sub.add_parser("info", help="count, shape, labels, splits")
+    q.add_argument("spec")
+    q.add_argument("--json", action="store_true")
+    q = data_sub.add_parser("preview", help="a grid PNG")
+    q.add_argument("spec")
+    q.add_argument("--out", required=True, help="PNG file")
+    q.add_argument("-n", type=int, default=64)
+    q = data_sub.add_parser("export", help="PNG files + labels/params as JSONL")
+    q.add_argument("spec")
+    q.add_argument("--out", required=True, help="folder")
+    q.add_argument("-n", type=int, default=None, help="at most N images (default: the whole split)")
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("train", help="train a model into a run folder")
+    p.add_argument("model")
+    p.add_argument("--data", help="dataset spec, e.g. scenes:size=64")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--minutes", type=float)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config value (repeatable)")
+    p.add_argument("--config", help="TOML file with [model] and [train] tables and optional data = SPEC")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, mps")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("bench", help="regenerate a README table")
+    p.add_argument("suite", help="benchmark suite, e.g. data")
+    p.add_argument("--quick", action="store_true")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def _version() -> str:
+    from darkroom import __version__
+
+    return f"darkroom {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("n", "steps"):
+        if getattr(args, name, None) is not None and getattr(args, name) < 1:
+            parser.error(f"-{'-' if len(name) > 1 else ''}{name} must be >= 1")
+    try:
+        return args.func(args)
+    except ValueError as err:
+        print(f"darkroom: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("darkroom: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Inference and tooling operations behind the CLI."""

@@ -1,0 +1,155 @@
+"""``darkroom demo``: every capability on built-in data, as one HTML page with its pictures.
+
+Each capability adds a section function to ``SECTIONS``; a section returns HTML and writes its images
+under ``OUT/img``. The page is rewritten after every section, so a crash keeps what was done.
+"""
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from darkroom.data import load_dataset
+from darkroom.data import degrade
+from darkroom.data.base import to_tensor
+from darkroom.data.photos import skimage_photo
+from darkroom.io import grid, write_image, write_text_atomic
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+img.px{image-rendering:pixelated} figure{display:inline-block;margin:6px;vertical-align:top;width:150px}
+figure img{width:150px} figcaption{font-size:12px;color:#444} h2{border-bottom:1px solid #ccc}
+table{border-collapse:collapse} td,th{padding:2px 8px;border-bottom:1px solid #eee;font-size:13px}"""
+
+
+class Page:
+    def __init__(self, out: Path, seed: int):
+        self.out, self.seed = out, seed
+        (out / "img").mkdir(parents=True, exist_ok=True)
+        self.sections: list[str] = []
+
+    def image(self, name: str, tensor: torch.Tensor, **provenance) -> str:
+        write_image(self.out / "img" / name, tensor, provenance={"operation": "demo", **provenance})
+        return f"img/{name}"
+
+    def save(self) -> Path:
+        body = "\n".join(self.sections)
+        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>darkroom demo</title>"
+                f"<style>{STYLE}</style></head><body><h1>darkroom demo</h1>{body}</body></html>")
+        path = self.out / "index.html"
+        write_text_atomic(path, page)
+        return path
+
+
+def _figure(src: str, caption: str, pixelated: bool = True) -> str:
+    cls = " class='px'" if pixelated else ""
+    return f"<figure><img{cls} src='{src}'><figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def section_scenes(page: Page, quick: bool) -> str:
+    data = load_dataset("scenes:size=64,split=val,objects=1")
+    data2 = load_dataset("scenes:size=64,split=val,objects=2")
+    figs = []
+    for i in range(12):
+        sample = (data if i % 3 else data2)[i]
+        figs.append(_figure(page.image(f"scene_{i}.png", sample["image"], data="scenes", index=i),
+                            sample["caption"]))
+    params = json.dumps(data[1]["params"]["objects"][0], indent=None)
+    return ("<h2>Data: scenes</h2><p>Procedural scenes with their ground-truth render parameters and "
+            f"captions made from them. Parameters of the 2nd image: <code>{html.escape(params)}</code></p>"
+            + "".join(figs))
+
+
+def section_datasets(page: Page, quick: bool) -> str:
+    parts = ["<h2>Data: digits and photos</h2>"]
+    for name, spec, ncol in (("digits", "digits:split=val", 8), ("photos", "photos:split=train", 8)):
+        data = load_dataset(spec)
+        step = max(1, len(data) // 32)
+        images = torch.stack([data[i]["image"] for i in range(0, step * 32, step)][:32])
+        src = page.image(f"{name}.png", grid(images, ncol=ncol), data=spec)
+        parts.append(f"<p><b>{name}</b> ({html.escape(spec)}, {len(data)} images in this split)</p>"
+                     f"<img class='px' src='{src}' style='width:560px'>")
+    return "".join(parts)
+
+
+def section_degradations(page: Page, quick: bool) -> str:
+    photo = to_tensor(skimage_photo("astronaut")[20:148, 170:298])  # the face
+    g = torch.Generator().manual_seed(page.seed)
+    steps = [("original", lambda x: (x, {})),
+             ("gaussian noise", lambda x: degrade.gaussian_noise(x, 25, g)),
+             ("poisson noise", lambda x: degrade.poisson_noise(x, 25, g)),
+             ("gaussian blur", lambda x: degrade.gaussian_blur(x, 2.0)),
+             ("motion blur", lambda x: degrade.motion_blur(x, 9, 30.0)),
+             ("downscale x4", lambda x: degrade.downscale(x, 4)),
+             ("JPEG", lambda x: degrade.jpeg(x, 15)),
+             ("tone", lambda x: degrade.tone(x, gamma=1.8, brightness=0.05, contrast=1.2)),
+             ("grayscale", lambda x: degrade.grayscale(x))]
+    figs = []
+    for i, (name, fn) in enumerate(steps):
+        image, applied = fn(photo)
+        figs.append(_figure(page.image(f"degrade_{i}.png", image, degradation=name, **applied),
+                            f"{name} {json.dumps(applied)}"))
+    for family in ("thin", "medium", "thick"):
+        mask, applied = degrade.inpainting_mask(128, 128, family, seed=page.seed)
+        holed = photo * (1 - mask) + mask
+        figs.append(_figure(page.image(f"mask_{family}.png", holed, **applied),
+                            f"{family} mask, {applied['hole_fraction']:.0%} of the area"))
+    return "<h2>Degradations</h2><p>Each degradation reports what it applied.</p>" + "".join(figs)
+
+
+def _svg_curve(points: list[tuple[float, float]], label: str, width=420, height=180) -> str:
+    if len(points) < 2:
+        return ""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    sx = lambda x: 40 + (x - x0) / max(x1 - x0, 1e-9) * (width - 50)
+    sy = lambda y: 10 + (1 - (y - y0) / max(y1 - y0, 1e-9)) * (height - 30)
+    path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(points))
+    return (f"<svg width='{width}' height='{height}' style='border:1px solid #ddd'>"
+            f"<path d='{path}' fill='none' stroke='#c33' stroke-width='1.5'/>"
+            f"<text x='42' y='{height - 5}' font-size='11'>step {x0:.0f} .. {x1:.0f}</text>"
+            f"<text x='42' y='20' font-size='11'>{html.escape(label)}: {y0:.4g} .. {y1:.4g}</text></svg>")
+
+
+def section_training(page: Page, quick: bool) -> str:
+    from darkroom.ops.training import run_training
+
+    steps = 40 if quick else 400
+    run = page.out / "run_autoencoder"
+    if run.exists():
+        import shutil
+
+        shutil.rmtree(run)
+    t0 = time.time()
+    info = run_training("autoencoder", "scenes:size=32", run,
+                        {"width": "16", "latent_dim": "48", "batch_size": "32", "lr": "2e-3"},
+                        flags={"steps": steps, "seed": page.seed, "checkpoint_every": steps,
+                               "sample_every": steps, "log_every": 10},
+                        progress=False, print_fn=lambda *a: None)
+    seconds = time.time() - t0
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    curve = [(r["step"], r["loss"]) for r in log if "split" not in r]
+    samples = sorted((run / "samples").glob("*.png"))
+    val = info["metrics"]["val"]
+    return (f"<h2>Training: autoencoder on scenes</h2><p>{steps} steps in {seconds:.0f} s on "
+            f"{html.escape(info['device'])}; validation PSNR {val.get('psnr', float('nan')):.2f} dB "
+            f"(MSE {val.get('loss', float('nan')):.4f}). Trained with <code>darkroom train autoencoder "
+            f"--data scenes:size=32</code>; the run folder is <code>run_autoencoder/</code>.</p>"
+            + _svg_curve(curve, "train loss")
+            + (f"<p>Inputs and reconstructions:</p><img class='px' src='{samples[-1].relative_to(page.out)}'"
+               " style='width:420px'>" if samples else ""))
+
+
+SECTIONS = [section_scenes, section_datasets, section_degradations, section_training]
+
+
+def run_demo(out="demo", seed: int = 0, quick: bool = False) -> Path:
+    torch.manual_seed(seed)
+    page = Page(Path(out), seed)
+    for section in tqdm(SECTIONS, desc="demo", unit="section"):
+        page.sections.append(section(page, quick))
+        page.save()
+    return page.save()

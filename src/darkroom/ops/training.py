@@ -1,0 +1,64 @@
+"""``darkroom train``: resolve configs (TOML < --set < flags), build the model, run the loop."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from darkroom.config import build_config, config_to_dict, read_toml, split_sections
+from darkroom.data import load_dataset, parse_spec
+from darkroom.models import build_model, get_model_class, resolve_config
+from darkroom.train import TrainConfig, train
+from darkroom.train.checkpoint import list_checkpoints
+
+
+def resolve_run(model_name: str, data: str | None, assignments: dict, config_file=None,
+                flags: dict | None = None, resume_from: Path | None = None):
+    """(model_config, train_config, data_spec) from a TOML file, ``--set`` pairs and explicit flags.
+
+    When resuming, the saved run's configs are the base and only the budget may change.
+    """
+    cls = get_model_class(model_name)
+    sections = {"model": cls.Config, "train": TrainConfig}
+    values = read_toml(config_file) if config_file else {}
+    file_data = values.pop("data", None)
+    routed = split_sections(values, sections)
+    for section, pairs in split_sections(assignments, sections).items():
+        routed[section].update(pairs)
+    routed["train"].update({k: v for k, v in (flags or {}).items() if v is not None})
+    if resume_from is not None:
+        saved = json.loads((resume_from / "run.json").read_text())
+        if saved["model"] != model_name:
+            raise ValueError(f"the run was trained as {saved['model']!r}, not {model_name!r}")
+        changed = {k for k in routed["train"] if k not in ("steps", "minutes")} | set(routed["model"])
+        if changed:
+            raise ValueError(f"--resume keeps the run's config; only steps and minutes may change "
+                             f"(got {', '.join(sorted(changed))})")
+        model_config = build_config(cls.Config, saved["model_config"])
+        budget = {k: v for k, v in routed["train"].items()}
+        train_config = build_config(TrainConfig, {**saved["train_config"], **budget})
+        return model_config, train_config, saved["data"]
+    spec = data or file_data
+    if not spec:
+        raise ValueError("no data: pass --data SPEC (e.g. --data scenes)")
+    parse_spec(spec)
+    data_info = load_dataset(spec).info()
+    model_config = resolve_config(model_name, routed["model"], data_info)
+    train_config = build_config(TrainConfig, routed["train"])
+    return model_config, train_config, spec
+
+
+def run_training(model_name: str, data: str | None, out, assignments: dict, config_file=None,
+                 flags: dict | None = None, resume: bool = False, progress: bool = True, print_fn=print) -> dict:
+    out = Path(out)
+    checkpoints = list_checkpoints(out) if resume else []
+    model_config, train_config, spec = resolve_run(model_name, data, assignments, config_file, flags,
+                                                   checkpoints[-1] if checkpoints else None)
+    print_fn(f"model {model_name}: " + json.dumps(config_to_dict(model_config)))
+    print_fn("train: " + json.dumps(config_to_dict(train_config)))
+    print_fn(f"data: {spec}")
+    torch.manual_seed(train_config.seed)  # the initial weights are part of the run
+    model = build_model(model_name, model_config)
+    return train(model_name, model, model_config, train_config, spec, out, resume=resume,
+                 progress=progress, print_fn=print_fn)

@@ -1,0 +1,16 @@
+"""Shipped weights: ``NAME.safetensors`` beside a model card ``NAME.json`` (data, steps, time, metrics)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).parent
+
+
+def shipped_weights() -> list[dict]:
+    cards = []
+    for card in sorted(WEIGHTS_DIR.glob("*.json")):
+        data = json.loads(card.read_text())
+        if (WEIGHTS_DIR / f"{card.stem}.safetensors").is_file():
+            cards.append({"name": card.stem, **data})
+    return cards

@@ -1,0 +1,153 @@
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from darkroom.data import collate, load_dataset, parse_spec
+from darkroom.data import sources
+
+
+def test_parse_spec_options_and_errors():
+    spec = parse_spec("scenes:size=64,objects=2,grayscale=true")
+    assert spec.source == "scenes" and spec.options == {"size": 64, "objects": 2, "grayscale": True}
+    assert str(spec) == "scenes:size=64,objects=2,grayscale=1"
+    assert parse_spec("folder:/some/where,size=32").path == "/some/where"
+    for bad, message in [("", "empty"), ("nope", "unknown dataset"), ("scenes:colour=1", "unknown option"),
+                         ("scenes:size=big", "not a valid int"), ("scenes:split=dev", "split must be"),
+                         ("folder", "needs a path"), ("digits:/x", "takes no path"),
+                         ("scenes:size=0", "must be positive"), ("folder:a,b", "two paths")]:
+        with pytest.raises(ValueError, match=message):
+            parse_spec(bad)
+
+
+def test_digits_splits_are_fixed_and_disjoint():
+    splits = {s: load_dataset(f"digits:split={s}") for s in ("train", "val", "test")}
+    assert sum(len(d) for d in splits.values()) == 1797
+    index_sets = [set(d.indices.tolist()) for d in splits.values()]
+    assert not (index_sets[0] & index_sets[1]) and not (index_sets[0] & index_sets[2])
+    again = load_dataset("digits:split=val")
+    assert np.array_equal(again.indices, splits["val"].indices)
+    sample = splits["train"][0]
+    assert sample["image"].shape == (1, 32, 32) and 0 <= sample["label"] <= 9
+    assert load_dataset("digits:size=16,limit=5")[4]["image"].shape == (1, 16, 16)
+    assert len(load_dataset("digits:limit=5")) == 5
+
+
+def test_scenes_dataset_is_deterministic_with_captions():
+    data = load_dataset("scenes:size=32,objects=2,split=val")
+    a, b = data[7], load_dataset("scenes:size=32,objects=2,split=val")[7]
+    assert torch.equal(a["image"], b["image"]) and a["caption"] == b["caption"]
+    assert not torch.equal(a["image"], load_dataset("scenes:size=32,objects=2,split=test")[7]["image"])
+    assert len(a["params"]["objects"]) == 2 and a["label"] == sources.SHAPES.index(a["params"]["objects"][0]["shape"])
+    assert load_dataset("scenes:grayscale=1")[0]["image"].shape == (1, 32, 32)
+    assert len(load_dataset("scenes:n=100")) == 100
+    batch = collate([data[i] for i in range(4)])
+    assert batch["image"].shape == (4, 3, 32, 32) and batch["label"].shape == (4,) and len(batch["caption"]) == 4
+
+
+def test_photos_split_by_photo(tmp_path, rgb_array):
+    for i in range(30):
+        Image.fromarray(np.roll(rgb_array, i, 1)).resize((200, 130)).save(tmp_path / f"p{i}.jpg", quality=92)
+    by_split = {s: load_dataset(f"photos:{tmp_path},patch=32,split={s}") for s in ("train", "val", "test")}
+    photo_sets = [set(d.photos) for d in by_split.values()]
+    assert not (photo_sets[0] & photo_sets[1]) and not (photo_sets[1] & photo_sets[2])
+    assert any(p.startswith("skimage:") for p in photo_sets[0]) and any(p.endswith(".jpg") for p in photo_sets[0])
+    sample = by_split["train"][len(by_split["train"]) - 1]
+    assert sample["image"].shape == (3, 32, 32)
+    assert load_dataset(f"photos:{tmp_path},patch=64,size=32")[0]["image"].shape == (3, 32, 32)
+
+
+def test_folder_classes_and_laziness(tmp_path, rgb_array, monkeypatch):
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        for i in range(20):
+            Image.fromarray(rgb_array).save(tmp_path / cls / f"{i}.png")
+    (tmp_path / "cats" / "notes.txt").write_text("not an image")
+    calls = []
+    real = sources.read_image
+    monkeypatch.setattr(sources, "read_image", lambda p, **k: calls.append(p) or real(p, **k))
+    data = load_dataset(f"folder:{tmp_path},size=16,split=all")
+    assert len(data) == 40 and calls == []  # listing reads no pixels
+    assert data.class_names == ["cats", "dogs"]
+    sample = data[25]
+    assert sample["image"].shape == (3, 16, 16) and sample["label"] == 1 and len(calls) == 1
+    sizes = [len(load_dataset(f"folder:{tmp_path},split={s}")) for s in ("train", "val", "test")]
+    assert sum(sizes) == 40 and sizes[0] > sizes[1]
+
+
+def test_folder_bad_file_raises_naming_it(tmp_path, rgb_array):
+    Image.fromarray(rgb_array).save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    data = load_dataset(f"folder:{tmp_path},split=all")
+    with pytest.raises(ValueError, match="bad.png"):
+        [data[i] for i in range(len(data))]
+
+
+def _idx(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_mnist_idx(tmp_path, compress):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 50), ("t10k", 10)):
+        for kind, array in (("images-idx3", rng.integers(0, 255, (n, 28, 28))), ("labels-idx1", np.arange(n) % 10)):
+            name = tmp_path / f"{prefix}-{kind}-ubyte"
+            if compress:
+                (tmp_path / f"{name.name}.gz").write_bytes(gzip.compress(_idx(np.asarray(array))))
+            else:
+                name.write_bytes(_idx(np.asarray(array)))
+    train, val, test = (load_dataset(f"mnist:{tmp_path},split={s}") for s in ("train", "val", "test"))
+    assert (len(train), len(val), len(test)) == (45, 5, 10)
+    assert test[3]["label"] == 3 and test[0]["image"].shape == (1, 28, 28)
+    assert load_dataset(f"mnist:{tmp_path},size=32")[0]["image"].shape == (1, 32, 32)
+
+
+def test_mnist_truncated_file(tmp_path):
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(_idx(np.zeros((5, 28, 28)))[:-100])
+    with pytest.raises(ValueError, match="truncated"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
+def test_cifar10_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, n in (("data_batch_1", 40), ("data_batch_2", 40), ("test_batch", 20)):
+        batch = {b"data": rng.integers(0, 255, (n, 3072)).astype(np.uint8), b"labels": list(np.arange(n) % 10)}
+        (tmp_path / name).write_bytes(pickle.dumps(batch))
+    train, val, test = (load_dataset(f"cifar10:{tmp_path},split={s}") for s in ("train", "val", "test"))
+    assert (len(train), len(val), len(test)) == (72, 8, 20)
+    sample = test[5]
+    assert sample["image"].shape == (3, 32, 32) and sample["label"] == 5 and test.class_names[5] == "dog"
+
+
+def test_cifar10_refuses_code_in_pickles(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
+    with pytest.raises(ValueError, match="refusing"):
+        load_dataset(f"cifar10:{tmp_path}")
+
+
+def test_npz(tmp_path):
+    images = np.random.default_rng(0).integers(0, 255, (30, 12, 12, 3)).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", images=images, labels=np.arange(30) % 3)
+    data = load_dataset(f"npz:{tmp_path / 'd.npz'},split=all")
+    assert len(data) == 30 and data[4]["label"] == 1
+    assert torch.allclose(data[4]["image"], torch.from_numpy(images[4]).permute(2, 0, 1).float() / 255)
+    np.savez(tmp_path / "bad.npz", images=images.astype(np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        load_dataset(f"npz:{tmp_path / 'bad.npz'}")
+    np.savez(tmp_path / "none.npz", pictures=images)
+    with pytest.raises(ValueError, match="no array 'images'"):
+        load_dataset(f"npz:{tmp_path / 'none.npz'}")
+
+
+def test_collate_refuses_mixed_sizes():
+    with pytest.raises(ValueError, match="size=N"):
+        collate([{"image": torch.zeros(3, 4, 4)}, {"image": torch.zeros(3, 5, 5)}])
