@@ -14,7 +14,7 @@ Coordinates: ``x``, ``y`` are the object's centre as fractions of the image widt
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -62,9 +62,9 @@ class SceneParams:
         return SHAPES.index(self.objects[0].shape)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["objects"] = [asdict(o) for o in self.objects]
-        data.pop("extra")
+        # Shallow and explicit: dataclasses.asdict deep-copies and costs more than rendering.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        data["objects"] = [{f.name: getattr(o, f.name) for f in fields(o)} for o in self.objects]
         return data
 
     @staticmethod
