@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 
 def _cmd_models(args) -> int:
@@ -64,6 +63,15 @@ def _cmd_train(args) -> int:
     metrics = info.get("metrics", {})
     print(f"finished step {info['step']} in {info['elapsed_s']:.1f}s -> {args.out}")
     print("metrics: " + json.dumps(metrics))
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    from darkroom.ops.generate import sample_images
+
+    paths = sample_images(args.run, args.n, args.out, seed=args.seed, label=args.label,
+                          truncation=args.truncation, prompt=args.prompt, device=args.device)
+    print(f"wrote {args.out}" if len(paths) == 1 else f"wrote {len(paths)} images to {args.out}")
     return 0
 
 
@@ -125,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto (default), cpu, cuda, mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("sample", help="images from a trained generator")
+    p.add_argument("run", help="run folder of a vae, cvae, dcgan, gan or cgan")
+    p.add_argument("-n", type=int, default=64)
+    p.add_argument("--out", required=True, help="a .png grid, or a folder of single PNGs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label", help="class index or name (conditional models)")
+    p.add_argument("--prompt", help="text (text-conditioned models)")
+    p.add_argument("--truncation", type=float, default=1.0, help="latent scale in (0, 1]")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("bench", help="regenerate a README table")
     p.add_argument("suite", help="benchmark suite, e.g. data")

@@ -10,9 +10,16 @@ from safetensors.torch import load_model
 
 from darkroom.config import build_config
 from darkroom.models.autoencoder import Autoencoder
+from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
+from darkroom.models.vae import VAE, ConditionalVAE
 
 MODELS = {
     "autoencoder": Autoencoder,
+    "vae": VAE,
+    "cvae": ConditionalVAE,
+    "dcgan": DCGAN,
+    "gan": GAN,
+    "cgan": ConditionalGAN,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 
@@ -56,7 +63,12 @@ def load_run(run, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, 
     cls = get_model_class(info["model"])
     config = build_config(cls.Config, info["model_config"])
     model = cls(config)
-    load_model(model, str(weights), device=str(device))
+    try:
+        load_model(model, str(weights), device=str(device))
+    except (RuntimeError, OSError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise ValueError(f"{run}: weights do not fit a {info['model']} of this darkroom version "
+                         f"(saved by {info.get('darkroom_version', '?')}): {first}") from None
     return model.to(device).eval(), info
 
 

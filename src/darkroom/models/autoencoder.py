@@ -1,14 +1,13 @@
 """A small convolutional autoencoder: the reference model that tests the trainer end to end."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from darkroom.nn import ConvBlock, DownBlock, UpBlock
+from darkroom.nn.convnets import ConvDecoder, ConvEncoder
 
 
 @dataclass(frozen=True)
@@ -38,22 +37,14 @@ class Autoencoder(nn.Module):
     def __init__(self, config: AutoencoderConfig):
         super().__init__()
         self.config = c = config
-        widths = [c.width * 2 ** i for i in range(c.downsamples + 1)]
-        self.bottom = c.image_size // 2 ** c.downsamples
-        self.encoder = nn.Sequential(
-            ConvBlock(c.channels, widths[0]), *[DownBlock(a, b) for a, b in zip(widths, widths[1:])],
-            nn.Flatten(), nn.Linear(widths[-1] * self.bottom ** 2, c.latent_dim))
-        self.expand = nn.Linear(c.latent_dim, widths[-1] * self.bottom ** 2)
-        self.decoder = nn.Sequential(
-            *[UpBlock(a, b) for a, b in zip(widths[::-1], widths[::-1][1:])],
-            nn.Conv2d(widths[0], c.channels, 3, padding=1))
+        self.encoder = ConvEncoder(c.channels, c.image_size, c.width, c.downsamples, c.latent_dim)
+        self.decoder = ConvDecoder(c.latent_dim, c.channels, c.image_size, c.width, c.downsamples)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x * 2 - 1)
+        return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.expand(z).view(z.shape[0], -1, self.bottom, self.bottom)
-        return torch.sigmoid(self.decoder(h))
+        return torch.sigmoid(self.decoder(z))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
@@ -71,7 +62,3 @@ class Autoencoder(nn.Module):
         """Inputs and reconstructions interleaved, for the sample grid."""
         x = batch["image"][:8]
         return torch.stack([x, self(x)], 1).flatten(0, 1)
-
-    @staticmethod
-    def largest_downsamples(image_size: int) -> int:
-        return max(1, int(math.log2(image_size)) - 2)

@@ -45,7 +45,7 @@ def resolve_run(model_name: str, data: str | None, assignments: dict, config_fil
     parse_spec(spec)
     data_info = load_dataset(spec).info()
     model_config = resolve_config(model_name, routed["model"], data_info)
-    train_config = build_config(TrainConfig, routed["train"])
+    train_config = build_config(TrainConfig, {**getattr(cls, "train_defaults", {}), **routed["train"]})
     return model_config, train_config, spec
 
 

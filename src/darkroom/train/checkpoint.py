@@ -73,9 +73,10 @@ def _tupled(value):
     return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
 
 
-def save_checkpoint(run_dir, step: int, model, optimizer, info: dict, ema=None, scaler=None,
+def save_checkpoint(run_dir, step: int, model, optimizers: dict, info: dict, ema=None, scaler=None,
                     keep: int = 2) -> Path:
-    """Write a complete checkpoint folder for ``step`` and keep only the newest ``keep``."""
+    """Write a complete checkpoint folder for ``step`` (``optimizers``: phase -> optimizer) and keep
+    only the newest ``keep``."""
     root = Path(run_dir) / "checkpoints"
     final = root / f"step_{step:08d}"
     tmp = root / f".tmp_step_{step:08d}"
@@ -84,7 +85,10 @@ def save_checkpoint(run_dir, step: int, model, optimizer, info: dict, ema=None, 
     save_model(model, str(tmp / "model.safetensors"))
     if ema is not None:
         save_model(ema.shadow, str(tmp / "ema.safetensors"))
-    optim_tensors, optim_meta = _optimizer_to_tensors(optimizer)
+    optim_tensors, optim_meta = {}, {}
+    for phase, opt in optimizers.items():
+        tensors, optim_meta[phase] = _optimizer_to_tensors(opt)
+        optim_tensors.update({f"{phase}/{k}": v for k, v in tensors.items()})
     save_file(optim_tensors, str(tmp / "optim.safetensors"))
     rng_tensors, rng_meta = _rng_state()
     save_file(rng_tensors, str(tmp / "rng.safetensors"))
@@ -106,15 +110,21 @@ def list_checkpoints(run_dir) -> list[Path]:
     return sorted(found, key=lambda p: int(STEP_DIR.match(p.name).group(1)))
 
 
-def load_checkpoint(path, model, optimizer, ema=None, scaler=None, device="cpu") -> dict:
+def load_checkpoint(path, model, optimizers: dict, ema=None, scaler=None, device="cpu") -> dict:
     """Restore model, optimizer, EMA, AMP scaler and RNG states; returns the checkpoint's run.json."""
     path = Path(path)
     info = json.loads((path / "run.json").read_text())
     load_model(model, str(path / "model.safetensors"), device=str(device))
     if ema is not None and (path / "ema.safetensors").is_file():
         load_model(ema.shadow, str(path / "ema.safetensors"), device=str(device))
-    _optimizer_from_tensors(optimizer, load_file(str(path / "optim.safetensors"), device=str(device)),
-                            info["optimizer"])
+    tensors = load_file(str(path / "optim.safetensors"), device=str(device))
+    if set(info["optimizer"]) != set(optimizers):
+        raise ValueError(f"{path}: checkpoint has optimizer phases {sorted(info['optimizer'])}, "
+                         f"the model {sorted(optimizers)}")
+    for phase, opt in optimizers.items():
+        prefix = f"{phase}/"
+        _optimizer_from_tensors(opt, {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
+                                info["optimizer"][phase])
     if scaler is not None and info.get("scaler"):
         scaler.load_state_dict(info["scaler"])
     _set_rng_state(load_file(str(path / "rng.safetensors")), info["rng"])

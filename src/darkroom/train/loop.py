@@ -1,5 +1,9 @@
 """The one training loop. A model is an ``nn.Module`` with ``loss(batch) -> dict`` (key ``loss`` is
-optimized) and, optionally, ``preview(batch) -> images`` for the sample grids. Nothing else is assumed.
+optimized) and, optionally, ``preview(batch) -> images`` for the sample grids.
+
+A model that alternates updates (a GAN: discriminator, then generator) declares ``phases()``:
+``{name: (parameters, optimizer overrides)}``; each step then calls ``loss(batch, phase=name)`` and
+steps that phase's own optimizer, in order. Nothing else is assumed.
 
 The batch at step ``t`` depends only on (seed, t), and every RNG state is checkpointed, so a run
 killed at any point and resumed with ``resume=True`` continues exactly as if it had never stopped.
@@ -90,6 +94,23 @@ class StepBatches(torch.utils.data.Sampler):
         return self.stop - self.start
 
 
+COLLAPSE_DIVERSITY = 0.1  # a model reporting "diversity" (samples' spread / data's) below this has collapsed
+
+
+def make_optimizers(model: torch.nn.Module, config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+    """One AdamW per phase; a phase's overrides (lr, beta1, beta2) replace the run's values."""
+    phases = model.phases() if hasattr(model, "phases") else {"main": (list(model.parameters()), {})}
+    optimizers = {}
+    for name, (params, overrides) in phases.items():
+        unknown = set(overrides) - {"lr", "beta1", "beta2"}
+        if unknown:
+            raise ValueError(f"phase {name}: unknown optimizer override(s) {', '.join(sorted(unknown))}")
+        optimizers[name] = torch.optim.AdamW(
+            params, lr=overrides.get("lr", config.lr), weight_decay=config.weight_decay,
+            betas=(overrides.get("beta1", config.beta1), overrides.get("beta2", config.beta2)))
+    return optimizers
+
+
 def git_hash() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
@@ -139,8 +160,7 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
     except ValueError:
         val_set = None
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
-                                  weight_decay=config.weight_decay)
+    optimizers = make_optimizers(model, config)
     ema = EMA(model, config.ema) if config.ema else None
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -151,7 +171,7 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
     start, elapsed_before = 0, 0.0
     log_path = run_dir / "metrics.jsonl"
     if checkpoints:
-        saved = load_checkpoint(checkpoints[-1], model, optimizer, ema, scaler, device)
+        saved = load_checkpoint(checkpoints[-1], model, optimizers, ema, scaler, device)
         start, elapsed_before = saved["step"], saved.get("elapsed_s", 0.0)
         _truncate_log(log_path, start)
         print_fn(f"resuming {run_dir} from step {start}")
@@ -160,7 +180,10 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
 
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=StepBatches(len(dataset), config.batch_size, config.seed, start, config.steps),
-        collate_fn=collate, num_workers=config.workers, pin_memory=device.type == "cuda")
+        collate_fn=collate, num_workers=config.workers, pin_memory=device.type == "cuda",
+        # Its own generator: otherwise the loader draws its base seed from the global RNG when its
+        # iterator starts, shifting every random number after a resume.
+        generator=torch.Generator().manual_seed(config.seed))
     kill_after = int(os.environ.get("DARKROOM_KILL_AFTER_STEP", "0"))  # for the resume test only
     t0 = time.time()
     window = {"t": time.time(), "images": 0, "data_s": 0.0}
@@ -172,24 +195,32 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
         for batch in loader:
             batch = _to_device(batch, device)
             window["data_s"] += time.time() - t_data
-            with torch.autocast(device.type, enabled=use_amp):
-                out = model.loss(batch)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(out["loss"]).backward()
-            if config.grad_clip:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(optimizer)
+            last = {}
+            for phase, optimizer in optimizers.items():
+                with torch.autocast(device.type, enabled=use_amp):
+                    out = model.loss(batch) if len(optimizers) == 1 else model.loss(batch, phase=phase)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(out["loss"]).backward()
+                if config.grad_clip:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for group in optimizer.param_groups for p in group["params"]], config.grad_clip)
+                scaler.step(optimizer)
+                # A multi-phase model names its losses itself (d_loss, g_loss); "loss" is only what it optimizes.
+                last.update({k: v for k, v in _scalars(out).items() if len(optimizers) == 1 or k != "loss"})
             scaler.update()
             if ema is not None:
                 ema.update(model)
             step += 1
             window["images"] += batch["image"].shape[0]
-            last = _scalars(out)
             if step % config.log_every == 0 or step == config.steps:
                 span = max(time.time() - window["t"], 1e-9)
                 record = {"step": step, **last, "images_per_s": window["images"] / span,
-                          "data_fraction": window["data_s"] / span, "lr": optimizer.param_groups[0]["lr"]}
+                          "data_fraction": window["data_s"] / span}
+                if last.get("diversity", 1.0) < COLLAPSE_DIVERSITY:
+                    record["warning"] = (f"mode collapse: samples nearly identical (diversity "
+                                         f"{last['diversity']:.3f} of the data's)")
+                    bar.write(f"step {step}: {record['warning']}")
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(last.items())[:3]} |
@@ -201,13 +232,13 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
             if step % config.sample_every == 0 or done:
                 _write_samples(run_dir, step, ema.shadow if ema else model, batch, model_name)
             if step % config.checkpoint_every == 0 or done:
-                val = _validate(ema.shadow if ema else model, val_set, config, device)
+                val = _validate(ema.shadow if ema else model, val_set, config, device) if len(optimizers) == 1 else {}
                 if val:
                     log.write(json.dumps({"step": step, "split": "val", **val}) + "\n")
                     log.flush()
                     last_val = val
                 info.update(step=step, elapsed_s=elapsed_before + time.time() - t0)
-                save_checkpoint(run_dir, step, model, optimizer, info, ema, scaler, config.keep_checkpoints)
+                save_checkpoint(run_dir, step, model, optimizers, info, ema, scaler, config.keep_checkpoints)
             if kill_after and step == kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
             if done:

@@ -1,0 +1,176 @@
+"""GANs: the textbook DCGAN, darkroom's stable GAN, and the class-conditional GAN.
+
+Each trains in two phases per step (discriminator, then generator) through the trainer's ``phases()``
+hook. Images are [0, 1] outside and [-1, 1] inside. ``sample(n)`` generates; ``truncation`` in (0, 1]
+scales the latent (values below 1 trade variety for typicality).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from darkroom.losses import (GAN_LOSSES, batch_diversity, discriminator_loss, generator_loss,
+                             gradient_penalty, r1_penalty)
+from darkroom.nn.gan import G_NORMS, UPSAMPLERS, DCGANDiscriminator, DCGANGenerator, Discriminator, Generator
+
+
+def _check_size(image_size: int) -> None:
+    if image_size and (image_size < 8 or image_size & (image_size - 1)):
+        raise ValueError(f"GANs need a power-of-two image size >= 8, got {image_size} (add size=32 to the spec)")
+
+
+class _GANBase(nn.Module):
+    """Shared by every GAN here: subclasses build ``self.G`` and ``self.D`` and set the loss kind."""
+
+    conditional = False
+
+    def _labels(self, labels, n: int, device) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if labels is None:
+            raise ValueError("this class-conditional model needs --label")
+        labels = torch.as_tensor(labels, device=device).long().reshape(-1)
+        labels = labels.expand(n) if labels.numel() == 1 else labels
+        if labels.min() < 0 or labels.max() >= self.config.num_classes:
+            raise ValueError(f"label out of range: this model knows labels 0..{self.config.num_classes - 1}")
+        return labels
+
+    def _d(self, images: torch.Tensor, labels) -> torch.Tensor:
+        return self.D(images, labels) if self.conditional else self.D(images)
+
+    def generate(self, z: torch.Tensor, labels=None) -> torch.Tensor:
+        """Latents (B, latent_dim) -> images (B, C, H, W) in [0, 1]."""
+        labels = self._labels(labels, z.shape[0], z.device)
+        out = self.G(z, labels) if self.conditional else self.G(z)
+        return (out + 1) / 2
+
+    @torch.no_grad()
+    def sample(self, n: int, labels=None, truncation: float = 1.0, generator: torch.Generator | None = None):
+        if not 0 < truncation <= 1:
+            raise ValueError(f"truncation must be in (0, 1], got {truncation}")
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device) * truncation
+        return self.generate(z, labels)
+
+    def phases(self) -> dict:
+        return {"d": (list(self.D.parameters()), self.d_optim), "g": (list(self.G.parameters()), self.g_optim)}
+
+    def loss(self, batch: dict, phase: str = "g") -> dict[str, torch.Tensor]:
+        real = batch["image"] * 2 - 1
+        labels = self._labels(batch.get("label"), real.shape[0], real.device) if self.conditional else None
+        z = torch.randn(real.shape[0], self.config.latent_dim, device=real.device)
+        with torch.set_grad_enabled(phase == "g"):  # the D phase needs no graph through G
+            fake = self.G(z, labels) if self.conditional else self.G(z)
+        kind = self.config.loss
+        if phase == "d":
+            penalty_r1 = getattr(self.config, "r1", 0.0)
+            real_in = real.requires_grad_(True) if penalty_r1 else real
+            real_logits = self._d(real_in, labels)
+            fake_logits = self._d(fake.detach(), labels)
+            d_loss = discriminator_loss(kind, real_logits, fake_logits)
+            out = {"d_loss": d_loss.detach(), "d_real": real_logits.mean().detach(),
+                   "d_fake": fake_logits.mean().detach()}
+            if penalty_r1:
+                r1 = r1_penalty(real_logits, real_in)
+                d_loss = d_loss + 0.5 * penalty_r1 * r1
+                out["r1"] = r1.detach()
+            gp_weight = getattr(self.config, "gp", 0.0)
+            if gp_weight:
+                kwargs = {"labels": labels} if self.conditional else {}
+                gp = gradient_penalty(self.D, real.detach(), fake.detach(), **kwargs)
+                d_loss = d_loss + gp_weight * gp
+                out["gp"] = gp.detach()
+            return {"loss": d_loss, **out}
+        self.D.requires_grad_(False)  # the G phase needs no gradients for D's weights
+        fake_logits = self._d(fake, labels)
+        self.D.requires_grad_(True)
+        g_loss = generator_loss(kind, fake_logits)
+        return {"loss": g_loss, "g_loss": g_loss.detach(), "diversity": batch_diversity(fake, real)}
+
+    @torch.no_grad()
+    def preview(self, batch: dict) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(0)
+        labels = (torch.arange(16) % self.config.num_classes) if self.conditional else None
+        return self.sample(16, labels, generator=gen)
+
+
+@dataclass(frozen=True)
+class DCGANConfig:
+    channels: int = 0
+    image_size: int = 0
+    latent_dim: int = 100
+    width: int = 64  # 32 px: G 256 -> 128 -> 64 -> C, D 64 -> 128 -> 256
+    loss: str = "bce"
+
+    def check(self):
+        _check_size(self.image_size)
+        if self.loss != "bce":
+            raise ValueError("the textbook DCGAN uses the bce loss; use the `gan` model for other losses")
+
+
+class DCGAN(_GANBase):
+    """The textbook DCGAN (Radford et al. 2016): transposed convs, BatchNorm, BCE, Adam 2e-4, beta1 0.5."""
+
+    Config = DCGANConfig
+    train_defaults = {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "grad_clip": 0.0, "batch_size": 64}
+    d_optim: dict = {}
+    g_optim: dict = {}
+
+    def __init__(self, config: DCGANConfig):
+        super().__init__()
+        self.config = c = config
+        self.G = DCGANGenerator(c.latent_dim, c.channels, c.image_size, c.width)
+        self.D = DCGANDiscriminator(c.channels, c.image_size, c.width)
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    channels: int = 0
+    image_size: int = 0
+    num_classes: int = 0  # cgan only; 0: from the data
+    latent_dim: int = 64
+    width: int = 32
+    d_width: int = 32
+    loss: str = "hinge"  # bce (non-saturating), hinge, wgan, lsgan
+    spectral_norm: bool = True
+    r1: float = 0.0  # R1 penalty weight (gamma)
+    gp: float = 0.0  # WGAN-GP weight (10 with loss = wgan)
+    upsample: str = "nearest"  # transposed, nearest, bilinear, pixelshuffle
+    norm: str = "batch"  # generator normalisation: batch, instance, none
+    activation: str = "relu"  # relu, lrelu, silu, gelu
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+
+    def check(self):
+        _check_size(self.image_size)
+        for name, value, allowed in (("loss", self.loss, GAN_LOSSES), ("upsample", self.upsample, UPSAMPLERS),
+                                     ("norm", self.norm, G_NORMS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.r1 < 0 or self.gp < 0:
+            raise ValueError("r1 and gp must be >= 0")
+
+
+class GAN(_GANBase):
+    """darkroom's stable GAN: hinge loss, spectral norm, EMA generator; every switch configurable."""
+
+    Config = GANConfig
+    train_defaults = {"beta1": 0.0, "beta2": 0.99, "ema": 0.999, "grad_clip": 0.0, "batch_size": 64}
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = c = config
+        classes = c.num_classes if self.conditional else 0
+        if self.conditional and classes < 2:
+            raise ValueError("a class-conditional GAN needs labelled data with at least 2 classes")
+        self.G = Generator(c.latent_dim, c.channels, c.image_size, c.width, c.upsample, c.norm, c.activation, classes)
+        self.D = Discriminator(c.channels, c.image_size, c.d_width, c.spectral_norm, classes)
+        self.d_optim, self.g_optim = {"lr": c.d_lr}, {"lr": c.g_lr}
+
+
+class ConditionalGAN(GAN):
+    """Class-conditional GAN: conditional BatchNorm in G, projection discriminator."""
+
+    conditional = True

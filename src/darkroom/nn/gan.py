@@ -1,0 +1,146 @@
+"""Generator and discriminator networks: the textbook DCGAN pair and a configurable pair whose
+switches (upsampling, normalisation, activation, spectral norm, class conditioning) are the
+hyper-parameters darkroom's model-parsing work learns to recover."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils import spectral_norm
+
+from darkroom.nn.blocks import activation
+
+UPSAMPLERS = ("transposed", "nearest", "bilinear", "pixelshuffle")
+G_NORMS = ("batch", "instance", "none")
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02), as in Radford et al."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGANGenerator(nn.Sequential):
+    """z (B, latent) -> (B, C, S, S) in [-1, 1]. For 32 px: 100 -> 256 -> 128 -> 64 -> C with 4x4
+    transposed convolutions, BatchNorm and ReLU, tanh output; each doubling of S adds a layer."""
+
+    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64):
+        levels = int(math.log2(image_size)) - 2  # 4x4 -> S
+        widths = [width * 2 ** i for i in reversed(range(levels))]  # 32 px: 256, 128, 64
+        layers = [nn.Unflatten(1, (latent_dim, 1, 1)), nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
+                  nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        super().__init__(*layers)
+        self.apply(dcgan_init)
+
+
+class DCGANDiscriminator(nn.Sequential):
+    """(B, C, S, S) in [-1, 1] -> logit (B,): strided 4x4 convolutions, BatchNorm, LeakyReLU(0.2)."""
+
+    def __init__(self, channels: int, image_size: int, width: int = 64):
+        levels = int(math.log2(image_size)) - 2
+        widths = [width * 2 ** i for i in range(levels)]  # 32 px: 64, 128, 256
+        layers = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False), nn.Flatten(0)]
+        super().__init__(*layers)
+        self.apply(dcgan_init)
+
+
+class ConditionalBatchNorm(nn.Module):
+    """BatchNorm whose scale and shift come from a class embedding (Dumoulin et al., Miyato & Koyama)."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Embedding(num_classes, channels)
+        self.bias = nn.Embedding(num_classes, channels)
+        nn.init.ones_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.norm(x) * self.gain(labels)[..., None, None] + self.bias(labels)[..., None, None]
+
+
+def _g_norm(kind: str, channels: int, num_classes: int) -> nn.Module:
+    if num_classes:
+        return ConditionalBatchNorm(channels, num_classes)
+    return {"batch": lambda: nn.BatchNorm2d(channels), "instance": lambda: nn.InstanceNorm2d(channels, affine=True),
+            "none": nn.Identity}[kind]()
+
+
+class UpStage(nn.Module):
+    """Double H and W with the chosen upsampler (which carries the stage's one conv), norm, activation."""
+
+    def __init__(self, cin: int, cout: int, upsample: str, norm: str, act: str, num_classes: int = 0):
+        super().__init__()
+        if upsample == "transposed":
+            self.up = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+        elif upsample == "pixelshuffle":
+            self.up = nn.Sequential(nn.Conv2d(cin, cout * 4, 3, padding=1), nn.PixelShuffle(2))
+        else:
+            self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode=upsample), nn.Conv2d(cin, cout, 3, padding=1))
+        self.norm = _g_norm(norm, cout, num_classes)
+        self.act = activation(act)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.up(x)
+        h = self.norm(h, labels) if isinstance(self.norm, ConditionalBatchNorm) else self.norm(h)
+        return self.act(h)
+
+
+class Generator(nn.Module):
+    """z (B, latent) [+ labels] -> (B, C, S, S) in [-1, 1]: linear to 4x4, then ``log2(S) - 2`` UpStages."""
+
+    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64, upsample: str = "nearest",
+                 norm: str = "batch", act: str = "relu", num_classes: int = 0):
+        super().__init__()
+        if upsample not in UPSAMPLERS:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {upsample!r}")
+        if norm not in G_NORMS:
+            raise ValueError(f"norm must be one of {', '.join(G_NORMS)}, got {norm!r}")
+        levels = int(math.log2(image_size)) - 2
+        widths = [width * 2 ** i for i in reversed(range(levels + 1))]
+        self.top = widths[0]
+        self.embed = nn.Linear(latent_dim, widths[0] * 16)
+        self.stages = nn.ModuleList(UpStage(a, b, upsample, norm, act, num_classes) for a, b in zip(widths, widths[1:]))
+        self.out = nn.Sequential(activation(act), nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.embed(z).view(z.shape[0], self.top, 4, 4)
+        for stage in self.stages:
+            h = stage(h, labels)
+        return self.out(h)
+
+
+class Discriminator(nn.Module):
+    """(B, C, S, S) in [-1, 1] [+ labels] -> logit (B,); optional spectral norm and projection
+    conditioning (Miyato & Koyama: logit += <embed(y), features>)."""
+
+    def __init__(self, channels: int, image_size: int, width: int = 64, spectral: bool = True, num_classes: int = 0):
+        super().__init__()
+        sn = spectral_norm if spectral else (lambda m: m)
+        levels = int(math.log2(image_size)) - 2
+        widths = [width * 2 ** i for i in range(levels + 1)]
+        layers = [sn(nn.Conv2d(channels, widths[0], 3, padding=1)), nn.LeakyReLU(0.2)]
+        for a, b in zip(widths, widths[1:]):
+            layers += [sn(nn.Conv2d(a, b, 4, 2, 1)), nn.LeakyReLU(0.2)]
+        self.body = nn.Sequential(*layers)
+        self.head = sn(nn.Linear(widths[-1], 1))
+        self.project = sn(nn.Embedding(num_classes, widths[-1])) if num_classes else None
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.body(x).sum(dim=(2, 3))  # global sum pooling
+        logit = self.head(features).squeeze(1)
+        if self.project is not None:
+            logit = logit + (self.project(labels) * features).sum(1)
+        return logit

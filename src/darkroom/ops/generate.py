@@ -1,0 +1,65 @@
+"""``darkroom sample``: images from a trained generator (VAE, CVAE, DCGAN, GAN, cGAN)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from darkroom.io import grid, write_image
+from darkroom.models import load_run
+from darkroom.train import pick_device
+
+
+def resolve_label(label, info: dict) -> int | None:
+    """A label given as an index or a class name -> index; checked against the run's classes."""
+    if label is None:
+        return None
+    names = info.get("data_info", {}).get("class_names") or []
+    if str(label) in names:
+        return names.index(str(label))
+    try:
+        index = int(label)
+    except ValueError:
+        raise ValueError(f"unknown label {label!r}; this model knows {', '.join(names) or 'no labels'}") from None
+    if not 0 <= index < max(len(names), 1):
+        raise ValueError(f"label {index} out of range: this model knows 0..{len(names) - 1}")
+    return index
+
+
+def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float = 1.0, prompt: str | None = None,
+                  device: str = "auto", batch_size: int = 64) -> list[Path]:
+    """Write ``n`` samples: a grid when ``out`` ends in .png, else ``out/sample_00000.png ...``."""
+    if n < 1:
+        raise ValueError(f"-n must be >= 1, got {n}")
+    if not 0 < truncation <= 1:
+        raise ValueError(f"--truncation must be in (0, 1], got {truncation}")
+    model, info = load_run(run, pick_device(device))
+    name = info["model"]
+    if not hasattr(model, "sample"):
+        raise ValueError(f"{run}: a {name} is not a generator (sample from vae, cvae, dcgan, gan or cgan runs)")
+    if prompt is not None:
+        raise ValueError(f"{run}: a {name} is not text-conditioned; --prompt needs a text-conditioned model")
+    conditional = getattr(model, "conditional", False)
+    index = resolve_label(label, info)
+    if conditional and index is None:
+        raise ValueError(f"{run}: a {name} is class-conditional: pass --label (one of "
+                         f"{', '.join(info['data_info'].get('class_names', []))})")
+    if not conditional and index is not None:
+        raise ValueError(f"{run}: a {name} is not class-conditional; drop --label")
+    generator = torch.Generator().manual_seed(seed)
+    images = []
+    for start in tqdm(range(0, n, batch_size), desc="sample", unit="batch", leave=False):
+        count = min(batch_size, n - start)
+        images.append(model.sample(count, index, truncation=truncation, generator=generator).float().cpu())
+    images = torch.cat(images)
+    provenance = {"operation": "sample", "model": name, "run": str(run), "seed": seed, "truncation": truncation,
+                  "label": index, "git": info.get("git"), "data": info.get("data")}
+    out = Path(out)
+    if out.suffix.lower() == ".png":
+        write_image(out, grid(images, ncol=min(8, n)), provenance={**provenance, "count": n})
+        return [out]
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(write_image(out / f"sample_{i:05d}.png", image, provenance={**provenance, "latent_index": i}))
+    return paths

@@ -1,0 +1,149 @@
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from darkroom.cli import main
+from darkroom.io import read_image, read_provenance
+from darkroom.losses import batch_diversity, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
+from darkroom.models import build_model, load_run, resolve_config
+from darkroom.ops.training import run_training
+
+DIGITS = {"channels": 1, "image_size": [16, 16], "num_classes": 10}
+SMALL = {"vae": {"width": "4", "latent_dim": "4", "downsamples": "2"},
+         "cvae": {"width": "4", "latent_dim": "4", "downsamples": "2"},
+         "dcgan": {"width": "4", "latent_dim": "8"},
+         "gan": {"width": "4", "d_width": "4", "latent_dim": "8"},
+         "cgan": {"width": "4", "d_width": "4", "latent_dim": "8"}}
+
+
+def quiet(*args):
+    pass
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_models_build_sample_and_lose(name):
+    torch.manual_seed(0)
+    model = build_model(name, resolve_config(name, SMALL[name], DIGITS))
+    batch = {"image": torch.rand(4, 1, 16, 16), "label": torch.tensor([0, 1, 2, 9])}
+    labels = 3 if getattr(model, "conditional", False) else None
+    images = model.eval().sample(5, labels)
+    assert images.shape == (5, 1, 16, 16) and 0 <= images.min() and images.max() <= 1
+    model.train()
+    phases = list(model.phases()) if hasattr(model, "phases") else [None]
+    for phase in phases:
+        out = model.loss(batch) if phase is None else model.loss(batch, phase=phase)
+        assert out["loss"].ndim == 0 and out["loss"].requires_grad
+        out["loss"].backward()
+
+
+def test_conditional_models_check_labels():
+    model = build_model("cgan", resolve_config("cgan", SMALL["cgan"], DIGITS)).eval()
+    with pytest.raises(ValueError, match="out of range"):
+        model.sample(2, 10)
+    with pytest.raises(ValueError, match="needs --label"):
+        model.sample(2)
+    with pytest.raises(ValueError, match="truncation"):
+        model.sample(2, 1, truncation=0)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        build_model("cgan", resolve_config("cgan", SMALL["cgan"], {**DIGITS, "num_classes": 1}))
+
+
+def test_gan_losses_analytic():
+    zero = torch.zeros(8)
+    assert math.isclose(float(discriminator_loss("bce", zero, zero)), 2 * math.log(2), rel_tol=1e-6)
+    assert math.isclose(float(generator_loss("bce", zero)), math.log(2), rel_tol=1e-6)
+    assert float(discriminator_loss("hinge", torch.full((8,), 2.0), torch.full((8,), -2.0))) == 0
+    assert float(discriminator_loss("hinge", zero, zero)) == 2
+    assert float(discriminator_loss("wgan", torch.full((8,), 3.0), torch.ones(8))) == -2
+    assert float(discriminator_loss("lsgan", torch.ones(8), zero)) == 0
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        generator_loss("nope", zero)
+
+
+def test_penalties_analytic():
+    weight = torch.tensor([3.0, 4.0])
+    x = torch.rand(5, 2, requires_grad=True)
+    assert math.isclose(float(r1_penalty(x @ weight, x)), 25.0, rel_tol=1e-6)  # ||grad||^2 = ||w||^2
+
+    class Linear(nn.Module):
+        def forward(self, x):
+            return x.flatten(1) @ (weight / 5)  # unit-norm gradient everywhere
+
+    real, fake = torch.rand(6, 2, 1, 1), torch.rand(6, 2, 1, 1)
+    assert float(gradient_penalty(Linear(), real, fake)) < 1e-10
+    same = torch.rand(1, 3, 4, 4).expand(6, -1, -1, -1)
+    assert float(batch_diversity(same, torch.rand(6, 3, 4, 4))) == 0
+
+
+def test_vae_kl_and_warmup():
+    config = resolve_config("vae", {**SMALL["vae"], "kl_warmup": "4"}, DIGITS)
+    model = build_model("vae", config).train()
+    batch = {"image": torch.rand(3, 1, 16, 16)}
+    weights = [float(model.loss(batch)["kl_weight"]) for _ in range(6)]
+    assert weights == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    out = model.eval().loss(batch)
+    assert out["bits_per_dim"] > 0 and out["kl"] >= 0
+    assert math.isclose(out["bits_per_dim"].item(), out["nelbo_nats"].item() / (256 * math.log(2)) + 8, rel_tol=1e-5)
+
+
+def test_gan_resume_is_exact(tmp_path):
+    common = {**SMALL["gan"], "batch_size": "8", "log_every": "1", "checkpoint_every": "3"}
+    run_training("gan", "digits:size=16", tmp_path / "a", common, flags={"steps": 6}, progress=False, print_fn=quiet)
+    run_training("gan", "digits:size=16", tmp_path / "b", common, flags={"steps": 3}, progress=False, print_fn=quiet)
+    run_training("gan", None, tmp_path / "b", {}, flags={"steps": 6}, resume=True, progress=False, print_fn=quiet)
+    a, b = load_run(tmp_path / "a")[0].state_dict(), load_run(tmp_path / "b")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6] and "d_loss" in log[0] and "g_loss" in log[0]
+
+
+class Collapsed(nn.Module):
+    """A stand-in model that reports a collapsed generator."""
+
+    Config = None
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def loss(self, batch):
+        return {"loss": (self.w ** 2).sum() + batch["image"].mean() * 0, "diversity": torch.tensor(0.01)}
+
+
+def test_collapse_is_reported_in_the_log(tmp_path):
+    from darkroom.train import TrainConfig, train
+
+    config = TrainConfig(steps=2, log_every=1, batch_size=4, val_batches=0)
+    train("collapsed", Collapsed(), TrainConfig(), config, "digits:size=8", tmp_path / "c", progress=False)
+    log = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    assert "mode collapse" in log[0]["warning"]
+
+
+def test_sample_command(tmp_path, capsys):
+    run_training("cgan", "digits:size=16", tmp_path / "cg", {**SMALL["cgan"], "batch_size": "8"}, flags={"steps": 2},
+                 progress=False, print_fn=quiet)
+    assert main(["sample", str(tmp_path / "cg"), "-n", "6", "--out", str(tmp_path / "g.png"), "--label", "7"]) == 0
+    assert read_image(tmp_path / "g.png").shape[1] > 16
+    assert main(["sample", str(tmp_path / "cg"), "-n", "3", "--out", str(tmp_path / "dir"), "--label", "2",
+                 "--seed", "5"]) == 0
+    provenance = read_provenance(tmp_path / "dir" / "sample_00002.png")
+    assert provenance["model"] == "cgan" and provenance["seed"] == 5 and provenance["latent_index"] == 2
+    assert provenance["label"] == 2
+    first = read_image(tmp_path / "dir" / "sample_00000.png")
+    main(["sample", str(tmp_path / "cg"), "-n", "3", "--out", str(tmp_path / "again"), "--label", "2", "--seed", "5"])
+    assert torch.equal(first, read_image(tmp_path / "again" / "sample_00000.png"))  # same seed, same image
+    capsys.readouterr()
+    for argv, message in [(["--label", "10"], "out of range"), (["--label", "2", "--truncation", "2"], "truncation"),
+                          ([], "pass --label"), (["--label", "2", "--prompt", "a 2"], "not text-conditioned")]:
+        assert main(["sample", str(tmp_path / "cg"), "-n", "2", "--out", str(tmp_path / "x.png"), *argv]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_sample_refuses_non_generators(tmp_path, capsys):
+    run_training("autoencoder", "digits:size=16", tmp_path / "ae", {"width": "4", "downsamples": "2"},
+                 flags={"steps": 1}, progress=False, print_fn=quiet)
+    assert main(["sample", str(tmp_path / "ae"), "-n", "2", "--out", str(tmp_path / "x.png")]) == 2
+    assert "not a generator" in capsys.readouterr().err
