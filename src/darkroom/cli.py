@@ -75,6 +75,25 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _cmd_eval(args) -> int:
+    from darkroom.ops.evaluate import evaluate
+
+    result = evaluate(args.metric, args.real, args.fake, n=args.n, extractor=args.extractor, seed=args.seed,
+                      label=args.label)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    skip = {"metric", "note", "per_label", "histogram_fake", "histogram_real"}
+    for key, value in result.items():
+        if key not in skip:
+            print(f"{key:18s} {value:.4f}" if isinstance(value, float) else f"{key:18s} {value}")
+    for key in ("per_label", "histogram_fake"):
+        if key in result:
+            print(f"{key:18s} " + ", ".join(f"{k}: {v:.2f}" for k, v in result[key].items()))
+    print(result["note"])
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from darkroom.ops.demo import run_demo
 
@@ -144,6 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truncation", type=float, default=1.0, help="latent scale in (0, 1]")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("eval", help="fid, kid, pr (precision/recall), coverage of a generator")
+    p.add_argument("metric", choices=["fid", "kid", "pr", "coverage"])
+    p.add_argument("--real", required=True, help="dataset spec of the real images")
+    p.add_argument("--fake", required=True, help="run folder, shipped generator, or folder of images")
+    p.add_argument("-n", type=int, default=1000, help="images per side (default 1000)")
+    p.add_argument("--extractor", help="feature extractor: shipped name or classifier run (default: by data)")
+    p.add_argument("--label", help="only this class (conditional generators)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("bench", help="regenerate a README table")
     p.add_argument("suite", help="benchmark suite, e.g. data")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from safetensors.torch import load_model
 
 from darkroom.config import build_config
 from darkroom.models.autoencoder import Autoencoder
+from darkroom.models.classifier import Classifier
 from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
 from darkroom.models.vae import VAE, ConditionalVAE
 
@@ -20,6 +22,7 @@ MODELS = {
     "dcgan": DCGAN,
     "gan": GAN,
     "cgan": ConditionalGAN,
+    "classifier": Classifier,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 
@@ -53,13 +56,37 @@ def build_model(name: str, config) -> torch.nn.Module:
     return get_model_class(name)(config)
 
 
+def _locate(run) -> tuple[Path, Path]:
+    """(card or run.json, weights) for a run folder or the name of shipped weights."""
+    from darkroom.weights import WEIGHTS_DIR, shipped_weights
+
+    path = Path(run)
+    if path.is_dir():
+        info_path, weights = path / "run.json", path / "model.safetensors"
+        if not info_path.is_file() or not weights.is_file():
+            raise ValueError(f"{run}: not a finished darkroom run (needs run.json and model.safetensors)")
+        return info_path, weights
+    if (WEIGHTS_DIR / f"{run}.json").is_file() and (WEIGHTS_DIR / f"{run}.safetensors").is_file():
+        return WEIGHTS_DIR / f"{run}.json", WEIGHTS_DIR / f"{run}.safetensors"
+    names = ", ".join(card["name"] for card in shipped_weights()) or "none shipped"
+    raise ValueError(f"{run}: no such run folder or shipped weights (shipped: {names})")
+
+
+def sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def load_run(run, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """A trained model from a run folder (``model.safetensors`` + ``run.json``), in eval mode."""
-    run = Path(run)
-    info_path, weights = run / "run.json", run / "model.safetensors"
-    if not info_path.is_file() or not weights.is_file():
-        raise ValueError(f"{run}: not a finished darkroom run (needs run.json and model.safetensors)")
+    """A trained model, in eval mode, from a run folder (``model.safetensors`` + ``run.json``) or the
+    name of shipped weights (``darkroom models --pretrained``; their checksum is verified)."""
+    info_path, weights = _locate(run)
     info = json.loads(info_path.read_text())
+    if info.get("sha256") and sha256(weights) != info["sha256"]:
+        raise ValueError(f"{weights}: checksum mismatch; the shipped weights are damaged, reinstall darkroom")
     cls = get_model_class(info["model"])
     config = build_config(cls.Config, info["model_config"])
     model = cls(config)

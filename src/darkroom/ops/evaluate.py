@@ -1,0 +1,102 @@
+"""``darkroom eval``: FID, KID, precision/recall and mode coverage in darkroom's own feature spaces."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from darkroom.data import load_dataset, parse_spec
+from darkroom.data.base import fit_image
+from darkroom.io import list_images, read_image
+from darkroom.metrics import generation as gm
+from darkroom.models import load_run
+from darkroom.ops.generate import resolve_label
+
+EXTRACTORS = {"digits": "features-digits", "mnist": "features-digits", "scenes": "features-scenes"}
+METRICS = ("fid", "kid", "pr", "coverage")
+
+
+def default_extractor(spec: str) -> str:
+    source = parse_spec(spec).source
+    if source not in EXTRACTORS:
+        raise ValueError(f"no shipped feature extractor for {source!r} data: train one with `darkroom train "
+                         f"classifier --data {spec}` and pass --extractor RUN")
+    return EXTRACTORS[source]
+
+
+def real_images(spec: str, n: int) -> tuple[torch.Tensor, str]:
+    data = load_dataset(spec)
+    if len(data) < 2:
+        raise ValueError(f"{spec}: fewer than 2 images to compare against")
+    step = max(1, len(data) // n)
+    images = torch.stack([data[i]["image"] for i in tqdm(range(0, len(data), step)[:n], desc="real", leave=False)])
+    return images, data.split
+
+
+def _is_generator(fake: str) -> bool:
+    path = Path(fake)
+    return (path / "run.json").is_file() or not path.exists()
+
+
+def fake_images(fake: str, n: int, like: torch.Tensor, seed: int = 0, label=None) -> torch.Tensor:
+    """``n`` images from a run / shipped generator, or read from files (resized to the real images' size)."""
+    if _is_generator(fake):
+        model, info = load_run(fake)
+        if not hasattr(model, "sample"):
+            raise ValueError(f"{fake}: a {info['model']} is not a generator")
+        generator = torch.Generator().manual_seed(seed)
+        index = resolve_label(label, info)
+        if getattr(model, "conditional", False) and index is None:
+            labels = torch.arange(n) % model.config.num_classes  # every class equally
+            return torch.cat([model.sample(len(chunk), chunk, generator=generator) for chunk in labels.split(256)])
+        return torch.cat([model.sample(min(256, n - s), index, generator=generator) for s in range(0, n, 256)])
+    paths, problems = list_images([fake])
+    if problems or not paths:
+        raise ValueError(problems[0] if problems else f"{fake}: no images")
+    size, gray = like.shape[-1], like.shape[1] == 1
+    return torch.stack([fit_image(read_image(p), size, gray) for p in tqdm(paths[:n], desc="fake", leave=False)])
+
+
+def evaluate(metric: str, real: str, fake: str, n: int = 1000, extractor: str | None = None, seed: int = 0,
+             label=None) -> dict:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose {', '.join(METRICS)}")
+    extractor_name = extractor or default_extractor(real)
+    classifier, card = load_run(extractor_name)
+    if card["model"] != "classifier":
+        raise ValueError(f"{extractor_name}: a {card['model']} is not a feature extractor (train a classifier)")
+    real_x, split = real_images(real, n)
+    fake_x = fake_images(fake, n if metric != "coverage" else max(n, 100), real_x, seed, label)
+    result = {"metric": metric, "real": real, "reference_split": split, "real_count": len(real_x), "fake": fake,
+              "fake_count": len(fake_x), "extractor": extractor_name, "extractor_sha256": card.get("sha256"),
+              "note": f"features of darkroom's {extractor_name}, not Inception: compare only with the same extractor"}
+    if metric == "fid":
+        result["fid"] = gm.fid(real_x, fake_x, classifier)
+    elif metric == "kid":
+        result["kid"], result["kid_std"] = gm.kid(real_x, fake_x, classifier)
+    elif metric == "pr":
+        result["precision"], result["recall"] = gm.precision_recall(real_x, fake_x, classifier)
+    else:
+        result.update(coverage(real_x, fake, classifier, card, seed))
+    return result
+
+
+def coverage(real_x: torch.Tensor, fake: str, classifier, card: dict, seed: int) -> dict:
+    """Conditional generators: share of samples classified as the requested label, per label.
+    Unconditional: predicted-label histogram of samples against the data's, and their total variation."""
+    classes = classifier.config.num_classes
+    names = card.get("data_info", {}).get("class_names") or [str(i) for i in range(classes)]
+    if _is_generator(fake):
+        model, _ = load_run(fake)
+        if getattr(model, "conditional", False):
+            generator, per_label = torch.Generator().manual_seed(seed), {}
+            for label in range(model.config.num_classes):
+                images = model.sample(100, label, generator=generator)
+                per_label[names[label]] = float((gm.predicted_labels(images, classifier) == label).float().mean())
+            return {"label_accuracy": sum(per_label.values()) / len(per_label), "per_label": per_label}
+    fake_x = fake_images(fake, len(real_x), real_x, seed)
+    real_hist = gm.label_histogram(gm.predicted_labels(real_x, classifier), classes)
+    fake_hist = gm.label_histogram(gm.predicted_labels(fake_x, classifier), classes)
+    return {"total_variation": float((real_hist - fake_hist).abs().sum() / 2),
+            "histogram_fake": dict(zip(names, fake_hist.tolist())), "histogram_real": dict(zip(names, real_hist.tolist()))}

@@ -1,0 +1,77 @@
+import json
+
+import pytest
+import torch
+
+from darkroom.cli import main
+from darkroom.metrics import generation as gm
+from darkroom.models import build_model, resolve_config
+from darkroom.ops.training import run_training
+
+
+def quiet(*args):
+    pass
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    run_training("classifier", "digits:size=16", root / "clf", {"width": "4", "downsamples": "2", "feature_dim": "8",
+                 "batch_size": "32"}, flags={"steps": 20}, progress=False, print_fn=quiet)
+    run_training("cgan", "digits:size=16", root / "cgan", {"width": "4", "d_width": "4", "latent_dim": "8",
+                 "batch_size": "8"}, flags={"steps": 2}, progress=False, print_fn=quiet)
+    return root
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    torch.manual_seed(0)
+    return build_model("classifier", resolve_config("classifier", {"width": "4", "downsamples": "2", "feature_dim": "8"},
+                                                    {"channels": 1, "image_size": [16, 16], "num_classes": 10})).eval()
+
+
+def test_identical_sets_score_perfectly(extractor):
+    images = torch.rand(64, 1, 16, 16)
+    assert abs(gm.fid(images, images, extractor)) < 1e-3
+    kid_mean, _ = gm.kid(images, images, extractor, subsets=5, subset_size=32)
+    assert abs(kid_mean) < 0.05
+    assert gm.precision_recall(images, images, extractor) == (1.0, 1.0)
+
+
+def test_metrics_separate_different_distributions(extractor):
+    torch.manual_seed(1)
+    real = torch.rand(64, 1, 16, 16)
+    near = (real + 0.02 * torch.randn_like(real)).clamp(0, 1)
+    far = torch.zeros(64, 1, 16, 16) + torch.linspace(0, 1, 16)  # gradients only
+    assert gm.fid(real, near, extractor) < gm.fid(real, far, extractor)
+    precision_far, recall_far = gm.precision_recall(real, far, extractor)
+    assert recall_far < 0.5
+    with pytest.raises(ValueError, match="N >= 2"):
+        gm.fid(real[:1], near, extractor)
+
+
+def test_eval_cli_states_extractor_and_counts(runs, capsys):
+    assert main(["eval", "fid", "--real", "digits:size=16,split=val", "--fake", str(runs / "cgan"), "-n", "60",
+                 "--extractor", str(runs / "clf"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["fid"] > 0 and result["real_count"] == 60 and result["fake_count"] == 60
+    assert result["reference_split"] == "val" and "not Inception" in result["note"]
+    assert main(["eval", "coverage", "--real", "digits:size=16,split=val", "--fake", str(runs / "cgan"), "-n", "20",
+                 "--extractor", str(runs / "clf"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["label_accuracy"] <= 1 and len(result["per_label"]) == 10
+
+
+def test_eval_on_a_folder_of_images(runs, tmp_path, capsys):
+    main(["sample", str(runs / "cgan"), "-n", "12", "--out", str(tmp_path / "imgs"), "--label", "3"])
+    assert main(["eval", "pr", "--real", "digits:size=16", "--fake", str(tmp_path / "imgs"), "-n", "12",
+                 "--extractor", str(runs / "clf")]) == 0
+    assert "precision" in capsys.readouterr().out
+
+
+def test_eval_errors(runs, capsys):
+    assert main(["eval", "fid", "--real", "photos", "--fake", str(runs / "cgan")]) == 2
+    assert "no shipped feature extractor" in capsys.readouterr().err
+    assert main(["eval", "fid", "--real", "digits:size=16", "--fake", str(runs / "cgan"), "--extractor",
+                 str(runs / "cgan")]) == 2
+    assert "not a feature extractor" in capsys.readouterr().err
