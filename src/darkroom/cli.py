@@ -94,6 +94,21 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _cmd_edit(args) -> int:
+    from darkroom.ops import edit
+
+    if args.edit_command == "interpolate":
+        paths = edit.interpolate(args.run, args.out, steps=args.steps, seed=args.seed, label=args.label,
+                                 gif=not args.no_gif)
+    elif args.edit_command == "directions":
+        paths = [edit.directions(args.run, args.out, count=args.count, strength=args.strength, seed=args.seed,
+                                 label=args.label)]
+    else:
+        paths = [edit.attribute(args.run, args.image, args.data, args.label, args.out)]
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from darkroom.ops.demo import run_demo
 
@@ -163,6 +178,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truncation", type=float, default=1.0, help="latent scale in (0, 1]")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("edit", help="latent interpolation, directions, attribute vectors")
+    edit_sub = p.add_subparsers(dest="edit_command", required=True, metavar="ACTION")
+    q = edit_sub.add_parser("interpolate", help="strip PNG (+ GIF) between two latents")
+    q.add_argument("run")
+    q.add_argument("--out", required=True, help="strip .png (the GIF goes beside it)")
+    q.add_argument("--steps", type=int, default=8)
+    q.add_argument("--no-gif", action="store_true")
+    q = edit_sub.add_parser("directions", help="closed-form latent directions (SeFa), one row each")
+    q.add_argument("run")
+    q.add_argument("--out", required=True)
+    q.add_argument("--count", type=int, default=5)
+    q.add_argument("--strength", type=float, default=3.0)
+    q = edit_sub.add_parser("attribute", help="VAE: encode IMAGE, add a class's attribute vector, decode")
+    q.add_argument("run")
+    q.add_argument("--image", required=True)
+    q.add_argument("--data", required=True, help="labelled data defining the attribute")
+    q.add_argument("--out", required=True)
+    for q in edit_sub.choices.values():
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--label", help="class index or name")
+    p.set_defaults(func=_cmd_edit)
 
     p = sub.add_parser("eval", help="fid, kid, pr (precision/recall), coverage of a generator")
     p.add_argument("metric", choices=["fid", "kid", "pr", "coverage"])

@@ -1,0 +1,134 @@
+"""``darkroom edit``: move through a generator's latent space.
+
+- ``interpolate``: between two latents (lerp for a VAE, slerp for a GAN), as a strip PNG and a GIF.
+- ``directions``: closed-form directions (SeFa, Shen & Zhou 2021): eigenvectors of W^T W for the first
+  layer W that reads the latent; one row per direction, from -strength to +strength.
+- ``attribute``: VAE encode -> add an attribute vector -> decode, for a real image. The vector is the
+  mean latent of the class minus the mean latent of the other images.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from darkroom.data import load_dataset
+from darkroom.data.base import fit_image
+from darkroom.io import grid, read_image, to_pil, write_image
+from darkroom.models import load_run
+from darkroom.ops.generate import resolve_label
+
+
+def _generator(run):
+    model, info = load_run(run)
+    if not hasattr(model, "sample"):
+        raise ValueError(f"{run}: a {info['model']} is not a generator (edit vae, cvae, dcgan, gan or cgan runs)")
+    return model, info
+
+
+def _decode(model, z: torch.Tensor, label) -> torch.Tensor:
+    labels = None if label is None else torch.full((len(z),), label)
+    return model.decode(z, labels) if hasattr(model, "decode") else model.generate(z, labels)
+
+
+def _label(model, info, label):
+    index = resolve_label(label, info)
+    if getattr(model, "conditional", False) and index is None:
+        raise ValueError("this class-conditional model needs --label")
+    return index
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents a, b (D,) at fractions t (T,) -> (T, D)."""
+    cos = torch.dot(a / a.norm(), b / b.norm()).clamp(-1, 1)
+    omega = torch.acos(cos)
+    if omega.abs() < 1e-4:
+        return torch.lerp(a[None], b[None], t[:, None])
+    return (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / torch.sin(omega)
+
+
+@torch.no_grad()
+def interpolate(run, out, steps: int = 8, seed: int = 0, label=None, gif: bool = True) -> list[Path]:
+    if steps < 2:
+        raise ValueError(f"--steps must be >= 2, got {steps}")
+    model, info = _generator(run)
+    index = _label(model, info, label)
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(2, model.config.latent_dim, generator=g)
+    t = torch.linspace(0, 1, steps)
+    is_vae = info["model"] in ("vae", "cvae")
+    z = torch.lerp(a[None], b[None], t[:, None]) if is_vae else slerp(a, b, t)
+    frames = _decode(model, z, index).cpu()
+    provenance = {"operation": "edit-interpolate", "model": info["model"], "run": str(run), "seed": seed,
+                  "steps": steps, "label": index, "method": "lerp" if is_vae else "slerp"}
+    out = Path(out)
+    written = [write_image(out, grid(frames, ncol=steps), provenance=provenance)]
+    if gif:
+        pictures = [to_pil(f).resize((f.shape[-1] * 4, f.shape[-2] * 4), Image.NEAREST) for f in frames]
+        pictures += pictures[-2:0:-1]  # there and back
+        path = out.with_suffix(".gif")
+        pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=120, loop=0)
+        written.append(path)
+    return written
+
+
+def first_layer_weight(model) -> torch.Tensor:
+    """The matrix (out, latent_dim) of the first layer that reads the latent."""
+    latent = model.config.latent_dim
+    if hasattr(model, "G") and hasattr(model.G, "embed"):
+        return model.G.embed.weight
+    if hasattr(model, "G"):  # DCGAN: ConvTranspose2d weight (latent, C, 4, 4)
+        return model.G[1].weight.flatten(1).T
+    return model.decoder.expand.weight[:, :latent]
+
+
+@torch.no_grad()
+def sefa_directions(model, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top ``count`` eigenvectors (count, latent_dim) of W^T W and their eigenvalues."""
+    weight = first_layer_weight(model).float()
+    weight = weight / weight.norm(dim=0, keepdim=True).clamp_min(1e-8)
+    values, vectors = torch.linalg.eigh(weight.T @ weight)
+    order = values.argsort(descending=True)[:count]
+    return vectors[:, order].T, values[order]
+
+
+@torch.no_grad()
+def directions(run, out, count: int = 5, strength: float = 3.0, columns: int = 7, seed: int = 0,
+               label=None) -> Path:
+    model, info = _generator(run)
+    index = _label(model, info, label)
+    count = min(count, model.config.latent_dim)
+    vectors, values = sefa_directions(model, count)
+    z = torch.randn(1, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    alphas = torch.linspace(-strength, strength, columns)
+    rows = [_decode(model, z + alphas[:, None] * v[None], index) for v in vectors]
+    provenance = {"operation": "edit-directions", "method": "sefa", "model": info["model"], "run": str(run),
+                  "seed": seed, "strength": strength, "eigenvalues": [round(float(v), 4) for v in values]}
+    return write_image(out, grid(torch.cat(rows).cpu(), ncol=columns), provenance=provenance)
+
+
+@torch.no_grad()
+def attribute(run, image_path, data: str, label, out, strengths=(0.0, 0.5, 1.0, 1.5, 2.0), limit: int = 500) -> Path:
+    """Encode a real image, add ``strength`` x (mean latent of ``label`` - mean latent of the rest), decode."""
+    model, info = _generator(run)
+    if not hasattr(model, "encode") or getattr(model, "conditional", False):
+        raise ValueError(f"{run}: attribute vectors need an unconditional vae")
+    index = resolve_label(label, info)
+    if index is None:
+        raise ValueError("--label names the attribute (a class of the data)")
+    size, channels = model.config.image_size, model.config.channels
+    dataset = load_dataset(data, size=size, grayscale=channels == 1, limit=limit)
+    batch = [dataset[i] for i in range(len(dataset))]
+    images = torch.stack([s["image"] for s in batch])
+    labels = torch.tensor([s["label"] for s in batch])
+    if not (labels == index).any() or (labels == index).all():
+        raise ValueError(f"{data}: needs images with and without label {label}")
+    means = model.encode(images)[0]
+    vector = means[labels == index].mean(0) - means[labels != index].mean(0)
+    source = fit_image(read_image(image_path), size, channels == 1)
+    z = model.encode(source[None])[0]
+    edited = model.decode(z + torch.tensor(strengths)[:, None] * vector[None])
+    provenance = {"operation": "edit-attribute", "model": info["model"], "run": str(run), "source": str(image_path),
+                  "label": index, "strengths": list(strengths), "data": data}
+    return write_image(out, grid(torch.cat([source[None], edited]), ncol=len(strengths) + 1), provenance=provenance)

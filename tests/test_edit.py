@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from darkroom.cli import main
+from darkroom.io import read_image, read_provenance
+from darkroom.models import load_run
+from darkroom.ops.edit import sefa_directions, slerp
+from darkroom.ops.training import run_training
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("edit")
+    quiet = lambda *a: None  # noqa: E731
+    run_training("vae", "digits:size=16", root / "vae", {"width": "4", "latent_dim": "6", "downsamples": "2",
+                 "batch_size": "16"}, flags={"steps": 3}, progress=False, print_fn=quiet)
+    run_training("cgan", "digits:size=16", root / "cgan", {"width": "4", "d_width": "4", "latent_dim": "8",
+                 "batch_size": "8"}, flags={"steps": 1}, progress=False, print_fn=quiet)
+    run_training("dcgan", "digits:size=16", root / "dcgan", {"width": "4", "latent_dim": "8", "batch_size": "8"},
+                 flags={"steps": 1}, progress=False, print_fn=quiet)
+    return root
+
+
+def test_slerp_keeps_norm_and_ends():
+    a, b = torch.randn(2, 64)
+    path = slerp(a, b, torch.linspace(0, 1, 5))
+    assert torch.allclose(path[0], a, atol=1e-5) and torch.allclose(path[-1], b, atol=1e-5)
+    norms = path.norm(dim=1)
+    assert norms.min() > 0.9 * min(a.norm(), b.norm())  # lerp would dip towards the origin
+
+
+def test_sefa_recovers_known_directions(runs):
+    model, _ = load_run(runs / "cgan")
+    latent = model.config.latent_dim
+    q, _ = torch.linalg.qr(torch.randn(latent, latent))
+    scales = torch.linspace(3, 0.1, latent)
+    with torch.no_grad():
+        # columns of equal norm, so SeFa's column normalisation leaves the spectrum as built
+        model.G.embed.weight.copy_(torch.linalg.qr(torch.randn(model.G.embed.weight.shape[0], latent))[0] @ torch.diag(scales) @ q.T)
+    vectors, values = sefa_directions(model, 2)
+    assert values[0] >= values[1]
+    for k in range(2):
+        assert abs(float(vectors[k] @ q[:, k])) > 0.9
+
+
+def test_interpolate_writes_strip_and_gif(runs, tmp_path):
+    assert main(["edit", "interpolate", str(runs / "vae"), "--out", str(tmp_path / "s.png"), "--steps", "6"]) == 0
+    strip = read_image(tmp_path / "s.png")
+    assert strip.shape[2] > 5 * strip.shape[1] // 2  # a row of 6 tiles
+    assert read_provenance(tmp_path / "s.png")["method"] == "lerp"
+    with Image.open(tmp_path / "s.gif") as gif:
+        assert gif.n_frames == 10  # there and back
+    assert main(["edit", "interpolate", str(runs / "cgan"), "--out", str(tmp_path / "c.png"), "--label", "4"]) == 0
+    assert read_provenance(tmp_path / "c.png")["method"] == "slerp"
+
+
+def test_directions_and_attribute(runs, tmp_path):
+    for run in ("dcgan", "vae"):
+        assert main(["edit", "directions", str(runs / run), "--out", str(tmp_path / f"{run}.png"), "--count", "3"]) == 0
+        assert read_image(tmp_path / f"{run}.png").shape[1] > 3 * 16
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "x.png")
+    assert main(["edit", "attribute", str(runs / "vae"), "--image", str(tmp_path / "x.png"), "--data", "digits",
+                 "--label", "1", "--out", str(tmp_path / "a.png")]) == 0
+    assert read_provenance(tmp_path / "a.png")["label"] == 1
+
+
+def test_edit_errors(runs, tmp_path, capsys):
+    assert main(["edit", "interpolate", str(runs / "cgan"), "--out", str(tmp_path / "c.png")]) == 2
+    assert "needs --label" in capsys.readouterr().err
+    assert main(["edit", "attribute", str(runs / "dcgan"), "--image", "x.png", "--data", "digits", "--label", "1",
+                 "--out", str(tmp_path / "a.png")]) == 2
+    assert "unconditional vae" in capsys.readouterr().err
