@@ -18,7 +18,7 @@ def _cmd_models(args) -> int:
         if not cards:
             print("no shipped weights in this version")
         for card in cards:
-            print(f"{card['name']:14s} {card['model']:12s} {card.get('summary', '')}")
+            print(f"{card['name']:16s} {card['model']:11s} {card['size_bytes'] / 1e6:5.1f} MB  {card.get('summary', '')}")
         return 0
     for name in MODELS:
         print(describe(name))

@@ -18,6 +18,7 @@ from darkroom.data import degrade
 from darkroom.data.base import to_tensor
 from darkroom.data.photos import skimage_photo
 from darkroom.io import grid, write_image, write_text_atomic
+from darkroom.models import load_run
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 img.px{image-rendering:pixelated} figure{display:inline-block;margin:6px;vertical-align:top;width:150px}
@@ -143,7 +144,33 @@ def section_training(page: Page, quick: bool) -> str:
                " style='width:420px'>" if samples else ""))
 
 
-SECTIONS = [section_scenes, section_datasets, section_degradations, section_training]
+def section_generation(page: Page, quick: bool) -> str:
+    from darkroom.ops import edit
+    from darkroom.weights import shipped_weights
+
+    shipped = {card["name"]: card for card in shipped_weights()}
+    if "cgan-digits" not in shipped:
+        return "<h2>Generation</h2><p>No shipped generator in this version.</p>"
+    model, info = load_run("cgan-digits")
+    g = torch.Generator().manual_seed(page.seed)
+    labels = torch.arange(10).repeat_interleave(8)
+    grid_src = page.image("cgan_digits.png", grid(model.sample(80, labels, generator=g), ncol=8),
+                          model="cgan-digits", seed=page.seed)
+    strip = edit.interpolate("cgan-digits", page.out / "img" / "cgan_interp.png", steps=8, seed=page.seed, label=3)
+    sefa = edit.directions("cgan-digits", page.out / "img" / "cgan_sefa.png", count=4, seed=page.seed, label=7)
+    card = shipped["cgan-digits"]
+    measured = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in card.get("measured", {}).items())
+    return (f"<h2>Generation: class-conditional GAN on digits</h2><p>Shipped weights <code>cgan-digits</code>: "
+            f"{card['step']} steps, {card['elapsed_s'] / 60:.0f} min on CPU. {html.escape(measured)}. "
+            "Rows are the labels 0-9 (<code>darkroom sample cgan-digits -n 8 --label 3 --out x.png</code>).</p>"
+            f"<img class='px' src='{grid_src}' style='width:300px'>"
+            f"<p>Slerp interpolation between two latents (label 3) and SeFa directions (label 7, one per row):</p>"
+            f"<img class='px' src='img/{strip[0].name}' style='width:420px'> "
+            f"<img src='img/{strip[1].name}' style='width:64px'><br>"
+            f"<img class='px' src='img/{sefa.name}' style='width:300px'>")
+
+
+SECTIONS = [section_scenes, section_datasets, section_degradations, section_generation, section_training]
 
 
 def run_demo(out="demo", seed: int = 0, quick: bool = False) -> Path:
