@@ -109,6 +109,23 @@ def _cmd_edit(args) -> int:
     return 0
 
 
+def _cmd_restore(args) -> int:
+    from darkroom.ops.restore import restore_files
+
+    sigma = args.sigma if args.sigma in (None, "auto") else _number(args.sigma, "--sigma")
+    written, failures = restore_files(args.task, args.inputs, args.out, model=args.model, sigma=sigma,
+                                      scale=args.scale, device=args.device, tile=args.tile)
+    print(f"wrote {len(written)} image(s) to {args.out}")
+    return _report(failures)
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number or 'auto', got {text!r}") from None
+
+
 def _cmd_demo(args) -> int:
     from darkroom.ops.demo import run_demo
 
@@ -200,6 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--label", help="class index or name")
     p.set_defaults(func=_cmd_edit)
+
+    p = sub.add_parser("restore", help="denoise or super-resolve image files")
+    p.add_argument("task", choices=["denoise", "sr"])
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    p.add_argument("--out", required=True, help="output folder (files keep their stem)")
+    p.add_argument("--model", help="shipped weights name or run folder (default: the shipped model)")
+    p.add_argument("--sigma", help="noise level on the 0-255 scale, or auto (default) to estimate it")
+    p.add_argument("--scale", type=int, choices=[2, 4], help="super-resolution factor (default 2)")
+    p.add_argument("--tile", type=int, default=256, help="tile size in pixels (memory bound)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_restore)
 
     p = sub.add_parser("eval", help="fid, kid, pr (precision/recall), coverage of a generator")
     p.add_argument("metric", choices=["fid", "kid", "pr", "coverage"])

@@ -13,6 +13,7 @@ from darkroom.config import build_config
 from darkroom.models.autoencoder import Autoencoder
 from darkroom.models.classifier import Classifier
 from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
+from darkroom.models.restore import Denoiser, SuperResolution
 from darkroom.models.vae import VAE, ConditionalVAE
 
 MODELS = {
@@ -23,6 +24,8 @@ MODELS = {
     "gan": GAN,
     "cgan": ConditionalGAN,
     "classifier": Classifier,
+    "denoise": Denoiser,
+    "sr": SuperResolution,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 

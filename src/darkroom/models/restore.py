@@ -1,0 +1,128 @@
+"""Restoration models trained on clean photo patches; each makes its own degraded input with the data
+layer's degradations, so ``darkroom train denoise --data photos:DIR`` needs nothing else.
+
+- ``denoise``: FFDNet-style blind Gaussian denoiser. It works at half resolution (pixel-unshuffle), takes a
+  noise-level map as an extra channel and predicts the noise. ``model(noisy, sigma)`` with sigma on the
+  0-255 scale; under 1M parameters.
+- ``sr``: ESPCN-class super-resolution for bicubic-downscaled images: a few convolutions and a pixel
+  shuffle, added to the bicubic upscale. ``model(small)`` -> (B, C, H*scale, W*scale); under 150k parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from darkroom.data import degrade
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return -10 * torch.log10(F.mse_loss(a.clamp(0, 1), b).clamp_min(1e-10))
+
+
+@dataclass(frozen=True)
+class DenoiseConfig:
+    channels: int = 0
+    image_size: int = 0
+    width: int = 64
+    depth: int = 10
+    max_sigma: float = 55.0  # training noise levels are uniform in [0, max_sigma]
+
+    def check(self):
+        if self.depth < 2 or self.width < 1 or self.max_sigma <= 0:
+            raise ValueError("depth must be >= 2, width >= 1 and max_sigma > 0")
+
+
+class Denoiser(nn.Module):
+    """FFDNet-style denoiser: (B, C, H, W) noisy in [0, 1] + sigma (0-255) -> (B, C, H, W) estimate."""
+
+    Config = DenoiseConfig
+    train_defaults = {"lr": 1e-3, "batch_size": 32}
+
+    def __init__(self, config: DenoiseConfig):
+        super().__init__()
+        self.config = c = config
+        layers = [nn.Conv2d(4 * c.channels + 1, c.width, 3, padding=1), nn.ReLU(True)]
+        for _ in range(c.depth - 2):
+            layers += [nn.Conv2d(c.width, c.width, 3, padding=1, bias=False), nn.BatchNorm2d(c.width), nn.ReLU(True)]
+        layers.append(nn.Conv2d(c.width, 4 * c.channels, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, noisy: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        b, _, h, w = noisy.shape
+        pad_h, pad_w = h % 2, w % 2
+        x = F.pad(noisy, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else noisy
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1).expand(b, 1, 1, 1)
+        half = F.pixel_unshuffle(x, 2)
+        level = (sigma / 255.0).expand(b, 1, half.shape[2], half.shape[3])
+        noise = F.pixel_shuffle(self.body(torch.cat([half, level], 1)), 2)
+        return (x - noise)[:, :, :h, :w]
+
+    def _noisy(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sigma = torch.rand(len(clean), device=clean.device) * self.config.max_sigma
+        noisy = (clean + torch.randn_like(clean) * (sigma / 255).view(-1, 1, 1, 1)).clamp(0, 1)  # 8-bit images clip
+        return noisy, sigma
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        clean = batch["image"]
+        noisy, sigma = self._noisy(clean)
+        restored = self(noisy, sigma)
+        return {"loss": F.mse_loss(restored, clean), "psnr": _psnr(restored.detach(), clean),
+                "psnr_noisy": _psnr(noisy, clean)}
+
+    @torch.no_grad()
+    def preview(self, batch: dict) -> torch.Tensor:
+        clean = batch["image"][:6]
+        noisy = (clean + torch.randn_like(clean) * 25 / 255).clamp(0, 1)
+        return torch.stack([noisy, self(noisy, 25.0).clamp(0, 1), clean], 1).flatten(0, 1)
+
+
+@dataclass(frozen=True)
+class SRConfig:
+    channels: int = 0
+    image_size: int = 0
+    scale: int = 2
+    width: int = 64
+
+    def check(self):
+        if self.scale not in (2, 3, 4):
+            raise ValueError(f"scale must be 2, 3 or 4, got {self.scale}")
+        if self.image_size and self.image_size % self.scale:
+            raise ValueError(f"patch size {self.image_size} is not divisible by scale {self.scale}")
+
+
+class SuperResolution(nn.Module):
+    """ESPCN-class SR: (B, C, h, w) in [0, 1] -> (B, C, h*scale, w*scale) = bicubic + learned detail."""
+
+    Config = SRConfig
+    train_defaults = {"lr": 1e-3, "batch_size": 32}
+
+    def __init__(self, config: SRConfig):
+        super().__init__()
+        self.config = c = config
+        self.body = nn.Sequential(
+            nn.Conv2d(c.channels, c.width, 5, padding=2), nn.Tanh(),
+            nn.Conv2d(c.width, c.width // 2, 3, padding=1), nn.Tanh(),
+            nn.Conv2d(c.width // 2, c.width // 2, 3, padding=1), nn.Tanh(),
+            nn.Conv2d(c.width // 2, c.channels * c.scale ** 2, 3, padding=1), nn.PixelShuffle(c.scale))
+
+    def upscale_bicubic(self, small: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(small, scale_factor=self.config.scale, mode="bicubic", align_corners=False)
+
+    def forward(self, small: torch.Tensor) -> torch.Tensor:
+        return self.upscale_bicubic(small) + self.body(small * 2 - 1)
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        sharp = batch["image"]
+        small, _ = degrade.downscale(sharp, self.config.scale)
+        pred = self(small)
+        return {"loss": F.l1_loss(pred, sharp), "psnr": _psnr(pred.detach(), sharp),
+                "psnr_bicubic": _psnr(self.upscale_bicubic(small), sharp)}
+
+    @torch.no_grad()
+    def preview(self, batch: dict) -> torch.Tensor:
+        sharp = batch["image"][:6]
+        small, _ = degrade.downscale(sharp, self.config.scale)
+        return torch.stack([self.upscale_bicubic(small).clamp(0, 1), self(small).clamp(0, 1), sharp], 1).flatten(0, 1)
