@@ -75,3 +75,34 @@ def test_eval_errors(runs, capsys):
     assert main(["eval", "fid", "--real", "digits:size=16", "--fake", str(runs / "cgan"), "--extractor",
                  str(runs / "cgan")]) == 2
     assert "not a feature extractor" in capsys.readouterr().err
+
+
+def test_shipped_digits_extractor_is_accurate():
+    from darkroom.data import load_dataset
+    from darkroom.models import load_run
+
+    model, card = load_run("features-digits")
+    assert card["model"] == "classifier" and card["sha256"]
+    data = load_dataset("digits:size=32,split=test")
+    images = torch.stack([data[i]["image"] for i in range(len(data))])
+    labels = torch.tensor([data[i]["label"] for i in range(len(data))])
+    accuracy = float((gm.predicted_labels(images, model) == labels).float().mean())
+    assert accuracy > 0.95
+
+
+def test_damaged_shipped_weights_are_refused(tmp_path, monkeypatch):
+    import shutil
+
+    import darkroom.weights
+    from darkroom.models import load_run
+
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(darkroom.weights.WEIGHTS_DIR / f"features-digits{suffix}", tmp_path / f"features-digits{suffix}")
+    data = bytearray((tmp_path / "features-digits.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "features-digits.safetensors").write_bytes(bytes(data))
+    monkeypatch.setattr(darkroom.weights, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ValueError, match="checksum"):
+        load_run("features-digits")
+    with pytest.raises(ValueError, match="no such run folder or shipped weights"):
+        load_run("nonexistent-weights")
