@@ -105,3 +105,19 @@ def test_model_shapes():
     assert model.encode(x).shape == (3, 64) and model(x).shape == x.shape
     out = model.loss({"image": x})
     assert set(out) == {"loss", "psnr"} and out["loss"].requires_grad
+
+
+def test_ema_warms_up_then_averages():
+    from darkroom.train.ema import EMA
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    ema = EMA(model, 0.99)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model, 0)  # decay (1 + 0) / 10 = 0.1: mostly the new weights
+    assert abs(float(ema.shadow.weight) - 0.9) < 1e-6
+    for step in range(1, 2000):
+        ema.update(model, step)
+    assert abs(float(ema.shadow.weight) - 1.0) < 1e-6

@@ -5,7 +5,7 @@ import runpy
 import sys
 from pathlib import Path
 
-SUITES = {"data": "data_throughput.py", "generation": "generation.py"}
+SUITES = {"data": "data_throughput.py", "generation": "generation.py", "restore": "restore.py"}
 
 
 def benchmarks_dir() -> Path | None:

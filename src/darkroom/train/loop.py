@@ -210,7 +210,7 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
                 last.update({k: v for k, v in _scalars(out).items() if len(optimizers) == 1 or k != "loss"})
             scaler.update()
             if ema is not None:
-                ema.update(model)
+                ema.update(model, step)
             step += 1
             window["images"] += batch["image"].shape[0]
             if step % config.log_every == 0 or step == config.steps:

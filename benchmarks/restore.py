@@ -1,0 +1,133 @@
+"""Restoration versus the classical tools, on photos never used for training.
+
+    python benchmarks/restore.py [--quick]          (or: darkroom bench restore)
+
+Test images: centre crops of the test-split photos (scikit-image's `coffee`, plus the test split of
+/usr/share/backgrounds when installed), at half resolution as in training. Peers run in the same process:
+BM3D (PyPI `bm3d`, colour CBM3D with the true sigma), scikit-image non-local means (sigma given), bicubic and
+Lanczos upscaling. Denoise PSNR/SSIM on RGB; super-resolution PSNR/SSIM on Y with `scale` border pixels cropped.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from darkroom.data import degrade, load_dataset
+from darkroom.data.base import to_tensor
+from darkroom.metrics.image import psnr, ssim
+from darkroom.ops.restore import estimate_noise_sigma, load_restorer, restore_image
+
+
+def test_images(size: int, limit: int) -> list[tuple[str, torch.Tensor]]:
+    spec = "photos:/usr/share/backgrounds,split=test,scale=0.5" if __import__("os").path.isdir(
+        "/usr/share/backgrounds") else "photos:split=test"
+    data = load_dataset(spec, patch=8)
+    images = []
+    for key in data.photos[:limit]:
+        photo = data._photo(key)
+        h, w = photo.shape[:2]
+        if min(h, w) < size:
+            continue
+        top, left = (h - size) // 2, (w - size) // 2
+        images.append((key.split("/")[-1], to_tensor(photo[top:top + size, left:left + size])))
+    return images
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def bm3d_denoise(noisy: torch.Tensor, sigma: float) -> torch.Tensor:
+    import bm3d
+
+    out = bm3d.bm3d_rgb(noisy.permute(1, 2, 0).numpy().astype(np.float64), sigma / 255.0)
+    return torch.from_numpy(np.clip(out, 0, 1)).permute(2, 0, 1).float()
+
+
+def nlm_denoise(noisy: torch.Tensor, sigma: float) -> torch.Tensor:
+    from skimage.restoration import denoise_nl_means
+
+    out = denoise_nl_means(noisy.permute(1, 2, 0).numpy().astype(np.float64), h=0.8 * sigma / 255,
+                           sigma=sigma / 255, patch_size=5, patch_distance=6, fast_mode=True, channel_axis=-1)
+    return torch.from_numpy(out).permute(2, 0, 1).float()
+
+
+def bench_denoise(images, sigmas, with_bm3d: bool):
+    net, name = load_restorer("denoise", None, None)
+    methods = {f"darkroom {name} (sigma given)": lambda x, s: restore_image("denoise", x, net, s)[0],
+               f"darkroom {name} (sigma auto)": lambda x, s: restore_image("denoise", x, net, "auto")[0],
+               "scikit-image NL-means": nlm_denoise}
+    if with_bm3d:
+        methods["BM3D (bm3d_rgb)"] = bm3d_denoise
+    print("\n| sigma | method | PSNR dB | SSIM | s / megapixel |\n|---:|---|---:|---:|---:|")
+    for sigma in sigmas:
+        scores = {m: [] for m in ["noisy input", *methods]}
+        for k, (_, clean) in enumerate(images):
+            noisy, _ = degrade.gaussian_noise(clean, sigma, generator=1000 + k)
+            scores["noisy input"].append((psnr(noisy, clean), ssim(noisy, clean), 0.0))
+            for method, fn in methods.items():
+                out, seconds = timed(lambda: fn(noisy, sigma))
+                scores[method].append((psnr(out, clean), ssim(out, clean), seconds / (clean[0].numel() / 1e6)))
+        for method, rows in scores.items():
+            p, s, t = np.mean(rows, axis=0)
+            print(f"| {sigma} | {method} | {p:.2f} | {s:.4f} | {t:.2f} |")
+
+
+def bench_sr(images, scales):
+    print("\n| scale | method | PSNR-Y dB | SSIM-Y | s / megapixel (output) |\n|---:|---|---:|---:|---:|")
+    for scale in scales:
+        try:
+            net, name = load_restorer("sr", None, scale)
+        except ValueError as err:
+            print(f"| x{scale} | darkroom | (no shipped model: {err}) | | |")
+            net = None
+        scores = {}
+        for _, sharp in images:
+            small, _ = degrade.downscale(sharp, scale)
+            pil = Image.fromarray((small.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
+            candidates = {"bicubic": lambda: F.interpolate(small[None], scale_factor=scale, mode="bicubic",
+                                                            align_corners=False)[0].clamp(0, 1),
+                          "Lanczos (Pillow)": lambda: to_tensor(np.asarray(pil.resize(
+                              (pil.width * scale, pil.height * scale), Image.LANCZOS)))}
+            if net is not None:
+                candidates[f"darkroom {name}"] = lambda: restore_image("sr", small, net)[0]
+            for method, fn in candidates.items():
+                out, seconds = timed(fn)
+                scores.setdefault(method, []).append((psnr(out, sharp, scale, True), ssim(out, sharp, scale, True),
+                                                      seconds / (sharp[0].numel() / 1e6)))
+        for method, rows in scores.items():
+            p, s, t = np.mean(rows, axis=0)
+            print(f"| x{scale} | {method} | {p:.2f} | {s:.4f} | {t:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="3 images, sigma 25 only")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    images = test_images(256, 3 if args.quick else 8)
+    try:
+        import bm3d  # noqa: F401
+        with_bm3d = True
+    except ImportError:
+        with_bm3d = False
+    print(f"## Restoration on {len(images)} held-out photos (256x256 crops: {', '.join(n for n, _ in images)})\n")
+    print(f"machine: {platform.machine()}; torch {torch.__version__}; {args.threads} thread(s)"
+          + ("" if with_bm3d else "; BM3D not installed (pip install bm3d) and left out"))
+    t0 = time.time()
+    bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d)
+    bench_sr(images, [2, 4])
+    print(f"\ntotal {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
