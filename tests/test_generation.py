@@ -147,3 +147,14 @@ def test_sample_refuses_non_generators(tmp_path, capsys):
                  flags={"steps": 1}, progress=False, print_fn=quiet)
     assert main(["sample", str(tmp_path / "ae"), "-n", "2", "--out", str(tmp_path / "x.png")]) == 2
     assert "not a generator" in capsys.readouterr().err
+
+
+def test_shipped_cgan_draws_the_requested_digits():
+    from darkroom.metrics.generation import predicted_labels
+
+    generator, card = load_run("cgan-digits")
+    judge, _ = load_run("features-digits")
+    labels = torch.arange(10).repeat_interleave(20)
+    images = generator.sample(200, labels, generator=torch.Generator().manual_seed(1))
+    assert images.shape == (200, 1, 32, 32)
+    assert float((predicted_labels(images, judge) == labels).float().mean()) > 0.85
