@@ -81,3 +81,19 @@ def test_restore_errors(runs, tmp_path, capsys):
     assert main(["restore", "denoise", "x.png", "--out", str(tmp_path), "--model", str(runs / "den"),
                  "--sigma", "loud"]) == 2
     assert "--sigma" in capsys.readouterr().err
+
+
+def test_denoiser_starts_as_identity_and_learns(photo):
+    torch.manual_seed(0)
+    model = build_model("denoise", resolve_config("denoise", {"width": "16", "depth": "4"},
+                                                  {"channels": 3, "image_size": [64, 64]}))
+    noisy = (photo + torch.randn_like(photo) * 25 / 255).clamp(0, 1)[None]
+    assert torch.equal(model(noisy, 25.0), noisy)  # zero-initialised last layer
+    batch = {"image": photo[None].repeat(8, 1, 1, 1)}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(40):
+        out = model.loss(batch)
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+    assert float(out["psnr"]) > float(out["psnr_noisy"]) + 0.5

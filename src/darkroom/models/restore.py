@@ -48,6 +48,10 @@ class Denoiser(nn.Module):
         for _ in range(c.depth - 2):
             layers += [nn.Conv2d(c.width, c.width, 3, padding=1, bias=False), nn.BatchNorm2d(c.width), nn.ReLU(True)]
         layers.append(nn.Conv2d(c.width, 4 * c.channels, 3, padding=1))
+        # Start as the identity: with a random last layer the network first learns to silence its own
+        # output and stalls there, predicting no noise at all.
+        nn.init.zeros_(layers[-1].weight)
+        nn.init.zeros_(layers[-1].bias)
         self.body = nn.Sequential(*layers)
 
     def forward(self, noisy: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
