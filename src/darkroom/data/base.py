@@ -51,6 +51,13 @@ def split_indices(n: int, split: str, seed: int = 0) -> np.ndarray:
     return np.sort(parts[split])
 
 
+def train_val_indices(n: int, split: str, seed: int = 0) -> np.ndarray:
+    """For sources that ship a training set and a separate test set: a fixed 90/10 train/val cut."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = n // 10
+    return np.sort(order[n_val:] if split == "train" else order[:n_val])
+
+
 def to_tensor(array: np.ndarray) -> torch.Tensor:
     """uint8 or float array (H, W[, C]) -> float32 tensor (C, H, W) in [0, 1]."""
     if array.ndim == 2:

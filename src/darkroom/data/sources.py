@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from darkroom.data.base import ImageDataset, fit_image, split_indices, split_of, to_tensor
+from darkroom.data.base import ImageDataset, fit_image, split_indices, split_of, to_tensor, train_val_indices
 from darkroom.data.captions import caption
 from darkroom.data.photos import PhotosDataset
 from darkroom.data.scenes import SHAPES, render, sample_params
@@ -149,9 +149,7 @@ class MnistDataset(_ArraySource):
                 raise ValueError(f"mnist: {len(images)} images but {len(labels)} labels in {root}")
         indices = None
         if indices_of in ("train", "val") and keys == [train_key]:
-            order = np.random.default_rng(0).permutation(len(images))
-            n_val = len(images) // 10
-            indices = np.sort(order[n_val:] if split == "train" else order[:n_val])
+            indices = train_val_indices(len(images), split)
         elif indices_of is None:
             indices = np.arange(len(images))
         self._setup(images, labels, split, size, limit, grayscale, indices=indices)
@@ -203,11 +201,7 @@ class Cifar10Dataset(_ArraySource):
             raise ValueError(f"cifar10: no batch for split {split!r} in {root}")
         parts = [_read_cifar_batch(f) for f in files]
         images, labels = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        indices = np.arange(len(images))
-        if split in ("train", "val"):
-            order = np.random.default_rng(0).permutation(len(images))
-            n_val = len(images) // 10
-            indices = np.sort(order[n_val:] if split == "train" else order[:n_val])
+        indices = train_val_indices(len(images), split) if split in ("train", "val") else np.arange(len(images))
         self._setup(images, labels, split, size, limit, grayscale, CIFAR10_CLASSES, indices=indices)
 
 
