@@ -106,3 +106,27 @@ def test_damaged_shipped_weights_are_refused(tmp_path, monkeypatch):
         load_run("features-digits")
     with pytest.raises(ValueError, match="no such run folder or shipped weights"):
         load_run("nonexistent-weights")
+
+
+def test_paired_psnr_ssim(tmp_path, capsys):
+    from darkroom.io import write_image
+
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "out").mkdir()
+    torch.manual_seed(0)
+    clean = torch.rand(3, 32, 32)
+    write_image(tmp_path / "ref" / "a.png", clean)
+    write_image(tmp_path / "ref" / "b.png", clean)
+    write_image(tmp_path / "out" / "a.png", clean)  # identical: infinite PSNR, SSIM 1
+    shifted = (clean + 0.1).clamp(0, 1)
+    write_image(tmp_path / "out" / "b.png", shifted)
+    write_image(tmp_path / "out" / "lonely.png", clean)
+    assert main(["eval", "ssim", "--real", str(tmp_path / "ref"), "--fake", str(tmp_path / "out"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["pairs"] == 2 and result["unmatched"] == 1 and abs(result["per_image"]["a"] - 1) < 1e-9
+    assert main(["eval", "psnr", "--real", str(tmp_path / "ref"), "--fake", str(tmp_path / "out" / "b.png"),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    quantized = (shifted * 255).round() / 255 - (clean * 255).round() / 255
+    expected = -10 * float(torch.log10(quantized.pow(2).mean()))
+    assert abs(result["mean"] - expected) < 0.01

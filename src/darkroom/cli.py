@@ -76,8 +76,16 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from darkroom.ops.evaluate import evaluate
+    from darkroom.ops.evaluate import PAIRED, evaluate, evaluate_pairs
 
+    if args.metric in PAIRED:
+        result = evaluate_pairs(args.metric, args.real, args.fake, args.border, args.y)
+        if args.json:
+            print(json.dumps(result, indent=1))
+        else:
+            print(f"{args.metric} mean {result['mean']:.4f} over {result['pairs']} pair(s)"
+                  + (f", {result['unmatched']} without a namesake" if result["unmatched"] else ""))
+        return _report(result["failures"])
     result = evaluate(args.metric, args.real, args.fake, n=args.n, extractor=args.extractor, seed=args.seed,
                       label=args.label)
     if args.json:
@@ -229,10 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_restore)
 
-    p = sub.add_parser("eval", help="fid, kid, pr (precision/recall), coverage of a generator")
-    p.add_argument("metric", choices=["fid", "kid", "pr", "coverage"])
-    p.add_argument("--real", required=True, help="dataset spec of the real images")
+    p = sub.add_parser("eval", help="fid, kid, pr, coverage of a generator; psnr, ssim of image pairs")
+    p.add_argument("metric", choices=["fid", "kid", "pr", "coverage", "psnr", "ssim"])
+    p.add_argument("--real", required=True, help="dataset spec (fid/kid/pr/coverage) or folder of references (psnr/ssim)")
     p.add_argument("--fake", required=True, help="run folder, shipped generator, or folder of images")
+    p.add_argument("--border", type=int, default=0, help="psnr/ssim: pixels cropped at each border")
+    p.add_argument("--y", action="store_true", help="psnr/ssim: on the luma channel only")
     p.add_argument("-n", type=int, default=1000, help="images per side (default 1000)")
     p.add_argument("--extractor", help="feature extractor: shipped name or classifier run (default: by data)")
     p.add_argument("--label", help="only this class (conditional generators)")

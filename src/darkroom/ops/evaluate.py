@@ -15,6 +15,7 @@ from darkroom.ops.generate import resolve_label
 
 EXTRACTORS = {"digits": "features-digits", "mnist": "features-digits", "scenes": "features-scenes"}
 METRICS = ("fid", "kid", "pr", "coverage")
+PAIRED = ("psnr", "ssim")
 
 
 def default_extractor(spec: str) -> str:
@@ -100,3 +101,31 @@ def coverage(real_x: torch.Tensor, fake: str, classifier, card: dict, seed: int)
     fake_hist = gm.label_histogram(gm.predicted_labels(fake_x, classifier), classes)
     return {"total_variation": float((real_hist - fake_hist).abs().sum() / 2),
             "histogram_fake": dict(zip(names, fake_hist.tolist())), "histogram_real": dict(zip(names, real_hist.tolist()))}
+
+
+def evaluate_pairs(metric: str, real, fake, border: int = 0, y_only: bool = False) -> dict:
+    """PSNR or SSIM of each fake image against the real image with the same stem; mean over pairs."""
+    from darkroom.metrics.image import psnr, ssim
+
+    if metric not in PAIRED:
+        raise ValueError(f"unknown paired metric {metric!r}; choose {', '.join(PAIRED)}")
+    reals, problems = list_images([real])
+    fakes, more = list_images([fake])
+    if problems or more:
+        raise ValueError((problems + more)[0])
+    by_stem = {p.stem: p for p in reals}
+    pairs = [(by_stem[f.stem], f) for f in fakes if f.stem in by_stem]
+    if not pairs:
+        raise ValueError(f"no file in {fake} has a namesake in {real}")
+    fn = psnr if metric == "psnr" else ssim
+    scores, failures = {}, []
+    for ref, est in pairs:
+        try:
+            a, b = read_image(est), read_image(ref)
+            scores[ref.stem] = fn(a, b, border, y_only)
+        except ValueError as err:
+            failures.append(str(err))
+    values = list(scores.values())
+    return {"metric": metric, "mean": sum(values) / max(len(values), 1), "pairs": len(values),
+            "unmatched": len(fakes) - len(pairs), "per_image": scores, "failures": failures,
+            "y_only": y_only, "border": border}
