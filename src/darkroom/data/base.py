@@ -62,6 +62,8 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
     """uint8 or float array (H, W[, C]) -> float32 tensor (C, H, W) in [0, 1]."""
     if array.ndim == 2:
         array = array[..., None]
+    if not array.flags.writeable:  # e.g. np.asarray of a PIL image: torch wants memory it may write
+        array = array.copy()
     tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
     return tensor.float() / 255.0 if array.dtype == np.uint8 else tensor.float()
 
