@@ -97,3 +97,26 @@ def test_denoiser_starts_as_identity_and_learns(photo):
         out["loss"].backward()
         optimizer.step()
     assert float(out["psnr"]) > float(out["psnr_noisy"]) + 0.5
+
+
+def test_deep_denoiser_learns_fast():
+    """The 10-layer denoiser must train quickly on CPU: a plain stack gained 0.2 dB in 100 steps."""
+    from darkroom.data import collate, load_dataset
+
+    data = load_dataset("photos:patch=32")
+    torch.manual_seed(0)
+    model = build_model("denoise", resolve_config("denoise", {"width": "16", "depth": "10"},
+                                                  {"channels": 3, "image_size": [32, 32]}))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        batch = collate([data[int(i)] for i in torch.randint(len(data), (16,), generator=g)])
+        out = model.loss(batch)
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+    model.eval()
+    held = collate([data[int(i)] for i in torch.randint(len(data), (32,), generator=g)])
+    with torch.no_grad():
+        out = model.loss(held)
+    assert float(out["psnr"]) > float(out["psnr_noisy"]) + 2.0

@@ -35,6 +35,20 @@ class DenoiseConfig:
             raise ValueError("depth must be >= 2, width >= 1 and max_sigma > 0")
 
 
+class ResidualPair(nn.Module):
+    """x + BN(conv(ReLU(BN(conv(x))))), then ReLU; the last BN starts at zero so the pair starts as identity."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU(True), nn.Conv2d(width, width, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(width))
+        nn.init.zeros_(self.body[-1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.body(x))
+
+
 class Denoiser(nn.Module):
     """FFDNet-style denoiser: (B, C, H, W) noisy in [0, 1] + sigma (0-255) -> (B, C, H, W) estimate."""
 
@@ -45,8 +59,9 @@ class Denoiser(nn.Module):
         super().__init__()
         self.config = c = config
         layers = [nn.Conv2d(4 * c.channels + 1, c.width, 3, padding=1), nn.ReLU(True)]
-        for _ in range(c.depth - 2):
-            layers += [nn.Conv2d(c.width, c.width, 3, padding=1, bias=False), nn.BatchNorm2d(c.width), nn.ReLU(True)]
+        # Residual pairs rather than FFDNet's plain stack: a plain stack of 10 layers gained 0.2 dB in its
+        # first 100 CPU steps where 4 layers gained 3.9; skips let every layer learn from the start.
+        layers += [ResidualPair(c.width) for _ in range((c.depth - 2) // 2)]
         layers.append(nn.Conv2d(c.width, 4 * c.channels, 3, padding=1))
         # Start as the identity: with a random last layer the network first learns to silence its own
         # output and stalls there, predicting no noise at all.
