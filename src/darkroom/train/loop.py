@@ -187,7 +187,7 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
     kill_after = int(os.environ.get("DARKROOM_KILL_AFTER_STEP", "0"))  # for the resume test only
     t0 = time.time()
     window = {"t": time.time(), "images": 0, "data_s": 0.0}
-    last = {}
+    last, last_val = {}, {}
     step = start
     bar = tqdm(total=config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
     with bar, open(log_path, "a") as log:
@@ -245,9 +245,8 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
                 break
             t_data = time.time()
     final_model = ema.shadow if ema else model
-    val = locals().get("last_val", {})
     info.update(step=step, elapsed_s=elapsed_before + time.time() - t0,
-                metrics={"train": last, "val": val}, finished=step == config.steps)
+                metrics={"train": last, "val": last_val}, finished=step == config.steps)
     save_final(run_dir, final_model, info)
     return info
 
