@@ -115,12 +115,10 @@ def bench_loop(steps: int) -> list[tuple[str, float, float]]:
         np.savez(Path(tmp) / "mem.npz", images=images)
         for name, spec in (("in-memory npz", f"npz:{tmp}/mem.npz,split=all"), ("scenes rendered on the fly", "scenes:size=32")):
             run = Path(tmp) / name.replace(" ", "_")
-            start = time.perf_counter()
             run_training("autoencoder", spec, run, tiny, flags=flags, progress=False, print_fn=lambda *a: None)
             log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
             per_step = np.median([32 / r["images_per_s"] for r in log[1:]])  # skip the warm-up window
             rows.append((f"trainer step, data = {name}", per_step, per_step / compute - 1))
-            del start
     rows.insert(0, ("pure compute: forward + backward + AdamW on one fixed batch", compute, 0.0))
     rows.append(("fetching one batch of 32 scenes (render + collate)", fetch, fetch / compute))
     return rows

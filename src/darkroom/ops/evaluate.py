@@ -68,18 +68,20 @@ def evaluate(metric: str, real: str, fake: str, n: int = 1000, extractor: str | 
     if card["model"] != "classifier":
         raise ValueError(f"{extractor_name}: a {card['model']} is not a feature extractor (train a classifier)")
     real_x, split = real_images(real, n)
-    fake_x = fake_images(fake, n if metric != "coverage" else max(n, 100), real_x, seed, label)
     result = {"metric": metric, "real": real, "reference_split": split, "real_count": len(real_x), "fake": fake,
-              "fake_count": len(fake_x), "extractor": extractor_name, "extractor_sha256": card.get("sha256"),
+              "extractor": extractor_name, "extractor_sha256": card.get("sha256"),
               "note": f"features of darkroom's {extractor_name}, not Inception: compare only with the same extractor"}
+    if metric == "coverage":  # draws its own samples, per label for conditional generators
+        result.update(coverage(real_x, fake, classifier, card, seed))
+        return result
+    fake_x = fake_images(fake, n, real_x, seed, label)
+    result["fake_count"] = len(fake_x)
     if metric == "fid":
         result["fid"] = gm.fid(real_x, fake_x, classifier)
     elif metric == "kid":
         result["kid"], result["kid_std"] = gm.kid(real_x, fake_x, classifier)
-    elif metric == "pr":
-        result["precision"], result["recall"] = gm.precision_recall(real_x, fake_x, classifier)
     else:
-        result.update(coverage(real_x, fake, classifier, card, seed))
+        result["precision"], result["recall"] = gm.precision_recall(real_x, fake_x, classifier)
     return result
 
 
