@@ -1,7 +1,8 @@
 """``photos``: real photographs available offline, cut into patches.
 
 The colour photographs bundled with scikit-image, plus every image under DIR (``photos:DIR``).
-Splits are by photograph, never by patch, so no photo feeds two splits. Photos are decoded lazily
+Splits are by photograph, never by patch, so no photo feeds two splits: DIR's train/, val/ and test/
+subfolders when it has them, else a stable hash of each file's path. Photos are decoded lazily
 and kept in a small cache bounded in bytes.
 """
 from __future__ import annotations
@@ -28,6 +29,18 @@ def skimage_photo(name: str) -> np.ndarray:
     return np.asarray(getattr(skimage.data, name)()[..., :3], np.uint8)
 
 
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+def _split(relative: Path, root: Path) -> str:
+    """A folder with train/ val/ test/ subfolders splits by them (scripts/pack_photos.py writes such
+    folders); any other folder by a stable hash of the relative path."""
+    if relative.parts[0] in SPLIT_FOLDERS and len(relative.parts) > 1 and any(
+            (root / name).is_dir() for name in SPLIT_FOLDERS if name != relative.parts[0]):
+        return relative.parts[0]
+    return split_of(relative.as_posix())
+
+
 class PhotosDataset(ImageDataset):
     OPTIONS = {"patch": int, "scale": float}
     NEEDS_PATH = False
@@ -47,7 +60,7 @@ class PhotosDataset(ImageDataset):
             if not root.is_dir():
                 raise ValueError(f"photos: {root} is not a folder")
             files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            sources += [(str(p), split_of(p.relative_to(root).as_posix())) for p in files]
+            sources += [(str(p), _split(p.relative_to(root), root)) for p in files]
         self.photos = [key for key, s in sources if split in (s, "all")]
         self.patches = []  # (photo index, top, left) on the scaled photo
         for i, key in enumerate(self.photos):

@@ -12,7 +12,10 @@ from safetensors.torch import load_model
 from darkroom.config import build_config
 from darkroom.models.autoencoder import Autoencoder
 from darkroom.models.classifier import Classifier
+from darkroom.models.colorize import Colorizer
+from darkroom.models.contrastive import SimCLR
 from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
+from darkroom.models.inpaint import Inpainter
 from darkroom.models.restore import Denoiser, SuperResolution
 from darkroom.models.vae import VAE, ConditionalVAE
 
@@ -26,6 +29,9 @@ MODELS = {
     "classifier": Classifier,
     "denoise": Denoiser,
     "sr": SuperResolution,
+    "inpaint": Inpainter,
+    "colorize": Colorizer,
+    "simclr": SimCLR,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 

@@ -18,8 +18,21 @@ from torch import nn
 from darkroom.data import degrade
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def psnr_tensor(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of a batch against its reference, both in [0, 1] (a is clamped first)."""
     return -10 * torch.log10(F.mse_loss(a.clamp(0, 1), b).clamp_min(1e-10))
+
+
+def random_dihedral(x: torch.Tensor, square: bool | None = None) -> torch.Tensor:
+    """Each image of (B, C, H, W) flipped and rotated by a random multiple of 90 degrees (rotations by
+    90 or 270 only when H == W), with the global torch RNG: training-time augmentation."""
+    square = x.shape[-1] == x.shape[-2] if square is None else square
+    choice = torch.randint(0, 8 if square else 4, (len(x),))
+    out = torch.where((choice % 2 == 1).view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)
+    out = torch.where(((choice // 2) % 2 == 1).view(-1, 1, 1, 1).to(x.device), out.flip(-2), out)
+    if square:
+        out = torch.where((choice >= 4).view(-1, 1, 1, 1).to(x.device), out.transpose(-1, -2), out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -85,11 +98,11 @@ class Denoiser(nn.Module):
         return noisy, sigma
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
-        clean = batch["image"]
+        clean = random_dihedral(batch["image"]) if self.training else batch["image"]
         noisy, sigma = self._noisy(clean)
         restored = self(noisy, sigma)
-        return {"loss": F.mse_loss(restored, clean), "psnr": _psnr(restored.detach(), clean),
-                "psnr_noisy": _psnr(noisy, clean)}
+        return {"loss": F.mse_loss(restored, clean), "psnr": psnr_tensor(restored.detach(), clean),
+                "psnr_noisy": psnr_tensor(noisy, clean)}
 
     @torch.no_grad()
     def preview(self, batch: dict) -> torch.Tensor:
@@ -104,16 +117,31 @@ class SRConfig:
     image_size: int = 0
     scale: int = 2
     width: int = 64
+    arch: str = "espcn"  # espcn (3 convolutions) or edsr (residual blocks, no normalisation)
+    blocks: int = 8  # residual blocks (edsr)
 
     def check(self):
+        if self.arch not in ("espcn", "edsr") or self.blocks < 1:
+            raise ValueError(f"arch must be espcn or edsr and blocks >= 1, got {self.arch!r}, {self.blocks}")
         if self.scale not in (2, 3, 4):
             raise ValueError(f"scale must be 2, 3 or 4, got {self.scale}")
         if self.image_size and self.image_size % self.scale:
             raise ValueError(f"patch size {self.image_size} is not divisible by scale {self.scale}")
 
 
+class EDSRBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(True),
+                                  nn.Conv2d(width, width, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0.2 * self.body(x)
+
+
 class SuperResolution(nn.Module):
-    """ESPCN-class SR: (B, C, h, w) in [0, 1] -> (B, C, h*scale, w*scale) = bicubic + learned detail."""
+    """SR of bicubic-downscaled images: (B, C, h, w) in [0, 1] -> (B, C, h*scale, w*scale) = bicubic +
+    learned detail, from ESPCN's three convolutions or an EDSR-style stack of residual blocks."""
 
     Config = SRConfig
     train_defaults = {"lr": 1e-3, "batch_size": 32}
@@ -121,6 +149,13 @@ class SuperResolution(nn.Module):
     def __init__(self, config: SRConfig):
         super().__init__()
         self.config = c = config
+        if c.arch == "edsr":
+            self.body = nn.Sequential(
+                nn.Conv2d(c.channels, c.width, 3, padding=1), *[EDSRBlock(c.width) for _ in range(c.blocks)],
+                nn.Conv2d(c.width, c.channels * c.scale ** 2, 3, padding=1), nn.PixelShuffle(c.scale))
+            nn.init.zeros_(self.body[-2].weight)  # start as bicubic
+            nn.init.zeros_(self.body[-2].bias)
+            return
         self.body = nn.Sequential(
             nn.Conv2d(c.channels, c.width, 5, padding=2), nn.Tanh(),
             nn.Conv2d(c.width, c.width // 2, 3, padding=1), nn.Tanh(),
@@ -134,11 +169,11 @@ class SuperResolution(nn.Module):
         return self.upscale_bicubic(small) + self.body(small * 2 - 1)
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
-        sharp = batch["image"]
+        sharp = random_dihedral(batch["image"]) if self.training else batch["image"]
         small, _ = degrade.downscale(sharp, self.config.scale)
         pred = self(small)
-        return {"loss": F.l1_loss(pred, sharp), "psnr": _psnr(pred.detach(), sharp),
-                "psnr_bicubic": _psnr(self.upscale_bicubic(small), sharp)}
+        return {"loss": F.l1_loss(pred, sharp), "psnr": psnr_tensor(pred.detach(), sharp),
+                "psnr_bicubic": psnr_tensor(self.upscale_bicubic(small), sharp)}
 
     @torch.no_grad()
     def preview(self, batch: dict) -> torch.Tensor:

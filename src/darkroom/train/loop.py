@@ -40,6 +40,8 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     grad_clip: float = 1.0  # max gradient norm; 0 = off
+    schedule: str = "constant"  # learning rate: constant, or cosine (to 0 at the end of steps or minutes)
+    warmup: int = 0  # steps of linear learning-rate warm-up
     ema: float = 0.0  # EMA decay, e.g. 0.999; 0 = off
     amp: bool = False  # mixed precision, CUDA only
     checkpoint_every: int = 500
@@ -57,6 +59,20 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.minutes < 0 or self.lr <= 0 or self.grad_clip < 0 or not 0 <= self.ema < 1:
             raise ValueError("minutes and grad_clip must be >= 0, lr > 0 and ema in [0, 1)")
+        if self.schedule not in SCHEDULES or self.warmup < 0:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)} and warmup >= 0")
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(config: TrainConfig, step: int, progress: float) -> float:
+    """Learning-rate multiplier at ``step``; ``progress`` in [0, 1] is how far the run is (by steps or
+    by its time budget, whichever is further), so a run cut short by ``minutes`` still ends decayed."""
+    factor = min(1.0, (step + 1) / config.warmup) if config.warmup else 1.0
+    if config.schedule == "cosine":
+        factor *= 0.5 * (1 + np.cos(np.pi * min(max(progress, 0.0), 1.0)))
+    return float(factor)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -161,6 +177,7 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
         val_set = None
     model.to(device).train()
     optimizers = make_optimizers(model, config)
+    base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in optimizers.items()}
     ema = EMA(model, config.ema) if config.ema else None
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -168,15 +185,19 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
     info = {"model": model_name, "model_config": config_to_dict(model_config),
             "train_config": config_to_dict(config), "data": data_spec, "data_info": dataset.info(),
             "darkroom_version": darkroom.__version__, "git": git_hash(), "device": str(device)}
-    start, elapsed_before = 0, 0.0
+    start, elapsed_before, progress_before = 0, 0.0, 0.0
     log_path = run_dir / "metrics.jsonl"
     if checkpoints:
         saved = load_checkpoint(checkpoints[-1], model, optimizers, ema, scaler, device)
         start, elapsed_before = saved["step"], saved.get("elapsed_s", 0.0)
+        progress_before = saved.get("progress", start / config.steps)
         _truncate_log(log_path, start)
         print_fn(f"resuming {run_dir} from step {start}")
-    elif log_path.exists():
-        log_path.unlink()
+    else:
+        if log_path.exists():
+            log_path.unlink()
+        if hasattr(model, "initialize"):  # e.g. start from a pretrained encoder
+            model.initialize()
 
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=StepBatches(len(dataset), config.batch_size, config.seed, start, config.steps),
@@ -196,6 +217,15 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
             batch = _to_device(batch, device)
             window["data_s"] += time.time() - t_data
             last = {}
+            # Progress by steps, or by this invocation's time budget applied to what was left at its start.
+            fraction = step / config.steps
+            if config.minutes:
+                fraction = max(fraction, progress_before + (1 - progress_before) * (time.time() - t0)
+                               / (config.minutes * 60))
+            factor = lr_factor(config, step, fraction)
+            for name, optimizer in optimizers.items():
+                for group, base in zip(optimizer.param_groups, base_lrs[name]):
+                    group["lr"] = base * factor
             for phase, optimizer in optimizers.items():
                 with torch.autocast(device.type, enabled=use_amp):
                     out = model.loss(batch) if len(optimizers) == 1 else model.loss(batch, phase=phase)
@@ -215,7 +245,7 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
             window["images"] += batch["image"].shape[0]
             if step % config.log_every == 0 or step == config.steps:
                 span = max(time.time() - window["t"], 1e-9)
-                record = {"step": step, **last, "images_per_s": window["images"] / span,
+                record = {"step": step, **last, "lr_factor": round(factor, 5), "images_per_s": window["images"] / span,
                           "data_fraction": window["data_s"] / span}
                 if last.get("diversity", 1.0) < COLLAPSE_DIVERSITY:
                     record["warning"] = (f"mode collapse: samples nearly identical (diversity "
@@ -237,7 +267,7 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
                     log.write(json.dumps({"step": step, "split": "val", **val}) + "\n")
                     log.flush()
                     last_val = val
-                info.update(step=step, elapsed_s=elapsed_before + time.time() - t0)
+                info.update(step=step, elapsed_s=elapsed_before + time.time() - t0, progress=fraction)
                 save_checkpoint(run_dir, step, model, optimizers, info, ema, scaler, config.keep_checkpoints)
             if kill_after and step == kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
