@@ -5,7 +5,10 @@
 Test images: centre crops of the test-split photos (scikit-image's `coffee`, plus the test split of
 /usr/share/backgrounds when installed), at half resolution as in training. Peers run in the same process:
 BM3D (PyPI `bm3d`, colour CBM3D with the true sigma), scikit-image non-local means (sigma given), bicubic and
-Lanczos upscaling. Denoise PSNR/SSIM on RGB; super-resolution PSNR/SSIM on Y with `scale` border pixels cropped.
+Lanczos upscaling, OpenCV's Telea and Navier-Stokes inpainting (`cv2.inpaint`, radius 5). Denoise PSNR/SSIM
+on RGB; super-resolution PSNR/SSIM on Y with `scale` border pixels cropped; inpainting PSNR inside the hole
+and SSIM of the whole image, over 3 medium masks per image; colorization PSNR on RGB versus the grayscale
+input (the floor) and Hasler-Suesstrunk colourfulness versus the ground truth's.
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ from PIL import Image
 
 from darkroom.data import degrade, load_dataset
 from darkroom.data.base import to_tensor
-from darkroom.metrics.image import psnr, ssim
-from darkroom.ops.restore import estimate_noise_sigma, load_restorer, restore_image
+from darkroom.metrics.image import colourfulness, masked_psnr, psnr, ssim
+from darkroom.ops.restore import load_restorer, restore_image
+from darkroom.weights import shipped_weights
 
 
 def test_images(size: int, limit: int) -> list[tuple[str, torch.Tensor]]:
@@ -83,12 +87,10 @@ def bench_denoise(images, sigmas, with_bm3d: bool):
 
 def bench_sr(images, scales):
     print("\n| scale | method | PSNR-Y dB | SSIM-Y | s / megapixel (output) |\n|---:|---|---:|---:|---:|")
+    shipped = {card["name"] for card in shipped_weights()}
     for scale in scales:
-        try:
-            net, name = load_restorer("sr", None, scale)
-        except ValueError as err:
-            print(f"| x{scale} | darkroom | (no shipped model: {err}) | | |")
-            net = None
+        nets = {name: load_restorer("sr", name, scale)[0]
+                for name in (f"sr-x{scale}", f"sr-x{scale}-large") if name in shipped}
         scores = {}
         for _, sharp in images:
             small, _ = degrade.downscale(sharp, scale)
@@ -97,8 +99,11 @@ def bench_sr(images, scales):
                                                             align_corners=False)[0].clamp(0, 1),
                           "Lanczos (Pillow)": lambda: to_tensor(np.asarray(pil.resize(
                               (pil.width * scale, pil.height * scale), Image.LANCZOS)))}
-            if net is not None:
-                candidates[f"darkroom {name}"] = lambda: restore_image("sr", small, net)[0]
+            for name, net in nets.items():
+                candidates[f"darkroom {name}"] = lambda net=net: restore_image("sr", small, net)[0]
+            if f"sr-x{scale}-large" in nets:
+                candidates[f"darkroom sr-x{scale}-large --ensemble"] = lambda: restore_image(
+                    "sr", small, nets[f"sr-x{scale}-large"], ensemble=True)[0]
             for method, fn in candidates.items():
                 out, seconds = timed(fn)
                 scores.setdefault(method, []).append((psnr(out, sharp, scale, True), ssim(out, sharp, scale, True),
@@ -106,6 +111,57 @@ def bench_sr(images, scales):
         for method, rows in scores.items():
             p, s, t = np.mean(rows, axis=0)
             print(f"| x{scale} | {method} | {p:.2f} | {s:.4f} | {t:.2f} |")
+
+
+def cv2_inpaint(image: torch.Tensor, mask: torch.Tensor, flag) -> torch.Tensor:
+    import cv2
+
+    u8 = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    out = cv2.inpaint(u8, (mask[0].numpy() * 255).astype(np.uint8), 5, flag)
+    return torch.from_numpy(out).permute(2, 0, 1).float() / 255
+
+
+def bench_inpaint(images, masks_per_image: int = 3):
+    net, name = load_restorer("inpaint", None, None)
+    methods = {f"darkroom {name}": lambda x, m: restore_image("inpaint", x, net, mask=m)[0],
+               f"darkroom {name} --ensemble": lambda x, m: restore_image("inpaint", x, net, mask=m, ensemble=True)[0]}
+    try:
+        import cv2
+        methods["OpenCV Telea"] = lambda x, m: cv2_inpaint(x, m, cv2.INPAINT_TELEA)
+        methods["OpenCV Navier-Stokes"] = lambda x, m: cv2_inpaint(x, m, cv2.INPAINT_NS)
+    except ImportError:
+        print("\nOpenCV not installed (pip install opencv-python-headless): inpainting peers left out")
+    scores = {m: [] for m in methods}
+    holes = []
+    for k, (_, image) in enumerate(images):
+        for j in range(masks_per_image):
+            mask, applied = degrade.inpainting_mask(*image.shape[1:], "medium", seed=10_000 + 10 * k + j)
+            holes.append(applied["hole_fraction"])
+            for method, fn in methods.items():
+                out, seconds = timed(lambda: fn(image, mask))
+                scores[method].append((masked_psnr(out, image, mask), ssim(out, image), seconds / (image[0].numel() / 1e6)))
+    print(f"\nInpainting, medium masks (mean hole {100 * np.mean(holes):.0f} % of the image, "
+          f"{len(holes)} image-mask pairs)\n\n| method | PSNR in hole dB | SSIM (image) | s / megapixel |\n|---|---:|---:|---:|")
+    for method, rows in scores.items():
+        p, s, t = np.mean(rows, axis=0)
+        print(f"| {method} | {p:.2f} | {s:.4f} | {t:.2f} |")
+
+
+def bench_colorize(images):
+    net, name = load_restorer("colorize", None, None)
+    rows = {"grayscale input (floor)": [], f"darkroom {name}": [], "ground truth": []}
+    for _, image in images:
+        gray, _ = degrade.grayscale(image)
+        out, seconds = timed(lambda: restore_image("colorize", gray, net)[0])
+        rows["grayscale input (floor)"].append((psnr(gray, image), colourfulness(gray), 0.0))
+        rows[f"darkroom {name}"].append((psnr(out, image), colourfulness(out), seconds / (image[0].numel() / 1e6)))
+        rows["ground truth"].append((float("inf"), colourfulness(image), 0.0))
+    truth = np.mean([c for _, c, _ in rows["ground truth"]])
+    print("\nColorization\n\n| method | PSNR dB (RGB) | colourfulness | of ground truth's | s / megapixel |"
+          "\n|---|---:|---:|---:|---:|")
+    for method, values in rows.items():
+        p, c, t = np.mean(values, axis=0)
+        print(f"| {method} | {'' if np.isinf(p) else f'{p:.2f}'} | {c:.1f} | {c / truth:.2f} | {t:.2f} |")
 
 
 def main() -> None:
@@ -126,6 +182,8 @@ def main() -> None:
     t0 = time.time()
     bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d)
     bench_sr(images, [2, 4])
+    bench_inpaint(images, 1 if args.quick else 3)
+    bench_colorize(images)
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 

@@ -4,7 +4,8 @@
 # Needs data/photos-half (python scripts/pack_photos.py /usr/share/backgrounds data/photos-half).
 # Every run gets MINUTES of wall clock, except the colorizers: the contrastive pretraining (simclr-gray)
 # takes the first third, then colorize (from scratch) and colorize-pretrained train side by side for
-# the same time, so the two compare at an equal budget. Logs go to RUNS_DIR/NAME.log.
+# the same time, so the two compare at an equal budget; the inpainter trains on 128 px patches, then
+# is fine-tuned on 256 px ones. Logs go to RUNS_DIR/NAME.log.
 set -u
 minutes=${1:-8}
 runs=${2:-runs}
@@ -26,7 +27,10 @@ train sr-x2 sr "$minutes" &
 train sr-x4 sr "$minutes" &
 train sr-x2-large sr "$minutes" &
 train sr-x4-large sr "$minutes" &
-train inpaint inpaint "$minutes" &
+(
+  train inpaint-128 inpaint "$minutes"
+  train inpaint inpaint 6.2 --set "train.init=$runs/inpaint-128"
+) &
 (
   train simclr-gray simclr "$pre"
   train colorize colorize "$rest" &

@@ -151,3 +151,17 @@ def test_npz(tmp_path):
 def test_collate_refuses_mixed_sizes():
     with pytest.raises(ValueError, match="size=N"):
         collate([{"image": torch.zeros(3, 4, 4)}, {"image": torch.zeros(3, 5, 5)}])
+
+
+def test_photos_folder_with_split_subfolders(tmp_path):
+    from PIL import Image
+
+    for split, n in (("train", 3), ("val", 1)):
+        (tmp_path / split / "sub").mkdir(parents=True)
+        for k in range(n):
+            Image.fromarray(np.full((40, 40, 3), 40 * k, np.uint8)).save(tmp_path / split / "sub" / f"{k}.png")
+    train = load_dataset(f"photos:{tmp_path},patch=16")
+    val = load_dataset(f"photos:{tmp_path},patch=16,split=val")
+    ours = lambda data: [k for k in data.photos if not k.startswith("skimage:")]  # noqa: E731
+    assert len(ours(train)) == 3 and all("/train/" in k for k in ours(train))
+    assert len(ours(val)) == 1 and "/val/" in ours(val)[0]

@@ -121,3 +121,30 @@ def test_ema_warms_up_then_averages():
     for step in range(1, 2000):
         ema.update(model, step)
     assert abs(float(ema.shadow.weight) - 1.0) < 1e-6
+
+
+def test_learning_rate_schedule():
+    from darkroom.train.loop import TrainConfig, lr_factor
+
+    config = TrainConfig(steps=100, schedule="cosine", warmup=10)
+    assert lr_factor(config, 0, 0.0) == pytest.approx(0.1)  # warm-up
+    assert lr_factor(config, 50, 0.5) == pytest.approx(0.5)
+    assert lr_factor(config, 99, 1.0) == pytest.approx(0.0)
+    assert lr_factor(TrainConfig(), 5, 0.9) == 1.0  # constant
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step").check()
+
+
+def test_init_starts_from_another_run(tmp_path):
+    small = {"latent_dim": "4", "width": "8", "batch_size": "8"}
+    run_training("vae", "digits", tmp_path / "a", small, flags={"steps": 2}, progress=False, print_fn=lambda *a: None)
+    run_training("vae", "digits", tmp_path / "b", {**small, "init": str(tmp_path / "a"), "lr": "1e-12"},
+                 flags={"steps": 1}, progress=False, print_fn=lambda *a: None)
+    a, _ = load_run(tmp_path / "a")
+    b, _ = load_run(tmp_path / "b")
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        if p.is_floating_point():
+            assert torch.allclose(p, q, atol=1e-6), name
+    with pytest.raises(ValueError, match="init"):
+        run_training("autoencoder", "digits", tmp_path / "c", {"init": str(tmp_path / "a")}, flags={"steps": 1},
+                     progress=False, print_fn=lambda *a: None)

@@ -4,10 +4,20 @@
     >>> image = darkroom.read_image("photo.jpg")            # (3, H, W) float32 in [0, 1]
     >>> data = darkroom.load_dataset("scenes:size=64")
     >>> sample = data[0]                                     # image, label, params, caption
+    >>> clean, applied = darkroom.restore("denoise", image)  # also sr, inpaint (mask=...), colorize
 """
 __version__ = "0.1.0"
 
 from darkroom.data import load_dataset, parse_spec  # noqa: E402
 from darkroom.io import read_image, read_provenance, write_image  # noqa: E402
 
-__all__ = ["__version__", "load_dataset", "parse_spec", "read_image", "read_provenance", "write_image"]
+
+
+def restore(task, image, model=None, **options):
+    """``darkroom restore`` from Python; see :func:`darkroom.ops.restore.restore`."""
+    from darkroom.ops.restore import restore as _restore
+
+    return _restore(task, image, model, **options)
+
+
+__all__ = ["__version__", "load_dataset", "parse_spec", "read_image", "read_provenance", "restore", "write_image"]

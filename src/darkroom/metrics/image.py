@@ -40,3 +40,22 @@ def ssim(estimate, reference, border: int = 0, y_only: bool = False) -> float:
     a, b = _prepare(estimate, reference, border, y_only)
     return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
                                        use_sample_covariance=False))
+
+
+def masked_psnr(estimate, reference, mask) -> float:
+    """PSNR over the pixels where ``mask`` (H, W or 1, H, W; 1 = counted) is set, all channels."""
+    a, b = _array(estimate), _array(reference)
+    m = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask, np.float64).reshape(a.shape[:2])
+    if m.sum() == 0:
+        raise ValueError("mask selects no pixel")
+    mse = (((a - b) ** 2) * m[..., None]).sum() / (m.sum() * a.shape[-1])
+    return float(10 * np.log10(1.0 / max(mse, 1e-12)))
+
+
+def colourfulness(image) -> float:
+    """Hasler and Suesstrunk's colourfulness of an RGB image (0 for gray; ~40-60 for vivid photos),
+    from the opponent channels rg = R - G and yb = (R + G) / 2 - B on the 0-255 scale."""
+    rgb = _array(image) * 255.0
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))

@@ -186,19 +186,36 @@ def section_restoration(page: Page, quick: bool) -> str:
                  _figure(page.image("den_out.png", restored, model="denoise", **applied),
                          f"darkroom denoise (sigma auto = {applied['noise_sigma']:.1f}): {psnr(restored, clean):.2f} dB",
                          False)]
-    if "sr-x4" in names:
-        net, _ = load_restorer("sr", None, 4)
+    if "sr-x4-large" in names or "sr-x4" in names:
+        model = "sr-x4-large" if "sr-x4-large" in names else "sr-x4"
+        net, _ = load_restorer("sr", model, 4)
         small, _ = degrade.downscale(clean, 4)
         bicubic = torch.nn.functional.interpolate(small[None], scale_factor=4, mode="bicubic")[0].clamp(0, 1)
         sharp, _ = restore_image("sr", small, net)
         figs += [_figure(page.image("sr_bicubic.png", bicubic), f"bicubic x4: {psnr(bicubic, clean, 4, True):.2f} dB (Y)",
                          False),
-                 _figure(page.image("sr_out.png", sharp, model="sr-x4"),
-                         f"darkroom sr x4: {psnr(sharp, clean, 4, True):.2f} dB (Y)", False)]
+                 _figure(page.image("sr_out.png", sharp, model=model),
+                         f"darkroom {model}: {psnr(sharp, clean, 4, True):.2f} dB (Y)", False)]
+    if "inpaint" in names:
+        from darkroom.metrics.image import masked_psnr
+
+        net, _ = load_restorer("inpaint", None, None)
+        mask, _ = degrade.inpainting_mask(*clean.shape[1:], "medium", seed=page.seed)
+        filled, _ = restore_image("inpaint", clean, net, mask=mask)
+        figs += [_figure(page.image("inp_holes.png", clean * (1 - mask) + mask), "medium mask (white = hole)", False),
+                 _figure(page.image("inp_out.png", filled, model="inpaint"),
+                         f"darkroom inpaint: {masked_psnr(filled, clean, mask):.2f} dB in the hole", False)]
+    if "colorize" in names:
+        net, _ = load_restorer("colorize", None, None)
+        gray, _ = degrade.grayscale(clean)
+        colour, _ = restore_image("colorize", gray, net)
+        figs += [_figure(page.image("col_gray.png", gray), f"grayscale: {psnr(gray, clean):.2f} dB", False),
+                 _figure(page.image("col_out.png", colour, model="colorize"),
+                         f"darkroom colorize: {psnr(colour, clean):.2f} dB", False)]
     figs.append(_figure(page.image("restore_clean.png", clean), "original (scikit-image coffee, held out)", False))
     if len(figs) == 1:
         return "<h2>Restoration</h2><p>No shipped restoration weights in this version.</p>"
-    return ("<h2>Restoration</h2><p><code>darkroom restore denoise|sr INPUT... --out DIR</code> on a photo the models "
+    return ("<h2>Restoration</h2><p><code>darkroom restore denoise|sr|inpaint|colorize INPUT... --out DIR</code> on a photo the models "
             "never saw in training.</p>" + "".join(figs))
 
 

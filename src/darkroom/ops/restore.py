@@ -1,21 +1,25 @@
-"""``darkroom restore``: denoise and super-resolve image files, tile by tile so memory stays bounded.
+"""``darkroom restore``: denoise, super-resolve, inpaint and colorize image files, tile by tile so memory
+stays bounded.
 
 Tiles overlap and are blended with a tapered window, so seams do not show; a 4000x3000 photo needs
 the output buffer plus one tile's activations, not the whole image's.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from darkroom.io import list_images, read_image, write_image
 from darkroom.models import load_run
 from darkroom.train import pick_device
 
-TASKS = {"denoise": "denoise", "sr": "sr"}  # task -> model name in the registry
+TASKS = {"denoise": "denoise", "sr": "sr", "inpaint": "inpaint", "colorize": "colorize"}  # -> registry name
+CONTEXT_TILE = 512  # inpainting and colorization need context: their tiles are at least this big
 
 
 def _axis_weights(size: int, start_inside: bool, end_inside: bool, overlap: int) -> torch.Tensor:
@@ -65,6 +69,22 @@ def tiled(fn, image: torch.Tensor, tile: int = 256, overlap: int = 32, scale: in
     return (out / weight).clamp(0, 1)
 
 
+def self_ensemble(fn):
+    """``fn`` averaged over the 8 flips and transposes of its (B, C, H, W) input, each undone on the
+    output (the "self-ensemble" of EDSR+): ~0.1-0.3 dB more for 8x the time."""
+    def ensembled(x: torch.Tensor) -> torch.Tensor:
+        total = None
+        for transpose in (False, True):
+            for dims in ((), (-1,), (-2,), (-2, -1)):
+                y = x.transpose(-1, -2) if transpose else x
+                y = fn(y.flip(dims) if dims else y)
+                y = y.flip(dims) if dims else y
+                y = (y.transpose(-1, -2) if transpose else y).float()
+                total = y if total is None else total + y
+        return total / 8
+    return ensembled
+
+
 def estimate_noise_sigma(image: torch.Tensor) -> float:
     """Classical wavelet estimate (scikit-image, Donoho's MAD) of Gaussian noise, on the 0-255 scale."""
     from skimage.restoration import estimate_sigma
@@ -73,10 +93,16 @@ def estimate_noise_sigma(image: torch.Tensor) -> float:
     return float(estimate_sigma(array, channel_axis=-1, average_sigmas=True)) * 255.0
 
 
+def default_model(task: str, scale: int | None = None) -> str:
+    return f"sr-x{scale or 2}" if task == "sr" else task
+
+
 def load_restorer(task: str, model: str | None, scale: int | None):
     if task not in TASKS:
         raise ValueError(f"unknown restore task {task!r}; available: {', '.join(TASKS)}")
-    name = model or ("denoise" if task == "denoise" else f"sr-x{scale or 2}")
+    if task == "sr" and scale not in (None, 2, 4):
+        raise ValueError(f"--scale must be 2 or 4, got {scale}")
+    name = model or default_model(task, scale)
     net, info = load_run(name)
     if info["model"] != TASKS[task]:
         raise ValueError(f"{name}: a {info['model']} model cannot {task}")
@@ -85,10 +111,55 @@ def load_restorer(task: str, model: str | None, scale: int | None):
     return net, name
 
 
+def scribble_mask(image: torch.Tensor, colour: str = "white") -> torch.Tensor:
+    """(1, H, W) mask of pure-white (or pure-black) scribbles painted over a (C, H, W) image, grown by
+    2 pixels to take in anti-aliased stroke edges."""
+    if colour not in ("white", "black"):
+        raise ValueError(f"scribble colour must be white or black, got {colour!r}")
+    hit = (image >= 254 / 255).all(0) if colour == "white" else (image <= 1 / 255).all(0)
+    return F.max_pool2d(hit[None, None].float(), 5, 1, 2)[0]
+
+
+def prepare_mask(mask: torch.Tensor, image: torch.Tensor, warn=None) -> torch.Tensor:
+    """A (1, H, W) 0/1 mask for ``image`` from a mask image (white = fill); a mask of another size is
+    resized (nearest) with a warning."""
+    mask = mask.mean(0, keepdim=True) if mask.shape[0] > 1 else mask
+    if mask.shape[-2:] != image.shape[-2:]:
+        if warn:
+            warn(f"mask is {mask.shape[2]}x{mask.shape[1]}, image {image.shape[2]}x{image.shape[1]}: mask resized")
+        mask = F.interpolate(mask[None], size=image.shape[-2:], mode="nearest")[0]
+    return (mask > 0.5).float()
+
+
 def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None = None, tile: int = 256,
-                  device: torch.device | None = None) -> tuple[torch.Tensor, dict]:
-    """Restore one (3, H, W) image; returns the result and what was done."""
+                  device: torch.device | None = None, mask: torch.Tensor | None = None,
+                  half: bool = False, ensemble: bool = False) -> tuple[torch.Tensor, dict]:
+    """Restore one (3, H, W) image; returns the result and what was done. ``mask`` (1, H, W), 1 = fill,
+    is for inpainting; ``half`` runs the network in float16 (GPU only); ``ensemble`` averages the 8
+    flips and transposes (8x slower, slightly better)."""
     device = device or torch.device("cpu")
+    dtype = torch.float16 if half else torch.float32
+    if half and device.type != "cuda":
+        raise ValueError("half precision needs a CUDA GPU; on a CPU darkroom runs float32")
+    net = net.to(device, dtype)
+    done = {"self_ensemble": True} if ensemble else {}
+    if task == "inpaint":
+        if mask is None:
+            raise ValueError("inpaint needs a mask (1 = fill)")
+        fraction = float(mask.mean())
+        if fraction == 0:
+            return image.clone(), {"hole_fraction": 0.0}
+        size = max(tile, CONTEXT_TILE)
+        both = torch.cat([image, mask], 0)
+        fn = lambda x: net(x[:, :3].to(device, dtype), x[:, 3:].to(device, dtype))  # noqa: E731
+        result = tiled(self_ensemble(fn) if ensemble else fn, both, size, overlap=size // 4)
+        return image * (1 - mask) + result * mask, {"hole_fraction": round(fraction, 4), **done}
+    if task == "colorize":
+        size = max(tile, CONTEXT_TILE)  # the network reads the luma of RGB input, gray or not
+        fn = lambda x: net(x.to(device, dtype))  # noqa: E731
+        result = tiled(self_ensemble(fn) if ensemble else fn, image, size, overlap=size // 4)
+        spread = float((image.max(0).values - image.min(0).values).mean()) if image.shape[0] == 3 else 0.0
+        return result, {"input_colour_spread": round(spread, 4), **done}
     if task == "denoise":
         if sigma is None or sigma == "auto":
             level, how = estimate_noise_sigma(image), "estimated"
@@ -96,22 +167,49 @@ def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None
             level, how = float(sigma), "given"
         if not 0 <= level <= 100:
             raise ValueError(f"--sigma must be in 0..100 (0-255 scale), got {level}")
-        result = tiled(lambda x: net(x.to(device), level), image, tile, overlap=min(48, tile // 4))
-        return result, {"noise_sigma": round(level, 2), "sigma_source": how}
+        fn = lambda x: net(x.to(device, dtype), level)  # noqa: E731
+        result = tiled(self_ensemble(fn) if ensemble else fn, image, tile, overlap=min(48, tile // 4))
+        return result, {"noise_sigma": round(level, 2), "sigma_source": how, **done}
     scale = net.config.scale
-    result = tiled(lambda x: net(x.to(device)), image, tile // scale, max(4, min(16, tile // scale // 4)), scale)
-    return result, {"scale": scale}
+    if min(image.shape[-2:]) < 4:
+        raise ValueError(f"image is {image.shape[2]}x{image.shape[1]} pixels: too small to super-resolve")
+    fn = lambda x: net(x.to(device, dtype))  # noqa: E731
+    result = tiled(self_ensemble(fn) if ensemble else fn, image, tile // scale,
+                   max(4, min(16, tile // scale // 4)), scale)
+    return result, {"scale": scale, **done}
+
+
+def _mask_for(path: Path, image: torch.Tensor, mask, warn) -> torch.Tensor:
+    """The mask for one input: ``auto``/``auto-black`` find scribbles; a folder holds masks by stem."""
+    if mask in (None, "auto", "auto-white", "auto-black"):
+        return scribble_mask(image, "black" if mask == "auto-black" else "white")
+    source = Path(mask)
+    if source.is_dir():
+        matches = sorted(p for p in source.iterdir() if p.stem == path.stem and p.is_file())
+        if not matches:
+            raise ValueError(f"{path}: no mask named {path.stem}.* in {source}")
+        source = matches[0]
+    return prepare_mask(read_image(source, alpha="drop"), image, warn)
 
 
 def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=None, scale: int | None = None,
-                  device: str = "auto", tile: int = 256) -> tuple[list[Path], list[str]]:
-    """Restore every input file into ``out_dir/<stem>.png``; a bad file is reported and skipped."""
+                  device: str = "auto", tile: int = 256, mask=None, half: bool = False, ensemble: bool = False,
+                  warn=print) -> tuple[list[Path], list[str]]:
+    """Restore every input file into ``out_dir/<stem>.png``; a bad file is reported and skipped.
+    ``mask`` (inpaint): a mask image (white = fill), a folder of masks named like the inputs, or
+    ``auto`` / ``auto-black`` to fill pure-white / pure-black scribbles."""
     if tile < 32:
         raise ValueError(f"--tile must be >= 32 pixels, got {tile}")
     paths, failures = list_images(inputs)
     if not paths and failures:
         raise ValueError(failures[0])
+    if mask is not None and task != "inpaint":
+        raise ValueError("--mask is for inpaint only")
+    if mask not in (None, "auto", "auto-white", "auto-black") and not Path(mask).exists():
+        raise ValueError(f"--mask {mask}: no such file or folder")
     dev = pick_device(device)
+    if half and dev.type != "cuda":
+        raise ValueError("--half needs a CUDA GPU; on a CPU darkroom runs float32")
     net, name = load_restorer(task, model, scale)
     net = net.to(dev)
     out_dir = Path(out_dir)
@@ -119,7 +217,12 @@ def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=No
     for path in tqdm(paths, desc=task, unit="img"):
         try:
             image = read_image(path)
-            result, applied = restore_image(task, image, net, sigma, tile, dev)
+            note = (lambda text, p=path: warn(f"{p}: {text}"))
+            hole = _mask_for(path, image, mask, note) if task == "inpaint" else None
+            if hole is not None and not hole.any():
+                note("mask has nothing to fill; image copied unchanged")
+            result, applied = restore_image(task, image, net, sigma, tile, dev, mask=hole, half=half,
+                                            ensemble=ensemble)
         except ValueError as err:
             failures.append(str(err))
             continue
@@ -127,3 +230,19 @@ def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=No
         written.append(write_image(target, result, provenance={"operation": f"restore-{task}", "model": name,
                                                                "source": str(path), **applied}))
     return written, failures
+
+
+@lru_cache(maxsize=8)
+def _cached_restorer(task: str, model: str | None, scale: int | None):
+    return load_restorer(task, model, scale)
+
+
+def restore(task: str, image: torch.Tensor, model: str | None = None, *, sigma=None, scale: int | None = None,
+            mask: torch.Tensor | None = None, tile: int = 256, device: str = "auto",
+            half: bool = False, ensemble: bool = False) -> tuple[torch.Tensor, dict]:
+    """The Python side of ``darkroom restore``: a (3, H, W) image in [0, 1] -> (restored, what was done).
+    ``mask`` (1, H, W), 1 = fill, is required by inpaint; models are loaded once and kept."""
+    net, name = _cached_restorer(task, model, scale)
+    result, applied = restore_image(task, image, net, sigma, tile, pick_device(device), mask=mask, half=half,
+                                    ensemble=ensemble)
+    return result, {"model": name, **applied}

@@ -52,6 +52,7 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     workers: int = 0
     seed: int = 0
+    init: str = ""  # start from the weights of this run folder or shipped model (fine-tuning); "" = fresh
 
     def check(self):
         for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints"):
@@ -196,7 +197,9 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
     else:
         if log_path.exists():
             log_path.unlink()
-        if hasattr(model, "initialize"):  # e.g. start from a pretrained encoder
+        if config.init:
+            _init_from(model, model_name, config.init, device)
+        elif hasattr(model, "initialize"):  # e.g. start from a pretrained encoder
             model.initialize()
 
     loader = torch.utils.data.DataLoader(
@@ -279,6 +282,19 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
                 metrics={"train": last, "val": last_val}, finished=step == config.steps)
     save_final(run_dir, final_model, info)
     return info
+
+
+def _init_from(model, model_name: str, run: str, device) -> None:
+    from darkroom.models import load_run
+
+    source, info = load_run(run)
+    if info["model"] != model_name:
+        raise ValueError(f"init: {run} is a {info['model']} model, not {model_name}")
+    try:
+        model.load_state_dict(source.state_dict())
+    except RuntimeError as err:
+        raise ValueError(f"init: {run} does not fit this {model_name} config: {str(err).splitlines()[0]}") from None
+    model.to(device)
 
 
 @torch.no_grad()

@@ -1,0 +1,160 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from darkroom.cli import main
+from darkroom.io import read_image, read_provenance
+from darkroom.metrics.image import colourfulness, masked_psnr
+from darkroom.models import build_model, load_run, resolve_config
+from darkroom.models.restore import random_dihedral
+from darkroom.nn.unet import UNet
+from darkroom.ops.restore import prepare_mask, restore_image, scribble_mask
+from darkroom.ops.training import run_training
+
+DATA = {"channels": 3, "image_size": [64, 64]}
+quiet = lambda *a: None  # noqa: E731
+
+
+def test_unet_keeps_any_size():
+    net = UNet(4, 3, width=8, levels=3, cap=16)
+    assert net(torch.rand(2, 4, 37, 51)).shape == (2, 3, 37, 51)
+
+
+def test_random_dihedral_only_moves_pixels():
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).view(2, 3, 5, 5)
+    torch.manual_seed(0)
+    y = random_dihedral(x)
+    for a, b in zip(x, y):
+        assert torch.equal(a.flatten().sort().values, b.flatten().sort().values)
+    wide = random_dihedral(torch.rand(4, 1, 3, 6))
+    assert wide.shape == (4, 1, 3, 6)  # no 90-degree turns for non-square images
+
+
+def test_inpainter_keeps_known_pixels_and_learns(photo):
+    torch.manual_seed(0)
+    model = build_model("inpaint", resolve_config("inpaint", {"width": "8", "cap": "16"}, DATA))
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 20:40, 10:50] = 1
+    out = model(photo[None], mask)
+    assert torch.equal(out * (1 - mask), photo[None] * (1 - mask))  # only the hole changes
+    masks = model.masks(5, 64, 64, "cpu")
+    assert masks.shape == (5, 1, 64, 64) and 0 < float(masks.mean()) <= 0.5
+    batch = {"image": photo[None].repeat(8, 1, 1, 1)}
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    first = None
+    for _ in range(30):
+        loss = model.loss(batch)["loss"]
+        first = first if first is not None else float(loss.detach())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss.detach()) < 0.7 * first
+
+
+def test_colorizer_starts_from_the_gray_image(photo):
+    model = build_model("colorize", resolve_config("colorize", {"width": "8", "cap": "16"}, DATA))
+    gray = (photo * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    out = model(gray[None].expand(1, 3, -1, -1))  # gray-looking RGB in
+    assert out.shape == (1, 3, 64, 64)
+    assert float((out[0] - gray).abs().max()) < 0.02  # zero-initialised head: the gray image back
+    assert float(model.loss({"image": photo[None]})["psnr_gray"]) < 40
+
+
+def test_colorize_starts_from_a_contrastive_encoder(tmp_path):
+    common = {"width": "8", "levels": "2", "cap": "16", "batch_size": "4"}
+    run_training("simclr", "photos:patch=32,grayscale=1", tmp_path / "pre", {**common, "backbone": "unet"},
+                 flags={"steps": 2}, progress=False, print_fn=quiet)
+    run_training("colorize", "photos:patch=32", tmp_path / "col", {**common, "pretrained": str(tmp_path / "pre"),
+                                                                   "lr": "1e-12"},
+                 flags={"steps": 1}, progress=False, print_fn=quiet)
+    pre, _ = load_run(tmp_path / "pre")
+    col, _ = load_run(tmp_path / "col")
+    a, b = pre.encoder.stem[0].weight, col.net.encoder.stem[0].weight
+    assert torch.allclose(a, b, atol=1e-6)  # lr ~ 0: still the pretrained weights
+    with pytest.raises(ValueError, match="simclr"):
+        run_training("colorize", "photos:patch=32", tmp_path / "bad", {**common, "pretrained": str(tmp_path / "col")},
+                     flags={"steps": 1}, progress=False, print_fn=quiet)
+
+
+def test_simclr_features_are_unit_vectors():
+    model = build_model("simclr", resolve_config("simclr", {"width": "8", "levels": "2"},
+                                                 {"channels": 1, "image_size": [16, 16]}))
+    x = torch.rand(6, 1, 16, 16)
+    assert torch.allclose(model.features(x).norm(dim=1), torch.ones(6), atol=1e-5)
+    out = model.loss({"image": x})
+    assert torch.isfinite(out["loss"]) and 0 <= float(out["pair_accuracy"]) <= 1
+
+
+def test_scribbles_and_masks():
+    image = torch.full((3, 40, 40), 0.5)
+    image[:, 10:12, 5:30] = 1.0
+    mask = scribble_mask(image)
+    assert mask[0, 10:12, 5:30].all() and mask[0, 8, 5] == 1 and mask[0, 30, 30] == 0  # grown by 2 px
+    warnings = []
+    small = torch.zeros(1, 20, 20)
+    small[:, 5:10, 5:10] = 1
+    resized = prepare_mask(small, image, warnings.append)
+    assert resized.shape == (1, 40, 40) and float(resized.sum()) == 100 and "resized" in warnings[0]
+
+
+def test_metrics_for_restoration():
+    gray = torch.full((3, 8, 8), 0.4)
+    assert colourfulness(gray) == pytest.approx(0.0)
+    red = torch.zeros(3, 8, 8)
+    red[0] = 1.0  # rg = 255, yb = 127.5, no spread: 0.3 * hypot
+    assert colourfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
+    a, b = torch.zeros(3, 4, 4), torch.zeros(3, 4, 4)
+    b[:, 0, 0] = 0.1
+    mask = torch.zeros(4, 4)
+    mask[0, :2] = 1
+    assert masked_psnr(a, b, mask) == pytest.approx(10 * np.log10(1 / (0.01 / 2)))
+
+
+def test_shipped_inpainter_beats_a_flat_fill():
+    """On a smooth photo-like gradient the shipped model must do far better than filling with the mean."""
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
+    image = torch.stack([0.2 + 0.6 * xs, 0.3 + 0.4 * ys, 0.5 + 0.3 * xs * ys])
+    mask = torch.zeros(1, 96, 96)
+    mask[:, 30:60, 20:70] = 1
+    net, _ = load_run("inpaint")
+    out, applied = restore_image("inpaint", image, net, mask=mask)
+    flat = image * (1 - mask) + image.mean((1, 2), keepdim=True) * mask
+    assert masked_psnr(out, image, mask) > masked_psnr(flat, image, mask) + 8
+    assert applied["hole_fraction"] == pytest.approx(float(mask.mean()), abs=1e-4)
+
+
+def test_restore_inpaint_and_colorize_cli(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    photo = (rng.random((48, 64, 3)) * 120 + 60).astype(np.uint8)
+    scribbled = photo.copy()
+    scribbled[20:24, 5:50] = 255
+    Image.fromarray(scribbled).save(tmp_path / "scribbled.png")
+    Image.fromarray(photo).save(tmp_path / "clean.png")
+    assert main(["restore", "inpaint", str(tmp_path / "scribbled.png"), str(tmp_path / "clean.png"),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "nothing to fill" in capsys.readouterr().err  # clean.png: copied with a warning
+    filled = read_image(tmp_path / "out" / "scribbled.png")
+    assert float(filled[:, 21, 10:40].mean()) < 0.95  # the white stroke is gone
+    assert read_provenance(tmp_path / "out" / "scribbled.png")["hole_fraction"] > 0
+    Image.fromarray(photo[..., 0]).save(tmp_path / "gray.png")
+    assert main(["restore", "colorize", str(tmp_path / "gray.png"), "--out", str(tmp_path / "col")]) == 0
+    assert read_image(tmp_path / "col" / "gray.png").shape == (3, 48, 64)
+    assert main(["restore", "inpaint", str(tmp_path / "clean.png"), "--mask", str(tmp_path / "none.png"),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert main(["restore", "sr", str(tmp_path / "clean.png"), "--scale", "3", "--out", str(tmp_path / "x")]) == 2
+    assert main(["restore", "colorize", str(tmp_path / "clean.png"), "--half", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "--scale" in err and "half" in err
+
+
+def test_python_api_mirrors_the_cli(photo):
+    import darkroom
+
+    noisy = (photo + torch.randn_like(photo) * 20 / 255).clamp(0, 1)
+    clean, applied = darkroom.restore("denoise", noisy, sigma=20)
+    assert clean.shape == photo.shape and applied["model"] == "denoise" and applied["noise_sigma"] == 20
+    up, applied = darkroom.restore("sr", photo[:, :32, :32], scale=4)
+    assert up.shape == (3, 128, 128) and applied["scale"] == 4
+    with pytest.raises(ValueError, match="mask"):
+        darkroom.restore("inpaint", photo)
