@@ -14,6 +14,7 @@ from darkroom.models.autoencoder import Autoencoder
 from darkroom.models.classifier import Classifier
 from darkroom.models.colorize import Colorizer
 from darkroom.models.contrastive import SimCLR
+from darkroom.models.copydesc import CopyDescriptor
 from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
 from darkroom.models.inpaint import Inpainter
 from darkroom.models.restore import Denoiser, SuperResolution
@@ -32,6 +33,7 @@ MODELS = {
     "inpaint": Inpainter,
     "colorize": Colorizer,
     "simclr": SimCLR,
+    "copydesc": CopyDescriptor,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 

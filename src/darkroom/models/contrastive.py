@@ -4,6 +4,7 @@
 Backbones: ``resnet`` (a small ResNet with a CIFAR-style stem, for 32-64 px images) and ``unet`` (the
 encoder of darkroom's U-Net, so a colorizer or inpainter can start from it). Features are GeM-pooled;
 a projection head feeds the loss and is dropped afterwards. ``features(x)`` -> (B, D) L2-normalised.
+On labelled data the validation batches report ``knn_accuracy``, a leave-one-out kNN monitor.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from darkroom.losses import NTXentLoss
+from darkroom.nn.resnet import GeM, SmallResNet
 from darkroom.nn.unet import UNetEncoder
 
 
@@ -37,51 +39,21 @@ class SimCLRConfig:
             raise ValueError("min_crop must be in (0, 1] and temperature > 0")
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True),
-                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
-        self.skip = (nn.Identity() if stride == 1 and cin == cout else
-                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + self.skip(x))
-
-
-class SmallResNet(nn.Module):
-    """CIFAR-style ResNet: 3x3 stem, then ``stages`` stages of two basic blocks (each stage after the
-    first halves the size and doubles the width). (B, C, H, W) -> (B, width * 2**(stages-1), H', W')."""
-
-    def __init__(self, cin: int, width: int, stages: int):
-        super().__init__()
-        widths = [width * 2 ** i for i in range(stages)]
-        layers = [nn.Conv2d(cin, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
-        for i, w in enumerate(widths):
-            layers += [BasicBlock(widths[max(i - 1, 0)], w, 1 if i == 0 else 2), BasicBlock(w, w, 1)]
-        self.body = nn.Sequential(*layers)
-        self.out_channels = widths[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-
-class GeM(nn.Module):
-    """Generalised-mean pooling (Radenovic et al.): (B, C, H, W) -> (B, C); p = 1 is average pooling."""
-
-    def __init__(self, p: float = 3.0):
-        super().__init__()
-        self.p = nn.Parameter(torch.tensor(float(p)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.clamp_min(1e-6).pow(self.p).mean((-2, -1)).pow(1.0 / self.p)
-
-
 def view_augmentation(channels: int, size: int, min_crop: float) -> nn.Module:
     colour = ([K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2)] if channels == 3 else
               [K.ColorJitter(0.4, 0.4, p=0.8)])
     return nn.Sequential(K.RandomResizedCrop((size, size), scale=(min_crop, 1.0)), K.RandomHorizontalFlip(),
                          *colour, K.RandomGaussianBlur((5, 5), (0.1, 2.0), p=0.5))
+
+
+@torch.no_grad()
+def knn_accuracy(features: torch.Tensor, labels: torch.Tensor, k: int = 5) -> torch.Tensor:
+    """Leave-one-out k-nearest-neighbour (cosine, majority vote) accuracy within one labelled batch."""
+    sims = features @ features.T
+    sims.fill_diagonal_(-float("inf"))
+    neighbours = labels[sims.topk(min(k, len(labels) - 1), dim=1).indices]
+    votes = F.one_hot(neighbours, int(labels.max()) + 1).sum(1)
+    return (votes.argmax(1) == labels).float().mean()
 
 
 class SimCLR(nn.Module):
@@ -122,7 +94,11 @@ class SimCLR(nn.Module):
         with torch.no_grad():
             sims = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T
             accuracy = (sims.argmax(1) == torch.arange(len(z1), device=z1.device)).float().mean()
-        return {"loss": loss, "pair_accuracy": accuracy}
+        out = {"loss": loss, "pair_accuracy": accuracy}
+        labels = batch.get("label")
+        if not self.training and torch.is_tensor(labels) and bool((labels >= 0).all()) and len(labels) > 5:
+            out["knn_accuracy"] = knn_accuracy(self.features(image), labels)  # the kNN monitor, on val batches
+        return out
 
     @torch.no_grad()
     def preview(self, batch: dict) -> torch.Tensor:

@@ -5,7 +5,9 @@ import runpy
 import sys
 from pathlib import Path
 
-SUITES = {"data": "data_throughput.py", "generation": "generation.py", "restore": "restore.py"}
+SUITES = {"data": "data_throughput.py", "generation": "generation.py", "restore": "restore.py",
+          "memory": "restore_memory.py", "copydetect": "copydetect.py",
+          "contrastive": "contrastive.py"}
 
 
 def benchmarks_dir() -> Path | None:

@@ -219,7 +219,45 @@ def section_restoration(page: Page, quick: bool) -> str:
             "never saw in training.</p>" + "".join(figs))
 
 
-SECTIONS = [section_scenes, section_datasets, section_degradations, section_restoration, section_generation,
+def section_tracing(page: Page, quick: bool) -> str:
+    """Index scikit-image's photos, then trace edited copies of some (and one unrelated image) back."""
+    import numpy as np
+
+    from darkroom.data import copyaug
+    from darkroom.ops.copydetect import build_index, trace
+    from darkroom.weights import shipped_weights
+
+    if "copydesc" not in {card["name"] for card in shipped_weights()}:
+        return "<h2>Copy tracing</h2><p>No shipped copy descriptor in this version.</p>"
+    names = ["astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry"]
+    refs = page.out / "trace" / "references"
+    for name in names:
+        write_image(refs / f"{name}.png", to_tensor(skimage_photo(name)), provenance={"operation": "demo"})
+    build_index([refs], page.out / "trace" / "index", progress=False)
+    rng = np.random.default_rng(page.seed)
+    other = to_tensor(skimage_photo("rocket"))
+    queries = {"chelsea_text_crop": copyaug.text(copyaug.crop(to_tensor(skimage_photo("chelsea")), rng)[0], rng)[0],
+               "coffee_flip_gray": copyaug.gray(copyaug.flip(to_tensor(skimage_photo("coffee")), rng)[0], rng)[0],
+               "astronaut_banner_jpeg": copyaug.jpeg(copyaug.banner(to_tensor(skimage_photo("astronaut")), rng)[0],
+                                                     rng)[0],
+               "astronaut_in_rocket": copyaug.mix(to_tensor(skimage_photo("astronaut")), rng, other)[0],
+               "scene_not_a_copy": load_dataset("scenes:size=128")[0]["image"]}
+    for name, image in queries.items():
+        write_image(page.out / "trace" / "queries" / f"{name}.png", image, provenance={"operation": "demo"})
+    results, _ = trace([page.out / "trace" / "queries"], page.out / "trace" / "index", top=1, progress=False)
+    figs = []
+    for result in results:
+        best = result["matches"][0]
+        stem, ref = Path(result["query"]).stem, Path(best["path"]).stem
+        verdict = f"copy of {ref}" if best["is_copy"] else f"no copy (nearest {ref})"
+        figs.append(_figure(f"trace/queries/{stem}.png", f"{stem}: {verdict}, score {best['score']:.2f}", False))
+    return ("<h2>Copy tracing</h2><p><code>darkroom index build REFS --out INDEX</code> on five scikit-image photos, "
+            "then <code>darkroom trace QUERIES --index INDEX</code> on edited copies and an unrelated image.</p>"
+            + "".join(figs))
+
+
+SECTIONS = [section_scenes, section_datasets, section_degradations, section_restoration, section_tracing,
+            section_generation,
             section_training]
 
 

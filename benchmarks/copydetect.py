@@ -1,0 +1,221 @@
+"""Copy detection: darkroom's descriptor versus perceptual hashes, on photos no model trained on.
+
+    python benchmarks/copydetect.py [--quick]          (or: darkroom bench copydetect)
+
+References: 6 regions (3x2 grid) of each test-split photo in "reference" photos, plus the regions of the
+val-split photos as distractors. Copy queries: every reference region of the test photos, transformed by
+each family of `darkroom.data.copyaug` (strong crop, flips, 90-degree and small rotations, colour,
+grayscale, blur, JPEG, text, stickers, banners, borders, mixing, a random chain of three) and by two
+families held out from training (perspective, pixelation). Non-copy queries: regions of other test-split
+photos, transformed the same way, which must match nothing. Metrics over all query-reference pairs of
+each query's top 10 (micro AP), recall at 90 % precision, accuracy@1 of the copy queries, per family too.
+darkroom's is_copy threshold is calibrated on the val photos (90 % precision) and checked here.
+Peers: pHash, dHash, wHash (`imagehash`, 64 bits), PDQ (`pdqhash`, 256 bits) and PDQ over the 8
+dihedral versions of the query, and a 32x32 gray-thumbnail cosine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from darkroom.data import copyaug, load_dataset
+from darkroom.data.base import to_tensor
+from darkroom.ops.copydetect import embed, load_descriptor
+
+FAMILIES = ["crop", "flip", "rot90", "rotate", "colour", "gray", "blur", "jpeg", "text", "emoji", "banner", "pad",
+            "mix", "chain of 3", "perspective (held out)", "pixelate (held out)"]
+
+
+def regions(split: str, scale: float = 0.25) -> list[tuple[str, torch.Tensor]]:
+    root = "/usr/share/backgrounds"
+    spec = f"photos:{root},split={split},scale={scale}" if os.path.isdir(root) else f"photos:split={split}"
+    data = load_dataset(spec, patch=8)
+    out = []
+    for key in data.photos:
+        photo = data._photo(key)
+        h, w = photo.shape[:2]
+        for r in range(2):
+            for c in range(3):
+                crop = photo[r * h // 2:(r + 1) * h // 2, c * w // 3:(c + 1) * w // 3]
+                out.append((f"{key.split('/')[-1]}#{r}{c}", to_tensor(crop)))
+    return out
+
+
+def transform(image: torch.Tensor, family: str, rng, other: torch.Tensor) -> torch.Tensor:
+    if family == "chain of 3":
+        return copyaug.copy_augment(image, rng, (3, 3), other)[0]
+    name = family.split(" ")[0]
+    if name == "crop":
+        return copyaug.crop(image, rng, min_area=0.3)[0]
+    if name == "jpeg":
+        return copyaug.degrade.jpeg(image, int(rng.integers(20, 45)))[0]
+    return copyaug.apply(name, image, rng, other)[0]
+
+
+def make_queries(refs, sources, rng, families):
+    queries = []  # (image, true reference index or -1, family)
+    for i, (_, image) in enumerate(refs):
+        for family in families:
+            queries.append((transform(image, family, rng, sources[(i + 7) % len(sources)][1]), i, family))
+    return queries
+
+
+# ---- scorers: each maps (reference images, query images) -> (Q, R) similarity matrix -------------------
+
+def _u8(image: torch.Tensor) -> np.ndarray:
+    return (image.permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def _hamming_similarity(q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    return 1 - (q[:, None, :] != r[None, :, :]).mean(-1)
+
+
+def imagehash_scorer(kind: str):
+    import imagehash
+
+    fn = {"pHash": imagehash.phash, "dHash": imagehash.dhash, "wHash": imagehash.whash}[kind]
+    bits = lambda images: np.stack([fn(Image.fromarray(_u8(x))).hash.flatten() for x in images])  # noqa: E731
+    return lambda refs, queries: _hamming_similarity(bits(queries), bits(refs))
+
+
+def pdq_scorer(dihedral: bool):
+    import pdqhash
+
+    def scores(refs, queries):
+        ref_bits = np.stack([pdqhash.compute(_u8(x))[0] for x in refs]).astype(bool)
+        if not dihedral:
+            return _hamming_similarity(np.stack([pdqhash.compute(_u8(x))[0] for x in queries]).astype(bool), ref_bits)
+        best = None
+        for q in queries:
+            variants = np.stack(pdqhash.compute_dihedral(_u8(q))[0]).astype(bool)  # 8 hashes
+            s = _hamming_similarity(variants, ref_bits).max(0)[None]
+            best = s if best is None else np.concatenate([best, s])
+        return best
+    return scores
+
+
+def thumbnail_scorer(refs, queries):
+    def vec(images):
+        thumbs = torch.stack([F.interpolate(x.mean(0, keepdim=True)[None], size=(32, 32), mode="area")[0].flatten()
+                              for x in images])
+        thumbs = thumbs - thumbs.mean(1, keepdim=True)
+        return F.normalize(thumbs, dim=1).numpy()
+    return vec(queries) @ vec(refs).T
+
+
+def darkroom_scorer(net):
+    def scores(refs, queries):
+        ref_vecs = np.concatenate([embed(net, refs[i:i + 64]) for i in range(0, len(refs), 64)])
+        query_vecs = np.concatenate([embed(net, queries[i:i + 64]) for i in range(0, len(queries), 64)])
+        return query_vecs @ ref_vecs.T
+    return scores
+
+
+# ---- metrics -------------------------------------------------------------------------------------------
+
+def evaluate(scores: np.ndarray, truth: np.ndarray, k: int = 10) -> dict:
+    """micro AP over each query's top-k predictions, recall at 90 % precision, accuracy@1 of copies."""
+    top = np.argsort(-scores, 1)[:, :k]
+    pairs = [(scores[q, r], truth[q] == r) for q in range(len(scores)) for r in top[q]]
+    pairs.sort(key=lambda p: -p[0])
+    correct = np.array([c for _, c in pairs], bool)
+    positives = int((truth >= 0).sum())
+    tp = np.cumsum(correct)
+    precision, recall = tp / np.arange(1, len(tp) + 1), tp / positives
+    ap = float(np.sum(precision[correct]) / positives)
+    r90 = float(recall[precision >= 0.9].max()) if (precision >= 0.9).any() else 0.0
+    acc1 = float((top[truth >= 0, 0] == truth[truth >= 0]).mean())
+    return {"uAP": ap, "R@P90": r90, "acc@1": acc1}
+
+
+def calibrate(scores: np.ndarray, truth: np.ndarray, precision_target: float = 0.9) -> float:
+    """Lowest top-1 score threshold whose decisions reach ``precision_target`` (a decision is right when
+    the top-1 reference is the true one)."""
+    best = scores.max(1)
+    right = scores.argmax(1) == truth
+    order = np.argsort(-best)
+    precision = np.cumsum(right[order]) / np.arange(1, len(order) + 1)
+    ok = np.where(precision >= precision_target)[0]
+    return float(best[order][ok.max()]) if len(ok) else float(best.max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer photos and families")
+    parser.add_argument("--model", default=None, help="copy descriptor (default: the shipped copydesc)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    families = FAMILIES[::3] if args.quick else FAMILIES
+    test, val = regions("test"), regions("val")
+    photos = sorted({name.split("#")[0] for name, _ in test})
+    query_photos = set(photos[::3])  # a third of the test photos only ever appear as non-copies
+    refs = [r for r in test if r[0].split("#")[0] not in query_photos]
+    others = [r for r in test if r[0].split("#")[0] in query_photos]
+    if args.quick:
+        refs, others = refs[:12], others[:6]
+    references = refs + val  # val regions: distractors
+    queries = make_queries(refs, references, rng, families)
+    queries += [(q, -1, f) for q, _, f in make_queries(others, references, rng, families)]
+    truth = np.array([t for _, t, _ in queries])
+    query_images = [q for q, _, _ in queries]
+    ref_images = [r for _, r in references]
+
+    net, name, _ = load_descriptor(args.model)
+    cal_refs = val[: len(val) // 2]
+    cal_queries = make_queries(cal_refs, val, rng, families) + [
+        (q, -1, f) for q, _, f in make_queries(val[len(val) // 2:], val, rng, families)]
+    cal_scores = darkroom_scorer(net)([r for _, r in cal_refs], [q for q, _, _ in cal_queries])
+    threshold = calibrate(cal_scores, np.array([t for _, t, _ in cal_queries]))
+
+    scorers = {f"darkroom {name}": darkroom_scorer(net), "thumbnail cosine (32x32 gray)": thumbnail_scorer}
+    try:
+        for kind in ("pHash", "dHash", "wHash"):
+            scorers[f"{kind} (imagehash)"] = imagehash_scorer(kind)
+    except ImportError:
+        print("imagehash not installed (pip install imagehash): left out")
+    try:
+        scorers["PDQ (pdqhash)"] = pdq_scorer(False)
+        scorers["PDQ dihedral (pdqhash)"] = pdq_scorer(True)
+    except ImportError:
+        print("pdqhash not installed (pip install pdqhash): left out")
+
+    print(f"## Copy detection: {len(references)} references ({len(refs)} regions of {len(photos) - len(query_photos)} "
+          f"test photos + {len(val)} val distractors), {int((truth >= 0).sum())} copy queries, "
+          f"{int((truth < 0).sum())} non-copy queries\n")
+    print("| method | uAP | recall @ 90 % precision | accuracy@1 | ms / image |\n|---|---:|---:|---:|---:|")
+    per_family, all_scores = {}, {}
+    for method, scorer in scorers.items():
+        start = time.perf_counter()
+        scores = scorer(ref_images, query_images)
+        ms = 1000 * (time.perf_counter() - start) / (len(ref_images) + len(query_images))
+        all_scores[method] = scores
+        m = evaluate(scores, truth)
+        print(f"| {method} | {m['uAP']:.3f} | {m['R@P90']:.3f} | {m['acc@1']:.3f} | {ms:.1f} |")
+        per_family[method] = {f: float((scores[[i for i, (_, t, g) in enumerate(queries) if g == f and t >= 0]]
+                                        .argmax(1) == truth[[i for i, (_, t, g) in enumerate(queries)
+                                                             if g == f and t >= 0]]).mean()) for f in families}
+    print("\naccuracy@1 of copy queries by transformation\n")
+    methods = list(per_family)
+    print("| transformation | " + " | ".join(methods) + " |\n|---|" + "---:|" * len(methods))
+    for f in families:
+        print(f"| {f} | " + " | ".join(f"{per_family[m][f]:.2f}" for m in methods) + " |")
+    scores = all_scores[f"darkroom {name}"]
+    best, right = scores.max(1), scores.argmax(1) == truth
+    flagged = best >= threshold
+    precision = float(right[flagged].mean()) if flagged.any() else float("nan")
+    recall = float((flagged & right & (truth >= 0)).sum() / (truth >= 0).sum())
+    false_alarms = float((flagged & (truth < 0)).mean() / max((truth < 0).mean(), 1e-9))
+    print(f"\nis_copy threshold {threshold:.4f} (calibrated on {len(cal_queries)} val-photo queries for 90 % precision): "
+          f"here precision {precision:.3f}, recall {recall:.3f}, non-copies flagged {false_alarms:.3f}")
+
+
+if __name__ == "__main__":
+    main()

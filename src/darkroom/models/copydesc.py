@@ -1,0 +1,100 @@
+"""``copydesc``: a copy-detection descriptor (after Pizzi et al.'s SSCD). A small ResNet with GeM pooling
+maps an image to an L2-normalised 256-d vector that stays put under the transformations of reuse
+(``darkroom.data.copyaug``: crops, flips, rotations, colour, text, stickers, banners, borders, mixing,
+JPEG) and moves for a different picture. Trained with NT-Xent between an image and its copy, plus the
+KoLeo regulariser that spreads descriptors over the sphere so one threshold works everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from darkroom.data import copyaug
+from darkroom.losses import KoLeoLoss, NTXentLoss
+from darkroom.nn.resnet import GeM, SmallResNet
+
+
+@dataclass(frozen=True)
+class CopyDescConfig:
+    channels: int = 0
+    image_size: int = 0  # descriptors are computed at this size (images are squashed to a square)
+    width: int = 32
+    stages: int = 4
+    stem_stride: int = 4  # 4: stride-2 conv then max-pool, as ResNet-18
+    dim: int = 256
+    temperature: float = 0.05
+    koleo: float = 0.2  # weight of the KoLeo term (computed among originals and among copies, never pairs)
+    transforms_max: int = 4  # copies get 1..transforms_max random transformations
+
+    def check(self):
+        if self.channels not in (0, 3):
+            raise ValueError("copydesc works on colour images")
+        if not 32 <= self.dim <= 1024 or self.temperature <= 0 or self.koleo < 0 or self.transforms_max < 1:
+            raise ValueError("dim must be in 32..1024, temperature > 0, koleo >= 0 and transforms_max >= 1")
+
+
+class CopyDescriptor(nn.Module):
+    """``features(x)``: (B, 3, H, W) in [0, 1], any size -> (B, dim) unit vectors; copies score high cosine."""
+
+    Config = CopyDescConfig
+    train_defaults = {"lr": 1e-3, "batch_size": 64, "weight_decay": 1e-4}
+
+    def __init__(self, config: CopyDescConfig):
+        super().__init__()
+        self.config = c = config
+        self.encoder = SmallResNet(3, c.width, c.stages, stem_stride=c.stem_stride)
+        self.pool = GeM()
+        self.project = nn.Linear(self.encoder.out_channels, c.dim)
+        self.criterion = NTXentLoss(c.temperature)
+        self.koleo = KoLeoLoss()
+        self.num_features = c.dim
+        self._rng = np.random.default_rng(0)
+
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        size = (self.config.image_size,) * 2
+        if tuple(x.shape[-2:]) == size:
+            return x
+        return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor([0.485, 0.456, 0.406], device=x.device).view(1, 3, 1, 1)
+        feats = self.encoder((self.resize(x) - mean) / 0.25)
+        return F.normalize(self.project(self.pool(feats)), dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def copies(self, images: torch.Tensor) -> torch.Tensor:
+        """One random copy of each image (CPU, per image), resized back to the batch's size; another image
+        of the batch serves for mixing. The generator is reseeded from torch's, so resumed runs repeat."""
+        rng = np.random.default_rng(int(torch.randint(0, 2 ** 31 - 1, (1,))))
+        cpu = images.detach().float().cpu()
+        out = []
+        for i, image in enumerate(cpu):
+            other = cpu[(i + 1 + int(rng.integers(0, len(cpu) - 1))) % len(cpu)] if len(cpu) > 1 else None
+            copy, _ = copyaug.copy_augment(image, rng, (1, self.config.transforms_max), other)
+            out.append(F.interpolate(copy[None], size=image.shape[-2:], mode="bilinear", antialias=True,
+                                     align_corners=False)[0])
+        return torch.stack(out).to(images.device)
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        images = batch["image"]
+        z1, z2 = self.features(images), self.features(self.copies(images))
+        contrastive = self.criterion(z1, z2)
+        koleo = (self.koleo(z1) + self.koleo(z2)) / 2  # a copy is its original's neighbour: never mixed here
+        with torch.no_grad():
+            sims = z2 @ z1.T
+            accuracy = (sims.argmax(1) == torch.arange(len(z1), device=z1.device)).float().mean()
+            positive = sims.diagonal().mean()
+            negative = (sims.sum() - sims.diagonal().sum()) / max(1, len(z1) * (len(z1) - 1))
+        return {"loss": contrastive + self.config.koleo * koleo, "nt_xent": contrastive, "koleo": koleo,
+                "copy_accuracy": accuracy, "positive_cosine": positive, "negative_cosine": negative}
+
+    @torch.no_grad()
+    def preview(self, batch: dict) -> torch.Tensor:
+        images = batch["image"][:8]
+        return torch.stack([images, self.copies(images)], 1).flatten(0, 1)

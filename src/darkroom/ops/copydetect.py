@@ -1,0 +1,164 @@
+"""``darkroom index`` and ``darkroom trace``: find the original an image was copied from.
+
+An index is a folder: ``index.json`` (descriptor model, dimension, the reference paths in order),
+``embeddings.npy`` (float32, one L2-normalised row per path) and ``faiss.index`` (an exact inner-product
+FAISS index over those rows). A build saves every ``CHUNK`` images, so an interrupted build, run again
+with the same arguments, resumes where it stopped. Scores are cosine similarities; ``is_copy`` compares
+them with the descriptor's calibrated threshold (its model card states the precision it was set for).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from darkroom.io import atomic_path, list_images, read_image, write_text_atomic
+from darkroom.models import load_run
+
+DEFAULT_MODEL = "copydesc"
+CHUNK = 64
+DEFAULT_THRESHOLD = 0.6  # used only for run folders without a calibrated threshold
+
+
+def load_descriptor(model: str | None = None):
+    """(network, name, threshold): the shipped ``copydesc`` or a copydesc run folder."""
+    name = model or DEFAULT_MODEL
+    net, info = load_run(name)
+    if info["model"] != "copydesc":
+        raise ValueError(f"{name}: a {info['model']} model is not a copy descriptor")
+    threshold = info.get("measured", {}).get("copy_threshold", info.get("copy_threshold", DEFAULT_THRESHOLD))
+    return net, name, float(threshold)
+
+
+@torch.no_grad()
+def embed(net, images: list[torch.Tensor]) -> np.ndarray:
+    """(N, D) float32 descriptors of (3, H, W) images of any sizes."""
+    if not images:
+        return np.zeros((0, net.config.dim), np.float32)
+    batch = torch.stack([net.resize(image[None])[0] for image in images])
+    return net.features(batch).cpu().numpy().astype(np.float32)
+
+
+def _load_index(folder: Path) -> tuple[dict, np.ndarray]:
+    meta_path = folder / "index.json"
+    if not meta_path.is_file():
+        raise ValueError(f"{folder}: not a darkroom index (no index.json); build one with `darkroom index build`")
+    meta = json.loads(meta_path.read_text())
+    embeddings = np.load(folder / "embeddings.npy") if (folder / "embeddings.npy").is_file() else None
+    if embeddings is None or len(embeddings) != len(meta["paths"]):
+        raise ValueError(f"{folder}: index is damaged (paths and embeddings disagree); run `darkroom index rebuild`")
+    return meta, embeddings
+
+
+def _save_index(folder: Path, meta: dict, embeddings: np.ndarray, with_faiss: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "embeddings.npy") as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, embeddings.astype(np.float32))
+    write_text_atomic(folder / "index.json", json.dumps({**meta, "count": len(meta["paths"])}, indent=1))
+    if with_faiss:
+        import faiss
+
+        flat = faiss.IndexFlatIP(embeddings.shape[1] if embeddings.size else meta["dim"])
+        if len(embeddings):
+            flat.add(np.ascontiguousarray(embeddings, np.float32))
+        with atomic_path(folder / "faiss.index") as tmp:
+            faiss.write_index(flat, str(tmp))
+
+
+def build_index(inputs, out, model: str | None = None, add: bool = False, progress: bool = True):
+    """Embed the images of ``inputs`` into the index folder ``out`` (new, resumed, or ``add``-ed to).
+    Returns (number of images now indexed, failures)."""
+    folder = Path(out)
+    paths, failures = list_images(inputs)
+    if not paths and failures:
+        raise ValueError(failures[0])
+    exists = (folder / "index.json").is_file()
+    if add and not exists:
+        raise ValueError(f"{folder}: no index to add to; use `darkroom index build`")
+    net, name, _ = load_descriptor(model if not exists else model or json.loads(
+        (folder / "index.json").read_text())["model"])
+    if exists:
+        meta, embeddings = _load_index(folder)
+        if meta["model"] != name:
+            raise ValueError(f"{folder}: built with {meta['model']}, not {name}; use `darkroom index rebuild --model`")
+    else:
+        meta, embeddings = {"model": name, "dim": net.config.dim, "paths": [], "version": 1}, np.zeros((0, net.config.dim), np.float32)
+    known = set(meta["paths"])
+    todo = [p for p in paths if str(p.resolve()) not in known]
+    chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+    for chunk in tqdm(chunks, desc="index", unit="chunk", disable=not progress or not chunks):
+        images, kept = [], []
+        for path in chunk:
+            try:
+                images.append(read_image(path))
+                kept.append(str(path.resolve()))
+            except ValueError as err:
+                failures.append(str(err))
+        if kept:
+            embeddings = np.concatenate([embeddings, embed(net, images)])
+            meta["paths"] += kept
+            _save_index(folder, meta, embeddings, with_faiss=False)  # resumable from here
+    _save_index(folder, meta, embeddings)
+    return len(meta["paths"]), failures
+
+
+def remove_from_index(index, targets) -> int:
+    """Drop every path equal to, or inside a folder named in, ``targets``; returns how many went."""
+    folder = Path(index)
+    meta, embeddings = _load_index(folder)
+    prefixes = [str(Path(t).resolve()) for t in targets]
+    keep = [i for i, p in enumerate(meta["paths"])
+            if not any(p == t or p.startswith(t.rstrip("/") + "/") for t in prefixes)]
+    removed = len(meta["paths"]) - len(keep)
+    meta["paths"] = [meta["paths"][i] for i in keep]
+    _save_index(folder, meta, embeddings[keep] if keep else embeddings[:0])
+    return removed
+
+
+def rebuild_index(index, model: str | None = None, progress: bool = True):
+    """Re-embed every indexed path that still exists (with ``model``, or the index's own)."""
+    folder = Path(index)
+    meta, _ = _load_index(folder)
+    paths = [p for p in meta["paths"] if Path(p).is_file()]
+    for name in ("index.json", "embeddings.npy", "faiss.index"):
+        (folder / name).unlink(missing_ok=True)
+    if not paths:
+        raise ValueError(f"{folder}: none of the indexed files exists any more")
+    return build_index(paths, folder, model or meta["model"], progress=progress)
+
+
+def trace(queries, index, top: int = 5, threshold: float | None = None, progress: bool = True):
+    """Best matches for each query: ([{"query", "matches": [{"path", "score", "is_copy"}]}], failures)."""
+    import faiss
+
+    if top < 1:
+        raise ValueError(f"--top must be >= 1, got {top}")
+    folder = Path(index)
+    meta, embeddings = _load_index(folder)
+    if not meta["paths"]:
+        raise ValueError(f"{folder}: the index is empty")
+    net, _, calibrated = load_descriptor(meta["model"])
+    threshold = calibrated if threshold is None else threshold
+    search = faiss.read_index(str(folder / "faiss.index")) if (folder / "faiss.index").is_file() else None
+    if search is None or search.ntotal != len(embeddings):
+        search = faiss.IndexFlatIP(embeddings.shape[1])
+        search.add(np.ascontiguousarray(embeddings))
+    paths, failures = list_images(queries)
+    if not paths and failures:
+        raise ValueError(failures[0])
+    results = []
+    for path in tqdm(paths, desc="trace", unit="img", disable=not progress):
+        try:
+            query = embed(net, [read_image(path)])
+        except ValueError as err:
+            failures.append(str(err))
+            continue
+        scores, rows = search.search(query, min(top, len(meta["paths"])))
+        results.append({"query": str(path), "matches": [
+            {"path": meta["paths"][r], "score": round(float(s), 4), "is_copy": bool(s >= threshold)}
+            for s, r in zip(scores[0], rows[0]) if r >= 0]})
+    return results, failures

@@ -1,0 +1,86 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from darkroom.cli import main
+from darkroom.data import copyaug
+from darkroom.models import build_model, resolve_config
+from darkroom.ops.copydetect import build_index, remove_from_index, trace
+from darkroom.ops.training import run_training
+
+
+@pytest.mark.parametrize("family", list(copyaug.FAMILIES))
+def test_every_copy_transformation_returns_an_image(family, photo):
+    rng = np.random.default_rng(0)
+    out, applied = copyaug.apply(family, photo, rng, torch.rand(3, 50, 70))
+    assert out.ndim == 3 and out.shape[0] == 3 and applied
+    assert float(out.min()) >= -1e-6 and float(out.max()) <= 1 + 1e-6
+
+
+def test_copy_augment_is_seeded(photo):
+    a, info_a = copyaug.copy_augment(photo, np.random.default_rng(5))
+    b, info_b = copyaug.copy_augment(photo, np.random.default_rng(5))
+    assert torch.equal(a, b) and info_a == info_b
+    assert not set(info_a["transforms"]) & set(copyaug.HELD_OUT)
+
+
+def test_descriptor_is_unit_length_for_any_size():
+    net = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64"},
+                                                 {"channels": 3, "image_size": [48, 48]}))
+    net.eval()
+    feats = net.features(torch.rand(3, 3, 70, 41))
+    assert feats.shape == (3, 64) and torch.allclose(feats.norm(dim=1), torch.ones(3), atol=1e-5)
+    out = net.loss({"image": torch.rand(6, 3, 48, 48)})
+    assert torch.isfinite(out["loss"])
+
+
+@pytest.fixture(scope="module")
+def descriptor(tmp_path_factory):
+    root = tmp_path_factory.mktemp("copy")
+    run_training("copydesc", "photos:patch=64,size=48", root / "run", {"width": "8", "dim": "64", "batch_size": "8"},
+                 flags={"steps": 2}, progress=False, print_fn=lambda *a: None)
+    return root / "run"
+
+
+def _photos(folder, n=4):
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for k in range(n):
+        Image.fromarray(rng.integers(0, 255, (40 + k, 50, 3)).astype(np.uint8)).save(folder / f"ref{k}.png")
+
+
+def test_index_build_resume_add_remove_and_trace(descriptor, tmp_path):
+    _photos(tmp_path / "refs")
+    count, failures = build_index([tmp_path / "refs"], tmp_path / "idx", str(descriptor), progress=False)
+    assert count == 4 and not failures
+    again, _ = build_index([tmp_path / "refs"], tmp_path / "idx", str(descriptor), progress=False)
+    assert again == 4  # a second build resumes: nothing embedded twice
+    (tmp_path / "more").mkdir()
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(tmp_path / "more" / "black.png")
+    count, _ = build_index([tmp_path / "more"], tmp_path / "idx", str(descriptor), add=True, progress=False)
+    assert count == 5
+    results, _ = trace([tmp_path / "refs" / "ref2.png"], tmp_path / "idx", top=3, threshold=0.5, progress=False)
+    best = results[0]["matches"][0]
+    assert best["path"].endswith("ref2.png") and best["score"] == pytest.approx(1.0, abs=1e-3) and best["is_copy"]
+    scores = [m["score"] for m in results[0]["matches"]]
+    assert scores == sorted(scores, reverse=True)
+    assert remove_from_index(tmp_path / "idx", [tmp_path / "more"]) == 1
+    results, _ = trace([tmp_path / "more" / "black.png"], tmp_path / "idx", top=10, progress=False)
+    assert len(results[0]["matches"]) == 4
+
+
+def test_index_and_trace_cli(descriptor, tmp_path, capsys):
+    _photos(tmp_path / "refs")
+    assert main(["index", "build", str(tmp_path / "refs"), "--out", str(tmp_path / "idx"), "--model", str(descriptor),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["trace", str(tmp_path / "refs" / "ref1.png"), "--index", str(tmp_path / "idx"), "--json",
+                 "--top", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["query"].endswith("ref1.png") and set(out[0]["matches"][0]) == {"path", "score", "is_copy"}
+    assert main(["trace", "x.png", "--index", str(tmp_path / "nothing")]) == 2
+    assert "not a darkroom index" in capsys.readouterr().err
+    assert main(["index", "rebuild", "--index", str(tmp_path / "idx"), "--quiet"]) == 0
