@@ -57,10 +57,11 @@ def main() -> None:
         train_x, train_y = stack(spec, 4000)
         test_x, test_y = stack(spec + ",split=test", 1000)
         pixels = knn(train_x.flatten(1), train_y, test_x.flatten(1), test_y)
-        values = {"width": "16", "levels": "3", "batch_size": "128", "schedule": "cosine", "warmup": "20",
+        model_values = {"width": "16", "levels": "3"}
+        values = {**model_values, "batch_size": "128", "schedule": "cosine", "warmup": "20",
                   "checkpoint_every": "100000", "sample_every": "100000"}
         torch.manual_seed(0)
-        random = build_model("simclr", resolve_config("simclr", values, load_dataset(spec).info()))
+        random = build_model("simclr", resolve_config("simclr", model_values, load_dataset(spec).info()))
         untrained = knn(features(random, train_x), train_y, features(random, test_x), test_y)
         with tempfile.TemporaryDirectory() as tmp:
             start = time.time()
@@ -68,7 +69,7 @@ def main() -> None:
                                 progress=False, print_fn=lambda *a: None)
             model, _ = load_run(f"{tmp}/run")
             trained = knn(features(model, train_x), train_y, features(model, test_x), test_y)
-        print(f"| {name} | {pixels:.3f} | {untrained:.3f} | **{trained:.3f}** | {info['step']} "
+        print(f"| {name} | {pixels:.3f} | {untrained:.3f} | {trained:.3f} | {info['step']} "
               f"({time.time() - start:.0f} s) |", flush=True)
 
 

@@ -159,3 +159,14 @@ def test_python_api_mirrors_the_cli(photo):
     assert up.shape == (3, 128, 128) and applied["scale"] == 4
     with pytest.raises(ValueError, match="mask"):
         darkroom.restore("inpaint", photo)
+
+
+def test_self_ensemble_undoes_each_transform():
+    from darkroom.ops.restore import self_ensemble
+
+    x = torch.rand(1, 3, 9, 14)
+    assert torch.allclose(self_ensemble(lambda t: t * 2)(x), x * 2)
+    up = self_ensemble(lambda t: torch.nn.functional.interpolate(t, scale_factor=2, mode="nearest"))(x)
+    assert torch.allclose(up[..., ::2, ::2], x)  # an upscaler's output is transformed back at its own size
+    shift = self_ensemble(lambda t: torch.roll(t, 1, -1))(x)  # not flip-equivariant: averaging changes it
+    assert not torch.allclose(shift, torch.roll(x, 1, -1))

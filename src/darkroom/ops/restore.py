@@ -143,6 +143,7 @@ def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None
         raise ValueError("half precision needs a CUDA GPU; on a CPU darkroom runs float32")
     net = net.to(device, dtype)
     done = {"self_ensemble": True} if ensemble else {}
+    wrap = self_ensemble if ensemble else (lambda fn: fn)
     if task == "inpaint":
         if mask is None:
             raise ValueError("inpaint needs a mask (1 = fill)")
@@ -151,13 +152,12 @@ def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None
             return image.clone(), {"hole_fraction": 0.0}
         size = max(tile, CONTEXT_TILE)
         both = torch.cat([image, mask], 0)
-        fn = lambda x: net(x[:, :3].to(device, dtype), x[:, 3:].to(device, dtype))  # noqa: E731
-        result = tiled(self_ensemble(fn) if ensemble else fn, both, size, overlap=size // 4)
+        result = tiled(wrap(lambda x: net(x[:, :3].to(device, dtype), x[:, 3:].to(device, dtype))), both, size,
+                       overlap=size // 4)
         return image * (1 - mask) + result * mask, {"hole_fraction": round(fraction, 4), **done}
     if task == "colorize":
         size = max(tile, CONTEXT_TILE)  # the network reads the luma of RGB input, gray or not
-        fn = lambda x: net(x.to(device, dtype))  # noqa: E731
-        result = tiled(self_ensemble(fn) if ensemble else fn, image, size, overlap=size // 4)
+        result = tiled(wrap(lambda x: net(x.to(device, dtype))), image, size, overlap=size // 4)
         spread = float((image.max(0).values - image.min(0).values).mean()) if image.shape[0] == 3 else 0.0
         return result, {"input_colour_spread": round(spread, 4), **done}
     if task == "denoise":
@@ -167,14 +167,12 @@ def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None
             level, how = float(sigma), "given"
         if not 0 <= level <= 100:
             raise ValueError(f"--sigma must be in 0..100 (0-255 scale), got {level}")
-        fn = lambda x: net(x.to(device, dtype), level)  # noqa: E731
-        result = tiled(self_ensemble(fn) if ensemble else fn, image, tile, overlap=min(48, tile // 4))
+        result = tiled(wrap(lambda x: net(x.to(device, dtype), level)), image, tile, overlap=min(48, tile // 4))
         return result, {"noise_sigma": round(level, 2), "sigma_source": how, **done}
     scale = net.config.scale
     if min(image.shape[-2:]) < 4:
         raise ValueError(f"image is {image.shape[2]}x{image.shape[1]} pixels: too small to super-resolve")
-    fn = lambda x: net(x.to(device, dtype))  # noqa: E731
-    result = tiled(self_ensemble(fn) if ensemble else fn, image, tile // scale,
+    result = tiled(wrap(lambda x: net(x.to(device, dtype))), image, tile // scale,
                    max(4, min(16, tile // scale // 4)), scale)
     return result, {"scale": scale, **done}
 
