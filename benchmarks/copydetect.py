@@ -199,9 +199,9 @@ def main() -> None:
         all_scores[method] = scores
         m = evaluate(scores, truth)
         print(f"| {method} | {m['uAP']:.3f} | {m['R@P90']:.3f} | {m['acc@1']:.3f} | {ms:.1f} |")
-        per_family[method] = {f: float((scores[[i for i, (_, t, g) in enumerate(queries) if g == f and t >= 0]]
-                                        .argmax(1) == truth[[i for i, (_, t, g) in enumerate(queries)
-                                                             if g == f and t >= 0]]).mean()) for f in families}
+        top1 = scores.argmax(1)
+        per_family[method] = {f: float(np.mean([top1[i] == t for i, (_, t, g) in enumerate(queries)
+                                                if g == f and t >= 0])) for f in families}
     print("\naccuracy@1 of copy queries by transformation\n")
     methods = list(per_family)
     print("| transformation | " + " | ".join(methods) + " |\n|---|" + "---:|" * len(methods))

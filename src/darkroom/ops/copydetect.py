@@ -79,14 +79,13 @@ def build_index(inputs, out, model: str | None = None, add: bool = False, progre
     exists = (folder / "index.json").is_file()
     if add and not exists:
         raise ValueError(f"{folder}: no index to add to; use `darkroom index build`")
-    net, name, _ = load_descriptor(model if not exists else model or json.loads(
-        (folder / "index.json").read_text())["model"])
-    if exists:
-        meta, embeddings = _load_index(folder)
-        if meta["model"] != name:
-            raise ValueError(f"{folder}: built with {meta['model']}, not {name}; use `darkroom index rebuild --model`")
-    else:
-        meta, embeddings = {"model": name, "dim": net.config.dim, "paths": [], "version": 1}, np.zeros((0, net.config.dim), np.float32)
+    meta, embeddings = _load_index(folder) if exists else (None, None)
+    net, name, _ = load_descriptor(model or (meta["model"] if meta else None))
+    if meta and meta["model"] != name:
+        raise ValueError(f"{folder}: built with {meta['model']}, not {name}; use `darkroom index rebuild --model`")
+    if meta is None:
+        meta = {"model": name, "dim": net.config.dim, "paths": [], "version": 1}
+        embeddings = np.zeros((0, net.config.dim), np.float32)
     known = set(meta["paths"])
     todo = [p for p in paths if str(p.resolve()) not in known]
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
