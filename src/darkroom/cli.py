@@ -162,6 +162,22 @@ def _cmd_trace(args) -> int:
     return _report(failures)
 
 
+def _cmd_inspect(args) -> int:
+    from darkroom.ops.inspect import inspect, summary
+
+    results, failures = inspect(args.images, report=args.report, progress=not args.json)
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        for result in results:
+            print(f"{result['path']}:")
+            for line in summary(result):
+                print(f"    {line}")
+    if args.report:
+        print(f"report: {args.report}", file=sys.stderr if args.json else sys.stdout)
+    return _report(failures)
+
+
 def _number(text: str, name: str) -> float:
     try:
         return float(text)
@@ -304,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="is_copy above this score (default: the calibrated one)")
     p.add_argument("--json", action="store_true", help='[{"query", "matches": [{"path", "score", "is_copy"}]}]')
     p.set_defaults(func=_cmd_trace)
+
+    p = sub.add_parser("inspect", help="how was this image made: processing chain, scene parameters, declared provenance")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="files, folders or globs")
+    p.add_argument("--json", action="store_true", help="one object per image, in DESIGN.md's shape")
+    p.add_argument("--report", metavar="HTML", help="also write an HTML report with the images and findings")
+    p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser("eval", help="fid, kid, pr, coverage of a generator; psnr, ssim of image pairs")
     p.add_argument("metric", choices=["fid", "kid", "pr", "coverage", "psnr", "ssim"])

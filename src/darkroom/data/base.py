@@ -33,6 +33,25 @@ class ImageDataset(torch.utils.data.Dataset):
                 "num_classes": self.num_classes, "class_names": list(self.class_names)}
 
 
+class Transformed(torch.utils.data.Dataset):
+    """``dataset`` whose samples pass through ``transform(sample, rng)`` (a picklable callable), so that
+    per-sample work runs in the data loader's workers. Random on every call, or fixed per index with
+    ``fixed`` (validation)."""
+
+    def __init__(self, dataset, transform, fixed: bool = False):
+        self.dataset, self.transform, self.fixed = dataset, transform, fixed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        seed = index if self.fixed else int(torch.randint(0, 2 ** 62, (1,)))
+        return self.transform(self.dataset[index], np.random.default_rng(seed))
+
+    def info(self) -> dict:
+        return self.dataset.info()
+
+
 def split_of(key: str, seed: int = 0) -> str:
     """Fixed 80/10/10 split assignment from a stable hash of ``key`` (a path, a name, an index)."""
     bucket = int(hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()[:8], 16) % 10

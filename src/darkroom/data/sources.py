@@ -42,8 +42,8 @@ class ScenesDataset(_Source):
 
     def __init__(self, path=None, *, split="train", size=None, limit=None, grayscale=False,
                  objects=1, n=None, seed=0):
-        if objects not in (1, 2):
-            raise ValueError(f"scenes: objects must be 1 or 2, got {objects}")
+        if objects not in (0, 1, 2):
+            raise ValueError(f"scenes: objects must be 1, 2 or 0 (one or two at random), got {objects}")
         self.render_size = size or 32
         self.objects, self.seed = objects, seed
         count = n or (50_000 if split in ("train", "all") else 2_000)
@@ -55,7 +55,8 @@ class ScenesDataset(_Source):
     def params(self, index: int):
         split_id = self.SPLIT_IDS.get(self.split, 0)
         rng = np.random.default_rng([self.seed, split_id, self._check(index)])
-        return sample_params(rng, self.render_size, self.objects), rng
+        objects = self.objects or 1 + int(rng.random() < 0.5)
+        return sample_params(rng, self.render_size, objects), rng
 
     def __getitem__(self, index: int) -> dict:
         params, rng = self.params(index)

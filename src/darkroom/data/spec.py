@@ -1,6 +1,6 @@
 """Dataset specs: one string, understood by every command.
 
-    scenes                      scenes:size=64,objects=2
+    scenes                      scenes:size=64,objects=2 (objects=0: one or two at random)
     digits                      photos  /  photos:DIR
     folder:PATH                 mnist:PATH     cifar10:PATH     npz:PATH
 
@@ -73,7 +73,7 @@ def parse_spec(text: str) -> Spec:
     split = options.get("split", "train")
     if split not in SPLITS:
         raise ValueError(f"{source}: split must be one of {', '.join(SPLITS)}, got {split!r}")
-    for key in ("size", "limit", "patch", "objects", "n"):
+    for key in ("size", "limit", "patch", "n"):
         if key in options and options[key] <= 0:
             raise ValueError(f"{source}: option {key} must be positive, got {options[key]}")
     return Spec(source, path, options)

@@ -11,6 +11,7 @@ from safetensors.torch import load_model
 
 from darkroom.config import build_config
 from darkroom.models.autoencoder import Autoencoder
+from darkroom.models.chain import ChainEstimator
 from darkroom.models.classifier import Classifier
 from darkroom.models.colorize import Colorizer
 from darkroom.models.contrastive import SimCLR
@@ -18,6 +19,7 @@ from darkroom.models.copydesc import CopyDescriptor
 from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
 from darkroom.models.inpaint import Inpainter
 from darkroom.models.restore import Denoiser, SuperResolution
+from darkroom.models.sceneparams import SceneParams
 from darkroom.models.vae import VAE, ConditionalVAE
 
 MODELS = {
@@ -34,6 +36,8 @@ MODELS = {
     "colorize": Colorizer,
     "simclr": SimCLR,
     "copydesc": CopyDescriptor,
+    "chain": ChainEstimator,
+    "sceneparams": SceneParams,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 

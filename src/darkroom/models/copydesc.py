@@ -18,6 +18,23 @@ from darkroom.losses import KoLeoLoss, NTXentLoss
 from darkroom.nn.resnet import GeM, SmallResNet
 
 
+class CopySample:
+    """Per-sample transform for the data loader: adds a random copy of the image. Mixing takes its second
+    image from the last few this worker has seen."""
+
+    def __init__(self, transforms_max: int, keep: int = 16):
+        self.transforms_max, self.keep, self.seen = transforms_max, keep, []
+
+    def __call__(self, sample: dict, rng) -> dict:
+        image = sample["image"]
+        other = self.seen[int(rng.integers(len(self.seen)))] if self.seen else None
+        copy, _ = copyaug.copy_augment(image, rng, (1, self.transforms_max), other)
+        copy = F.interpolate(copy[None], size=image.shape[-2:], mode="bilinear", antialias=True,
+                             align_corners=False)[0]
+        self.seen = (self.seen + [image])[-self.keep:]
+        return {**sample, "copy": copy}
+
+
 @dataclass(frozen=True)
 class CopyDescConfig:
     channels: int = 0
@@ -52,7 +69,7 @@ class CopyDescriptor(nn.Module):
         self.criterion = NTXentLoss(c.temperature)
         self.koleo = KoLeoLoss()
         self.num_features = c.dim
-        self._rng = np.random.default_rng(0)
+        self.sample_transform = CopySample(c.transforms_max)
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
         size = (self.config.image_size,) * 2
@@ -83,7 +100,8 @@ class CopyDescriptor(nn.Module):
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         images = batch["image"]
-        z1, z2 = self.features(images), self.features(self.copies(images))
+        copies = torch.stack(batch["copy"]).to(images.device) if "copy" in batch else self.copies(images)
+        z1, z2 = self.features(images), self.features(copies)
         contrastive = self.criterion(z1, z2)
         koleo = (self.koleo(z1) + self.koleo(z2)) / 2  # a copy is its original's neighbour: never mixed here
         with torch.no_grad():

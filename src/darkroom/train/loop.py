@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from darkroom.config import config_to_dict
 from darkroom.data import collate, load_dataset
+from darkroom.data.base import Transformed
 from darkroom.io import grid, write_image
 from darkroom.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint, save_final
 from darkroom.train.ema import EMA
@@ -176,6 +177,10 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
         val_set = load_dataset(data_spec, split="val")
     except ValueError:
         val_set = None
+    transform = getattr(model, "sample_transform", None)  # per-sample work for the loader's workers
+    if transform is not None:
+        dataset = Transformed(dataset, transform)
+        val_set = Transformed(val_set, transform, fixed=True) if val_set is not None else None
     model.to(device).train()
     optimizers = make_optimizers(model, config)
     base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in optimizers.items()}

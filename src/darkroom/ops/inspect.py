@@ -1,0 +1,162 @@
+"""``darkroom inspect``: everything darkroom can say about how an image was made, one JSON object per image
+in the shape of DESIGN.md: the processing chain (``chain``), the render parameters when the image looks
+like a ``scenes`` render (``sceneparams``), and what the file itself declares (PNG text chunks), with a
+flag for every declared value the estimates contradict. Fields whose models are not built yet
+(``generated``, ``tamper``, ``model_parsing``) are null.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io as _io
+import json
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from darkroom.forensics.processing import estimate_processing
+from darkroom.io import list_images, read_image, to_pil, write_text_atomic
+from darkroom.models import load_run
+
+SCENE_MAX_SIDE = 128  # scenes are rendered at 32 or 64 px: larger images are not read as scenes
+TOLERANCE = {"noise_sigma": 5.0, "jpeg_quality": 5, "blur_sigma": 0.5}
+RELATIVE = {"resize_factor": 0.25, "gamma": 0.25}
+
+
+def declared(path) -> dict | None:
+    """What the file declares: darkroom's provenance chunk (parsed; ``malformed`` when it is not JSON)
+    and any other text chunks (other tools' parameters, Software, ...)."""
+    try:
+        with Image.open(path) as img:
+            chunks = {k: v for k, v in img.info.items() if isinstance(v, (str, bytes))}
+    except (OSError, UnidentifiedImageError):
+        return None
+    chunks = {k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in chunks.items()}
+    chunks.pop("icc_profile", None)
+    chunks.pop("exif", None)
+    result: dict = {}
+    own = chunks.pop("darkroom", None)
+    if own is not None:
+        try:
+            parsed = json.loads(own)
+            result.update(parsed if isinstance(parsed, dict) else {"malformed": True, "raw": own[:200]})
+        except json.JSONDecodeError:
+            result.update({"malformed": True, "raw": own[:200]})
+    if chunks:
+        result["other_text"] = {k: v[:500] for k, v in chunks.items()}
+    return result or None
+
+
+def contradictions(provenance: dict | None, processing: dict, scene: dict | None) -> list[str]:
+    """Declared values the estimates disagree with, one line each."""
+    if not provenance:
+        return []
+    flags = []
+    for field, tol in TOLERANCE.items():
+        value = provenance.get(field)
+        if isinstance(value, (int, float)) and processing.get(field) is not None \
+                and abs(processing[field] - value) > tol:
+            flags.append(f"declares {field} {value}, estimated {processing[field]}")
+    for field, tol in RELATIVE.items():
+        value = provenance.get(field)
+        if isinstance(value, (int, float)) and value > 0 and abs(processing[field] / value - 1) > tol:
+            flags.append(f"declares {field} {value}, estimated {processing[field]}")
+    if str(provenance.get("operation", "")).startswith("restore-denoise") and processing["noise_sigma"] > 10:
+        flags.append(f"declares a denoised image, estimated noise sigma {processing['noise_sigma']}")
+    params = provenance.get("params")
+    if scene and isinstance(params, dict) and isinstance(params.get("objects"), list) and params["objects"]:
+        shapes = sorted(o.get("shape", "?") for o in params["objects"] if isinstance(o, dict))
+        found = sorted(o["shape"] for o in scene["objects"])
+        if shapes != found:
+            flags.append(f"declares shapes {shapes}, the scene reads as {found}")
+    return flags
+
+
+def _scene(image: torch.Tensor, model) -> dict | None:
+    h, w = image.shape[-2:]
+    if max(h, w) > SCENE_MAX_SIDE:
+        return None
+    scene = model.predict(image[None].to(next(model.parameters()).device))[0]
+    size = model.config.image_size
+    if (h, w) != (size, size):
+        scene["note"] = f"{w}x{h} image resized to the model's {size}x{size}"
+    return scene
+
+
+def inspect_image(path, chain, scenes) -> dict:
+    image = read_image(path)
+    processing = estimate_processing(image, chain, path=path)
+    scene = _scene(image, scenes)
+    provenance = declared(path)
+    result = {"path": str(path), "generated": None, "processing": processing, "tamper": None,
+              "scene": scene, "model_parsing": None, "provenance": provenance,
+              "size": [image.shape[-1], image.shape[-2]]}
+    flags = contradictions(provenance, processing, scene)
+    if flags:
+        result["contradictions"] = flags
+    return result
+
+
+def inspect(inputs, report=None, progress: bool = True) -> tuple[list[dict], list[str]]:
+    """Inspect every image of ``inputs`` (files, folders, globs); returns (results, failures). A file that
+    cannot be read is reported in ``failures`` and the batch goes on."""
+    paths, failures = list_images(inputs)
+    chain, _ = load_run("chain")
+    scenes, _ = load_run("sceneparams")
+    results = []
+    for path in tqdm(paths, desc="inspect", unit="img", disable=not progress or len(paths) < 2):
+        try:
+            results.append(inspect_image(path, chain, scenes))
+        except ValueError as err:
+            failures.append(str(err) if str(path) in str(err) else f"{path}: {err}")
+    if report:
+        write_report(report, results)
+    return results, failures
+
+
+def _thumbnail(path: str) -> str:
+    image = to_pil(read_image(path))
+    image.thumbnail((320, 320))
+    if max(image.size) < 128:  # scenes: show the pixels
+        image = image.resize((image.width * 4, image.height * 4), Image.NEAREST)
+    buffer = _io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def summary(result: dict) -> list[str]:
+    """Human-readable lines for one result (the CLI's text output and the report)."""
+    p = result["processing"]
+    jpeg = f"JPEG q{p['jpeg_quality']}" if p["jpeg_quality"] is not None else "not a JPEG"
+    lines = [f"noise sigma {p['noise_sigma']:.1f}, {jpeg}, blur sigma {p['blur_sigma']:.2f} px, "
+             f"resize x{p['resize_factor']:.2f}, gamma {p['gamma']:.2f}"]
+    lines += [f"note: {n}" for n in p.get("notes", [])]
+    scene = result.get("scene")
+    if scene:
+        things = "; ".join(f"{o['color_name']} {o['shape']} ({o['shape_confidence']:.2f}) at x {o['x']:.2f} "
+                           f"y {o['y']:.2f}, size {o['size']:.2f}, rotation {o['rotation']:.0f} deg"
+                           for o in scene["objects"])
+        lines.append(f"scene: {things}; {scene['bg_color_name']} {scene['background']} background")
+    if result.get("provenance"):
+        lines.append("declares: " + json.dumps(result["provenance"], sort_keys=True)[:300])
+    lines += [f"CONTRADICTION: {c}" for c in result.get("contradictions", [])]
+    return lines
+
+
+def write_report(path, results: list[dict]) -> Path:
+    rows = []
+    for r in results:
+        findings = "".join(f"<li>{html.escape(line)}</li>" for line in summary(r))
+        rows.append(f"<tr><td><img src='data:image/png;base64,{_thumbnail(r['path'])}'></td>"
+                    f"<td><b>{html.escape(r['path'])}</b> ({r['size'][0]}x{r['size'][1]})<ul>{findings}</ul>"
+                    f"<details><summary>JSON</summary><pre>{html.escape(json.dumps(r, indent=1))}</pre></details>"
+                    "</td></tr>")
+    page = ("<!doctype html><meta charset='utf-8'><title>darkroom inspect</title>"
+            "<style>body{font-family:sans-serif;margin:2em}td{vertical-align:top;padding:.5em}"
+            "img{image-rendering:pixelated}</style><h1>darkroom inspect</h1>"
+            f"<p>{len(results)} image(s). Processing: shipped <code>chain</code> model; scenes: "
+            "<code>sceneparams</code>; declared: the file's text chunks.</p><table>" + "".join(rows) + "</table>")
+    write_text_atomic(path, page)
+    return Path(path)
