@@ -105,6 +105,13 @@ def _cmd_eval(args) -> int:
 def _cmd_edit(args) -> int:
     from darkroom.ops import edit
 
+    if args.edit_command == "local":
+        from darkroom.ops.localedit import local_edits
+
+        written, failures = local_edits(args.inputs, args.out, edit=args.edit, donor=args.donor, jpeg=args.jpeg,
+                                        resize=args.resize, seed=args.seed)
+        print(f"wrote {len(written)} edited image(s) with masks to {args.out} (edits.jsonl lists what was done)")
+        return _report(failures)
     if args.edit_command == "interpolate":
         paths = edit.interpolate(args.run, args.out, steps=args.steps, seed=args.seed, label=args.label,
                                  gif=not args.no_gif)
@@ -165,7 +172,7 @@ def _cmd_trace(args) -> int:
 def _cmd_inspect(args) -> int:
     from darkroom.ops.inspect import inspect, summary
 
-    results, failures = inspect(args.images, report=args.report, progress=not args.json)
+    results, failures = inspect(args.images, report=args.report, heatmap=args.heatmap, progress=not args.json)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
@@ -255,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("edit", help="latent interpolation, directions, attribute vectors")
+    p = sub.add_parser("edit", help="latent interpolation, directions, attribute vectors; local edits of photos")
     edit_sub = p.add_subparsers(dest="edit_command", required=True, metavar="ACTION")
     q = edit_sub.add_parser("interpolate", help="strip PNG (+ GIF) between two latents")
     q.add_argument("run")
@@ -275,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     for q in edit_sub.choices.values():
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--label", help="class index or name")
+    q = edit_sub.add_parser("local", help="tamper with photos (splice, copy-move, removal, ...), masks beside")
+    q.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    q.add_argument("--out", required=True, help="folder: <stem>.png, <stem>.mask.png, edits.jsonl")
+    q.add_argument("--edit", default="random", help="splice, copymove, removal, recolor, blur, sharpen, noise "
+                   "or random (default)")
+    q.add_argument("--donor", help="splice: the photo the region comes from (default: the next input)")
+    q.add_argument("--jpeg", type=int, help="recompress the result at this JPEG quality")
+    q.add_argument("--resize", type=float, help="resize the result by this factor")
+    q.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_edit)
 
     p = sub.add_parser("restore", help="denoise, super-resolve, inpaint or colorize image files")
@@ -325,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="files, folders or globs")
     p.add_argument("--json", action="store_true", help="one object per image, in DESIGN.md's shape")
     p.add_argument("--report", metavar="HTML", help="also write an HTML report with the images and findings")
+    p.add_argument("--heatmap", metavar="DIR", help="write a tamper-probability overlay PNG per image into DIR")
     p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser("eval", help="fid, kid, pr, coverage of a generator; psnr, ssim of image pairs")

@@ -13,6 +13,7 @@ from darkroom.data.base import ImageDataset, fit_image, split_indices, split_of,
 from darkroom.data.captions import caption
 from darkroom.data.photos import PhotosDataset
 from darkroom.data.scenes import SHAPES, render, sample_params
+from darkroom.data.tampered import TamperedDataset
 from darkroom.io import IMAGE_SUFFIXES, read_image
 
 
@@ -264,5 +265,5 @@ class FolderDataset(_Source):
 
 SOURCES = {
     "scenes": ScenesDataset, "digits": DigitsDataset, "photos": PhotosDataset, "folder": FolderDataset,
-    "mnist": MnistDataset, "cifar10": Cifar10Dataset, "npz": NpzDataset,
+    "mnist": MnistDataset, "cifar10": Cifar10Dataset, "npz": NpzDataset, "tampered": TamperedDataset,
 }

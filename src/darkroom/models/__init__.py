@@ -20,6 +20,7 @@ from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
 from darkroom.models.inpaint import Inpainter
 from darkroom.models.restore import Denoiser, SuperResolution
 from darkroom.models.sceneparams import SceneParams
+from darkroom.models.tamper import TamperLocalizer
 from darkroom.models.vae import VAE, ConditionalVAE
 
 MODELS = {
@@ -38,6 +39,7 @@ MODELS = {
     "copydesc": CopyDescriptor,
     "chain": ChainEstimator,
     "sceneparams": SceneParams,
+    "tamper": TamperLocalizer,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 

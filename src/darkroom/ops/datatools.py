@@ -91,6 +91,10 @@ def data_export(spec: str, out, count: int | None = None) -> tuple[int, list[str
                 record[key] = sample[key]
         write_image(out / name, sample["image"], provenance={"operation": "data-export", "data": dataset.spec,
                                                             "index": index})
+        if "mask" in sample:  # tampering data: the ground truth beside the image
+            record["mask"] = name.replace(".png", ".mask.png")
+            write_image(out / record["mask"], sample["mask"], provenance={"operation": "data-export-mask",
+                                                                         "data": dataset.spec, "index": index})
         lines.append(json.dumps(record))
     write_text_atomic(out / "labels.jsonl", "".join(line + "\n" for line in lines))
     return len(lines), failures

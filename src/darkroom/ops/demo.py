@@ -256,8 +256,52 @@ def section_tracing(page: Page, quick: bool) -> str:
             + "".join(figs))
 
 
+def section_inspection(page: Page, quick: bool) -> str:
+    """Photos with a known history, an edited photo and a scene render, read back by ``darkroom inspect``."""
+    import numpy as np
+
+    from darkroom.data.chain import IDENTITY, apply_chain
+    from darkroom.data.tamper import tamper
+    from darkroom.ops.inspect import inspect
+
+    folder = page.out / "inspect"
+    photo = to_tensor(skimage_photo("coffee"))[:, :384, :512]
+    truths = {"coffee_noise20_jpeg60": {"noise_sigma": 20.0, "jpeg_quality": 60},
+              "coffee_blur1.5": {"blur_sigma": 1.5}}
+    for name, settings in truths.items():
+        write_image(folder / f"{name}.png", apply_chain(photo, {**IDENTITY, **settings}, seed=page.seed),
+                    provenance={"operation": "demo", **settings})
+    edited, mask, params = tamper(photo, np.random.default_rng(page.seed + 1), "splice",
+                                  donor=to_tensor(skimage_photo("astronaut"))[:, :384, :512])
+    write_image(folder / "coffee_spliced.png", edited, provenance={"operation": "demo", "edit": "splice"})
+    write_image(folder / "coffee_spliced_truth.png", mask)
+    scene = load_dataset("scenes:objects=2", split="test")[page.seed]
+    write_image(folder / "scene.png", degrade.jpeg(scene["image"], 80)[0], provenance={"operation": "demo"})
+    results, _ = inspect([folder / f"{n}.png" for n in [*truths, "coffee_spliced", "scene"]],
+                         heatmap=folder / "heatmaps", progress=False)
+    figs = []
+    for result in results:
+        stem = Path(result["path"]).stem
+        p = result["processing"]
+        jpeg = f"JPEG q{p['jpeg_quality']}" if p["jpeg_quality"] else "no JPEG"
+        text = f"{stem}: noise {p['noise_sigma']:.1f}, {jpeg}, blur {p['blur_sigma']:.2f}"
+        if result.get("scene"):
+            read = ", ".join(f"{o['color_name']} {o['shape']}" for o in result["scene"]["objects"])
+            truth = ", ".join(f"{o['color_name']} {o['shape']}" for o in scene["params"]["objects"])
+            text = f"scene (JPEG q80) reads as: {read}; rendered: {truth}"
+        figs.append(_figure(f"inspect/{stem}.png", text, pixelated=bool(result.get("scene"))))
+        tamper_result = result.get("tamper") or {}
+        if stem == "coffee_spliced" and tamper_result.get("heatmap"):
+            figs.append(_figure(f"inspect/heatmaps/{stem}.png", f"tamper heatmap, score {tamper_result['score']:.2f}",
+                                False))
+            figs.append(_figure("inspect/coffee_spliced_truth.png", "where the splice really is", False))
+    return ("<h2>Inspection</h2><p><code>darkroom inspect IMAGE... --heatmap DIR</code>: the processing chain "
+            "(true: noise 20 + JPEG 60; blur 1.5), where a photo was edited, and a scene's render parameters, "
+            "on images the models never saw.</p>" + "".join(figs))
+
+
 SECTIONS = [section_scenes, section_datasets, section_degradations, section_restoration, section_tracing,
-            section_generation,
+            section_inspection, section_generation,
             section_training]
 
 

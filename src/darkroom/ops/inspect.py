@@ -1,8 +1,9 @@
 """``darkroom inspect``: everything darkroom can say about how an image was made, one JSON object per image
 in the shape of DESIGN.md: the processing chain (``chain``), the render parameters when the image looks
-like a ``scenes`` render (``sceneparams``), and what the file itself declares (PNG text chunks), with a
-flag for every declared value the estimates contradict. Fields whose models are not built yet
-(``generated``, ``tamper``, ``model_parsing``) are null.
+like a ``scenes`` render (``sceneparams``), where it was edited (``tamper``: an image score and, with
+``heatmap``, an overlay PNG the size of the image), and what the file itself declares (PNG text chunks),
+with a flag for every declared value the estimates contradict. Fields whose models are not built yet
+(``generated``, ``model_parsing``) are null.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from darkroom.forensics.processing import estimate_processing
-from darkroom.io import list_images, read_image, to_pil, write_text_atomic
+from darkroom.forensics.tampermap import localize
+from darkroom.io import list_images, read_image, to_pil, write_image, write_text_atomic
 from darkroom.models import load_run
 
+TAMPER_MIN_SIDE = 64  # below this the tamper map says nothing useful
 SCENE_MAX_SIDE = 128  # scenes are rendered at 32 or 64 px: larger images are not read as scenes
 TOLERANCE = {"noise_sigma": 5.0, "jpeg_quality": 5, "blur_sigma": 0.5}
 RELATIVE = {"resize_factor": 0.25, "gamma": 0.25}
@@ -85,12 +88,31 @@ def _scene(image: torch.Tensor, model) -> dict | None:
     return scene
 
 
-def inspect_image(path, chain, scenes) -> dict:
+def _tamper(image: torch.Tensor, model, path, heatmap) -> dict:
+    if min(image.shape[-2:]) < TAMPER_MIN_SIDE:
+        return {"score": None, "heatmap": None,
+                "note": f"image smaller than {TAMPER_MIN_SIDE} px on a side: not analysed for tampering"}
+    prob = localize(image, model)
+    result = {"score": round(float(model.image_score(prob[None])[0]), 4), "heatmap": None,
+              "tampered_fraction": round(float((prob > 0.5).float().mean()), 4)}
+    if heatmap:
+        red = torch.tensor([1.0, 0.1, 0.1]).view(3, 1, 1)
+        alpha = 0.7 * prob
+        overlay = image * (1 - alpha) + red * alpha
+        target = Path(heatmap) / f"{Path(path).stem}.png"
+        write_image(target, overlay, provenance={"operation": "inspect-heatmap", "model": "tamper",
+                                                 "source": str(path)})
+        result["heatmap"] = str(target)
+    return result
+
+
+def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None) -> dict:
     image = read_image(path)
     processing = estimate_processing(image, chain, path=path)
     scene = _scene(image, scenes)
     provenance = declared(path)
-    result = {"path": str(path), "generated": None, "processing": processing, "tamper": None,
+    tamper = _tamper(image, tamper_model, path, heatmap) if tamper_model is not None else None
+    result = {"path": str(path), "generated": None, "processing": processing, "tamper": tamper,
               "scene": scene, "model_parsing": None, "provenance": provenance,
               "size": [image.shape[-1], image.shape[-2]]}
     flags = contradictions(provenance, processing, scene)
@@ -99,16 +121,17 @@ def inspect_image(path, chain, scenes) -> dict:
     return result
 
 
-def inspect(inputs, report=None, progress: bool = True) -> tuple[list[dict], list[str]]:
+def inspect(inputs, report=None, heatmap=None, progress: bool = True) -> tuple[list[dict], list[str]]:
     """Inspect every image of ``inputs`` (files, folders, globs); returns (results, failures). A file that
     cannot be read is reported in ``failures`` and the batch goes on."""
     paths, failures = list_images(inputs)
     chain, _ = load_run("chain")
     scenes, _ = load_run("sceneparams")
+    tamper_model, _ = load_run("tamper")
     results = []
     for path in tqdm(paths, desc="inspect", unit="img", disable=not progress or len(paths) < 2):
         try:
-            results.append(inspect_image(path, chain, scenes))
+            results.append(inspect_image(path, chain, scenes, tamper_model, heatmap))
         except ValueError as err:
             failures.append(str(err) if str(path) in str(err) else f"{path}: {err}")
     if report:
@@ -133,6 +156,12 @@ def summary(result: dict) -> list[str]:
     lines = [f"noise sigma {p['noise_sigma']:.1f}, {jpeg}, blur sigma {p['blur_sigma']:.2f} px, "
              f"resize x{p['resize_factor']:.2f}, gamma {p['gamma']:.2f}"]
     lines += [f"note: {n}" for n in p.get("notes", [])]
+    tamper = result.get("tamper")
+    if tamper and tamper.get("score") is not None:
+        lines.append(f"tamper score {tamper['score']:.2f} ({100 * tamper['tampered_fraction']:.1f} % of pixels "
+                     "above 0.5)" + (f", heatmap {tamper['heatmap']}" if tamper["heatmap"] else ""))
+    elif tamper:
+        lines.append(f"note: {tamper['note']}")
     scene = result.get("scene")
     if scene:
         things = "; ".join(f"{o['color_name']} {o['shape']} ({o['shape_confidence']:.2f}) at x {o['x']:.2f} "
@@ -157,6 +186,6 @@ def write_report(path, results: list[dict]) -> Path:
             "<style>body{font-family:sans-serif;margin:2em}td{vertical-align:top;padding:.5em}"
             "img{image-rendering:pixelated}</style><h1>darkroom inspect</h1>"
             f"<p>{len(results)} image(s). Processing: shipped <code>chain</code> model; scenes: "
-            "<code>sceneparams</code>; declared: the file's text chunks.</p><table>" + "".join(rows) + "</table>")
+            "<code>sceneparams</code>; tampering: <code>tamper</code>; declared: the file's text chunks.</p><table>" + "".join(rows) + "</table>")
     write_text_atomic(path, page)
     return Path(path)

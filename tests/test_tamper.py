@@ -1,0 +1,117 @@
+"""Tampering tools, tamper maps, the tamper localizer, `darkroom edit local` and the `tampered` data."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from darkroom.cli import main
+from darkroom.data import collate, load_dataset
+from darkroom.data.base import to_tensor
+from darkroom.data.photos import skimage_photo
+from darkroom.data.tamper import EDITS, normalized_fill, postprocess, region_mask, tamper
+from darkroom.forensics.tampermap import best_f1, ela_map, localize, noise_map, pixel_scores
+from darkroom.io import read_image, write_image
+from darkroom.models import build_model, resolve_config
+
+
+@pytest.fixture(scope="module")
+def host():
+    return to_tensor(skimage_photo("coffee"))[:, :128, :160]
+
+
+@pytest.fixture(scope="module")
+def donor():
+    return to_tensor(skimage_photo("astronaut"))[:, :128, :160]
+
+
+@pytest.mark.parametrize("edit", EDITS)
+def test_every_edit_changes_only_inside_its_mask(edit, host, donor):
+    edited, mask, params = tamper(host, np.random.default_rng(0), edit, donor=donor)
+    assert edited.shape == host.shape and mask.shape == (1, 128, 160) and params["edit"] == edit
+    assert 0 < mask.mean() < 0.5
+    outside = (edited - host).abs().amax(0)[mask[0] == 0]
+    assert outside.max() <= 1.5 / 255 + 1e-6  # the edit stays in its mask (up to 8-bit rounding)
+    inside = (edited - host).abs().amax(0)[mask[0] == 1]
+    assert inside.mean() > 0.5 / 255 or edit == "copymove"  # a moved region may look like what it covers
+    json.dumps(params)
+
+
+def test_tamper_is_seeded_and_checks_its_input(host, donor):
+    a = tamper(host, np.random.default_rng(5), donor=donor)
+    b = tamper(host, np.random.default_rng(5), donor=donor)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    with pytest.raises(ValueError, match="donor"):
+        tamper(host, np.random.default_rng(0), "splice")
+    with pytest.raises(ValueError, match="edit must be"):
+        tamper(host, np.random.default_rng(0), "warp")
+
+
+def test_region_masks_and_fill(host):
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        m = region_mask(64, 96, rng, (0.05, 0.1))
+        assert 0.02 < m.mean() < 0.2
+    mask = torch.zeros(1, 128, 160)
+    mask[:, 40:80, 50:110] = 1
+    filled = normalized_fill(host, mask)
+    assert torch.equal(filled[:, mask[0] == 0], host[:, mask[0] == 0])
+    assert (filled[:, 60, 80] - host[:, 60, 80]).abs().max() < 0.5
+
+
+def test_postprocess_keeps_mask_aligned(host):
+    mask = torch.zeros(1, 128, 160)
+    mask[:, :64] = 1
+    image, out_mask, params = postprocess(host, mask, np.random.default_rng(0), p_jpeg=1.0, p_resize=1.0)
+    assert image.shape[-2:] == out_mask.shape[-2:] and "jpeg_quality" in params and params["resize_factor"] < 1
+    assert abs(out_mask.mean() - 0.5) < 0.05
+
+
+def test_classical_maps_light_up_a_noisy_region(host):
+    noisy = host.clone()
+    noisy[:, 32:96, 40:120] = (noisy[:, 32:96, 40:120] + torch.randn(3, 64, 80) * 20 / 255).clamp(0, 1)
+    truth = torch.zeros(1, 128, 160)
+    truth[:, 32:96, 40:120] = 1
+    for fn in (noise_map, ela_map):
+        prob = fn(noisy)
+        assert prob.shape == (1, 128, 160) and 0 <= prob.min() and prob.max() <= 1
+        assert prob[truth == 1].mean() > prob[truth == 0].mean()
+    assert pixel_scores(truth, truth)["f1"] == 1.0
+    assert best_f1(truth.numpy() * 0.7, truth.numpy()) == 1.0
+
+
+def test_tamper_model_trains_and_localizes_in_tiles():
+    config = resolve_config("tamper", {"width": 4, "levels": 2, "cap": 8}, {"channels": 3, "image_size": [32, 32]})
+    model = build_model("tamper", config)
+    data = load_dataset("photos:patch=64", limit=6)
+    samples = [model.sample_transform(data[i], np.random.default_rng(i)) for i in range(6)]
+    batch = collate(samples)
+    out = model.loss(batch)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and set(batch["edit"]) - {"clean"} <= set(EDITS)
+    model.eval()
+    prob = localize(torch.rand(3, 150, 700), model, tile=128, overlap=32)
+    assert prob.shape == (1, 150, 700) and 0 <= prob.min() and prob.max() <= 1
+
+
+def test_edit_local_cli_writes_masks_and_jsonl(host, donor, tmp_path):
+    write_image(tmp_path / "in" / "a.png", host)
+    write_image(tmp_path / "in" / "b.png", donor)
+    code = main(["edit", "local", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--edit", "splice",
+                 "--jpeg", "80", "--seed", "3"])
+    assert code == 0
+    records = [json.loads(line) for line in (tmp_path / "out" / "edits.jsonl").read_text().splitlines()]
+    assert [r["edit"] for r in records] == ["splice", "splice"] and records[0]["jpeg_quality"] == 80
+    mask = read_image(tmp_path / "out" / "a.mask.png", grayscale=True)
+    assert mask.shape[-2:] == host.shape[-2:] and 0 < mask.mean() < 0.5
+    assert main(["edit", "local", str(tmp_path / "in" / "a.png"), "--out", str(tmp_path / "o2"),
+                 "--edit", "splice"]) == 1  # a lone image has nothing to splice from: reported, not raised
+
+
+def test_tampered_data_exports_masks(tmp_path):
+    data = load_dataset("tampered:patch=64,split=val", limit=4)
+    sample = data[0]
+    assert sample["mask"].shape == (1, 64, 64) and "edit" in sample["params"]
+    assert main(["data", "export", "tampered:patch=64,split=val", "--out", str(tmp_path), "-n", "3"]) == 0
+    lines = [json.loads(x) for x in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert all((tmp_path / r["mask"]).is_file() for r in lines)
