@@ -142,7 +142,8 @@ def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     bad = Image.new("RGB", (8, 8))
     bad.save(tmp_path / "text.png", pnginfo=_pnginfo("darkroom", "{not json"))
-    code = main(["inspect", str(tmp_path), "--json", "--report", str(tmp_path / "r.html")])
+    code = main(["inspect", str(tmp_path), "--json", "--report", str(tmp_path / "r.html"),
+                 "--heatmap", str(tmp_path / "maps")])
     results = {r["path"].split("/")[-1]: r for r in json.loads(capsys.readouterr().out)}
     assert code == 1 and set(results) == {"noisy.png", "photo.jpg", "text.png"}
     for r in results.values():
@@ -150,6 +151,9 @@ def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys)
     assert results["photo.jpg"]["processing"]["jpeg_quality"] == 80
     assert any("noise_sigma" in c for c in results["noisy.png"]["contradictions"])
     assert results["text.png"]["provenance"]["malformed"] is True
+    assert results["text.png"]["tamper"]["score"] is None and "not analysed" in results["text.png"]["tamper"]["note"]
+    heatmap = Image.open(results["noisy.png"]["tamper"]["heatmap"])
+    assert heatmap.size == (192, 192) and 0 <= results["noisy.png"]["tamper"]["score"] <= 1
     assert (tmp_path / "r.html").read_text().count("<tr>") == 3
 
 
@@ -159,3 +163,13 @@ def _pnginfo(key, value):
     info = PngImagePlugin.PngInfo()
     info.add_text(key, value)
     return info
+
+
+def test_spectrum_profile_sees_upsampling(coffee):
+    from darkroom.forensics.classical import spectrum_profile
+
+    crop = coffee[:, :128, :128]
+    up = torch.nn.functional.interpolate(crop[None, :, :64, :64], scale_factor=2, mode="nearest")[0]
+    a, b = spectrum_profile(crop), spectrum_profile(up)
+    assert a.shape == (64,) and 0 <= a.min() and a.max() <= 1
+    assert np.abs(a - b).mean() > 0.02  # nearest-neighbour upsampling reshapes the high frequencies

@@ -117,7 +117,7 @@ def _cmd_edit(args) -> int:
                                  gif=not args.no_gif)
     elif args.edit_command == "directions":
         paths = [edit.directions(args.run, args.out, count=args.count, strength=args.strength, seed=args.seed,
-                                 label=args.label)]
+                                 label=args.label, method=args.method, target=args.target)]
     else:
         paths = [edit.attribute(args.run, args.image, args.data, args.label, args.out)]
     print("wrote " + ", ".join(str(p) for p in paths))
@@ -269,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="strip .png (the GIF goes beside it)")
     q.add_argument("--steps", type=int, default=8)
     q.add_argument("--no-gif", action="store_true")
-    q = edit_sub.add_parser("directions", help="closed-form latent directions (SeFa), one row each")
+    q = edit_sub.add_parser("directions", help="latent directions (SeFa, GANSpace PCA, InterFaceGAN SVM), a row each")
+    q.add_argument("--method", default="sefa", choices=["sefa", "pca", "svm"])
+    q.add_argument("--target", help="svm: classifier:K (domain classifier says class K) or scene:size|x|y|rotation")
     q.add_argument("run")
     q.add_argument("--out", required=True)
     q.add_argument("--count", type=int, default=5)

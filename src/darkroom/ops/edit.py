@@ -1,8 +1,13 @@
 """``darkroom edit``: move through a generator's latent space.
 
 - ``interpolate``: between two latents (lerp for a VAE, slerp for a GAN), as a strip PNG and a GIF.
-- ``directions``: closed-form directions (SeFa, Shen & Zhou 2021): eigenvectors of W^T W for the first
-  layer W that reads the latent; one row per direction, from -strength to +strength.
+- ``directions``: one row per direction, from -strength to +strength. ``sefa`` (closed form, Shen & Zhou
+  2021): eigenvectors of W^T W for the first layer W that reads the latent. ``pca`` (GANSpace, Harkonen et
+  al. 2020): principal components of the first layer's activations over sampled latents, carried back to
+  the latent by least squares. ``svm`` (InterFaceGAN, Shen et al. 2020): the normal of a linear SVM that
+  separates sampled latents by a label read from their images: ``classifier:K`` (the domain classifier
+  says class K) or ``scene:FIELD`` (``sceneparams`` reads the main object's size, x, y or rotation above
+  its median).
 - ``attribute``: VAE encode -> add an attribute vector -> decode, for a real image. The vector is the
   mean latent of the class minus the mean latent of the other images.
 """
@@ -93,18 +98,98 @@ def sefa_directions(model, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     return vectors[:, order].T, values[order]
 
 
+def _first_activations(model, z: torch.Tensor, label) -> torch.Tensor:
+    """The output of the first layer that reads the latent, flattened (N, features)."""
+    captured = []
+    layer = model.G.embed if hasattr(model, "G") and hasattr(model.G, "embed") else (
+        model.G[1] if hasattr(model, "G") else model.decoder.expand)
+    handle = layer.register_forward_hook(lambda module, inputs, output: captured.append(output.flatten(1)))
+    try:
+        _decode(model, z, label)
+    finally:
+        handle.remove()
+    return captured[0].float()
+
+
+@torch.no_grad()
+def pca_directions(model, count: int, label=None, n: int = 2000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """GANSpace: top ``count`` principal directions (count, latent_dim) and their explained variances."""
+    z = torch.randn(n, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    h = _first_activations(model, z, label)
+    h = h - h.mean(0)
+    _, singular, basis = torch.linalg.svd(h, full_matrices=False)
+    coords = h @ basis[:count].T  # (n, count) principal coordinates
+    carried = torch.linalg.lstsq(coords, z).solution  # z ~ coords @ carried: (count, latent_dim)
+    vectors = carried / carried.norm(dim=1, keepdim=True).clamp_min(1e-8)
+    return vectors, singular[:count] ** 2 / (n - 1)
+
+
+def image_labeller(target: str):
+    """images (N, C, H, W) -> boolean (N,) for ``classifier:K`` or ``scene:FIELD`` (above the median)."""
+    kind, _, value = target.partition(":")
+    if kind == "classifier" and value.isdigit():
+        return lambda images, run: _classify(images, run) == int(value)
+    if kind == "scene" and value in ("size", "x", "y", "rotation"):
+        scenes = load_run("sceneparams")[0]
+
+        def above_median(images, run):
+            read = torch.tensor([p["objects"][0][value] for p in scenes.predict(images)])
+            return read > read.median()
+        return above_median
+    raise ValueError(f"--target must be classifier:K or scene:size|x|y|rotation, got {target!r}")
+
+
+def _classify(images: torch.Tensor, run) -> torch.Tensor:
+    from darkroom.ops.evaluate import default_extractor
+
+    info = load_run(run)[1]
+    classifier = load_run(default_extractor(info["data"]))[0]
+    return classifier(images).argmax(1)
+
+
+@torch.no_grad()
+def svm_direction(model, run, target: str, label=None, n: int = 2000, seed: int = 0) -> tuple[torch.Tensor, float]:
+    """InterFaceGAN: the unit normal (latent_dim,) of a linear SVM separating latents by ``target``, and the
+    SVM's accuracy on held-out latents."""
+    from sklearn.svm import LinearSVC
+
+    labeller = image_labeller(target)
+    z = torch.randn(n, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    labels = torch.cat([labeller(_decode(model, chunk, label), run) for chunk in z.split(500)]).numpy()
+    if labels.all() or not labels.any():
+        raise ValueError(f"--target {target}: every sampled image got the same label; nothing to separate")
+    cut = int(n * 0.8)
+    svm = LinearSVC(C=0.1).fit(z[:cut].numpy(), labels[:cut])
+    accuracy = float((svm.predict(z[cut:].numpy()) == labels[cut:]).mean())
+    normal = torch.tensor(svm.coef_[0], dtype=torch.float32)
+    return normal / normal.norm(), accuracy
+
+
 @torch.no_grad()
 def directions(run, out, count: int = 5, strength: float = 3.0, columns: int = 7, seed: int = 0,
-               label=None) -> Path:
+               label=None, method: str = "sefa", target: str | None = None) -> Path:
     model, info = _generator(run)
     index = _label(model, info, label)
     count = min(count, model.config.latent_dim)
-    vectors, values = sefa_directions(model, count)
+    extra = {}
+    if method == "sefa":
+        vectors, values = sefa_directions(model, count)
+        extra["eigenvalues"] = [round(float(v), 4) for v in values]
+    elif method == "pca":
+        vectors, values = pca_directions(model, count, index, seed=seed)
+        extra["variances"] = [round(float(v), 4) for v in values]
+    elif method == "svm":
+        if not target:
+            raise ValueError("--method svm needs --target classifier:K or scene:FIELD")
+        vector, accuracy = svm_direction(model, run, target, index, seed=seed)
+        vectors, extra = vector[None], {"target": target, "svm_accuracy": round(accuracy, 4)}
+    else:
+        raise ValueError(f"--method must be sefa, pca or svm, got {method!r}")
     z = torch.randn(1, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
     alphas = torch.linspace(-strength, strength, columns)
     rows = [_decode(model, z + alphas[:, None] * v[None], index) for v in vectors]
-    provenance = {"operation": "edit-directions", "method": "sefa", "model": info["model"], "run": str(run),
-                  "seed": seed, "strength": strength, "eigenvalues": [round(float(v), 4) for v in values]}
+    provenance = {"operation": "edit-directions", "method": method, "model": info["model"], "run": str(run),
+                  "seed": seed, "strength": strength, **extra}
     return write_image(out, grid(torch.cat(rows).cpu(), ncol=columns), provenance=provenance)
 
 

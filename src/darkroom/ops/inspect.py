@@ -178,7 +178,9 @@ def write_report(path, results: list[dict]) -> Path:
     rows = []
     for r in results:
         findings = "".join(f"<li>{html.escape(line)}</li>" for line in summary(r))
-        rows.append(f"<tr><td><img src='data:image/png;base64,{_thumbnail(r['path'])}'></td>"
+        heatmap = (r.get("tamper") or {}).get("heatmap")
+        extra = f"<br><img src='data:image/png;base64,{_thumbnail(heatmap)}'>" if heatmap else ""
+        rows.append(f"<tr><td><img src='data:image/png;base64,{_thumbnail(r['path'])}'>{extra}</td>"
                     f"<td><b>{html.escape(r['path'])}</b> ({r['size'][0]}x{r['size'][1]})<ul>{findings}</ul>"
                     f"<details><summary>JSON</summary><pre>{html.escape(json.dumps(r, indent=1))}</pre></details>"
                     "</td></tr>")
