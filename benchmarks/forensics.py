@@ -52,12 +52,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default="tamper", help="shipped name or run folder of the tamper model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
     images = test_images(384, 3 if args.quick else 8)
     cases = make_cases(images, 1 if args.quick else 2)
-    model, info = load_run("tamper")
+    model, info = load_run(args.model)
     methods = {"darkroom tamper": lambda x: localize(x, model), "ELA (q90)": ela_map, "noise inconsistency": noise_map}
     print(f"## Tamper localization on {len(images)} held-out photos (384x384: {', '.join(n for n, _ in images)}), "
           f"{len(cases)} images; {args.threads} thread(s)")
@@ -96,7 +97,7 @@ def main() -> None:
         print(f"\noverall pixel F1 @0.5: darkroom {overall['darkroom tamper']:.3f} vs ELA {ela:.3f} "
               f"({overall['darkroom tamper'] / max(ela, 1e-6):.1f}x)")
     print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / len(cases):.2f}" for m in methods))
-    print(f"model: shipped `tamper` ({info.get('summary', '')[:120]})\ntotal {time.time() - t0:.0f} s")
+    print(f"model: {args.model} ({info.get('summary', '')[:120]})\ntotal {time.time() - t0:.0f} s")
 
 
 if __name__ == "__main__":
