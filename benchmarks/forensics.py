@@ -9,6 +9,9 @@ once recompressed as JPEG q75; the untouched photos (also with and without JPEG)
 the image-level AUC. Metrics per edit type: pixel F1 at threshold 0.5 and at each image's best threshold
 (means over images), pixel AUC (pooled pixels) and image-level AUC (score: mean of the 1 % most
 suspicious pixels, the same rule for every method).
+
+Then generated-image detection (benchmarks/generated.py): `gendetect` versus the Durall spectral baseline,
+on seen and left-out families.
 """
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="tamper", help="shipped name or run folder of the tamper model")
+    parser.add_argument("--runs", default="runs", help="folder with the generated-image leave-one-family-out runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -97,7 +101,11 @@ def main() -> None:
         print(f"\noverall pixel F1 @0.5: darkroom {overall['darkroom tamper']:.3f} vs ELA {ela:.3f} "
               f"({overall['darkroom tamper'] / max(ela, 1e-6):.1f}x)")
     print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / len(cases):.2f}" for m in methods))
-    print(f"model: {args.model} ({info.get('summary', '')[:120]})\ntotal {time.time() - t0:.0f} s")
+    print(f"model: {args.model} ({info.get('summary', '')[:120]})")
+    from generated import run as bench_generated
+
+    bench_generated("gendetect", Path(args.runs), args.quick)
+    print(f"\ntotal {time.time() - t0:.0f} s")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
    a sigma by an isotonic fit on training photos; resize factor and gamma versus always answering "none".
 2. Render parameters of `scenes` (shipped `sceneparams` model) on held-out test renders, clean, JPEG q50
    and noise sigma 10; shape accuracy of the `features-scenes` classifier alongside.
+3. Model parsing and attribution on the generator zoo (benchmarks/parsing.py), when runs/zoo exists.
 """
 from __future__ import annotations
 
@@ -176,6 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--zoo", default="runs/zoo", help="generator zoo for the model-parsing tables")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -205,6 +207,12 @@ def main() -> None:
     table("Resize factor and gamma: mean absolute error of log2 (values 0.5, 0.7, 1, 1.4, 2)",
           ["field", "darkroom chain", "always 1 (no change)"], rows)
     bench_scenes(256 if quick else 1000)
+    if Path(args.zoo).is_dir():
+        from parsing import run as bench_parsing
+
+        bench_parsing(Path(args.zoo), quick=quick)
+    else:
+        print(f"\n(model parsing skipped: no zoo at {args.zoo}; `darkroom zoo build --out {args.zoo}` makes one)")
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 

@@ -200,6 +200,24 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_zoo(args) -> int:
+    from darkroom.data.zoo import MEMBERS
+    from darkroom.ops.zoo import build_zoo
+
+    if args.action == "list":
+        for m in MEMBERS:
+            hp = ", ".join(f"{k}={m[k]}" for k in ("model", "upsample", "loss", "norm", "activation",
+                                                   "latent_dim", "width", "data", "seed"))
+            print(f"{m['name']}  {'held-out' if m['heldout'] else 'known   '}  {hp}")
+        return 0
+    if not args.out:
+        raise ValueError("zoo build needs --out DIR")
+    names = args.members.split(",") if args.members else None
+    result = build_zoo(args.out, steps=args.steps, samples=args.samples, jobs=args.jobs, names=names)
+    print(f"zoo: built {len(result['built'])}, already there {len(result['skipped'])} -> {args.out}")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from darkroom.ops.bench import run_bench
 
@@ -358,6 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("zoo", help="the generator zoo for model parsing and attribution: list or build")
+    p.add_argument("action", choices=["build", "list"])
+    p.add_argument("--out", metavar="DIR", help="build: zoo folder (resumes an interrupted build)")
+    p.add_argument("--steps", type=int, default=800, help="training steps per member (default 800)")
+    p.add_argument("--samples", type=int, default=2000, help="samples drawn per member (default 2000)")
+    p.add_argument("--jobs", type=int, default=2, help="members trained in parallel, one thread each")
+    p.add_argument("--members", help="comma-separated member names (default: all)")
+    p.set_defaults(func=_cmd_zoo)
 
     p = sub.add_parser("bench", help="regenerate a README table")
     p.add_argument("suite", help="benchmark suite, e.g. data")

@@ -14,6 +14,7 @@ from darkroom.data.captions import caption
 from darkroom.data.photos import PhotosDataset
 from darkroom.data.scenes import SHAPES, render, sample_params
 from darkroom.data.tampered import TamperedDataset
+from darkroom.data.zoo import ZooDataset
 from darkroom.io import IMAGE_SUFFIXES, read_image
 
 
@@ -266,4 +267,5 @@ class FolderDataset(_Source):
 SOURCES = {
     "scenes": ScenesDataset, "digits": DigitsDataset, "photos": PhotosDataset, "folder": FolderDataset,
     "mnist": MnistDataset, "cifar10": Cifar10Dataset, "npz": NpzDataset, "tampered": TamperedDataset,
+    "zoo": ZooDataset,
 }

@@ -17,7 +17,9 @@ from darkroom.models.colorize import Colorizer
 from darkroom.models.contrastive import SimCLR
 from darkroom.models.copydesc import CopyDescriptor
 from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
+from darkroom.models.gendetect import GeneratedDetector
 from darkroom.models.inpaint import Inpainter
+from darkroom.models.modelparse import ModelParser
 from darkroom.models.restore import Denoiser, SuperResolution
 from darkroom.models.sceneparams import SceneParams
 from darkroom.models.tamper import TamperLocalizer
@@ -40,6 +42,8 @@ MODELS = {
     "chain": ChainEstimator,
     "sceneparams": SceneParams,
     "tamper": TamperLocalizer,
+    "modelparse": ModelParser,
+    "gendetect": GeneratedDetector,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 

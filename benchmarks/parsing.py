@@ -1,0 +1,150 @@
+"""Model parsing and attribution on the generator zoo: which generator made this image, and how was it built?
+
+    python benchmarks/parsing.py [--zoo runs/zoo] [--model modelparse] [--quick]   (also run by bench reverse)
+
+The zoo (`darkroom zoo build --out runs/zoo`) has known members (the parser trained on their train-split
+samples) and held-out members it never saw. Side by side in the same run: the spectral baseline of Durall
+et al. (azimuthal average of the log-magnitude FFT) with a logistic regression per question, fitted on
+the same training samples, and chance / the majority class of the known members.
+
+1. Attribution, closed set: test-split samples of the known members and real images (renders, digits).
+2. Open set: "unknown generator" from 1 - the top attribution probability; AUROC of held-out members'
+   samples against the known members' test samples.
+3. Hyper-parameters of the held-out members (leave-members-out): accuracy per hyper-parameter.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+from darkroom.data import load_dataset
+from darkroom.data.zoo import ATTRIBUTION, HYPERPARAMS, REAL
+from darkroom.forensics.classical import spectrum_profile
+from darkroom.models import load_run
+
+
+def arrays(dataset, limit=None):
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    step = max(1, len(dataset) // n)
+    picks = range(0, len(dataset), step)
+    images = torch.stack([dataset[i]["image"] for i in picks])
+    labels = np.array([dataset[i]["label"] for i in picks])
+    targets = np.stack([dataset[i]["target"].numpy() for i in picks])
+    sources = [dataset[i]["source"] for i in picks]
+    return images, labels, targets, sources
+
+
+@torch.no_grad()
+def parser_probs(model, images):
+    out = {}
+    for i in range(0, len(images), 256):
+        for name, p in model.predict(images[i:i + 256]).items():
+            out.setdefault(name, []).append(p.numpy())
+    return {name: np.concatenate(parts) for name, parts in out.items()}
+
+
+def spectra(images):
+    return np.stack([spectrum_profile(x, bins=16) for x in images])
+
+
+def fit_lr(features, y):
+    keep = y >= 0
+    scaler = StandardScaler().fit(features[keep])
+    lr = LogisticRegression(max_iter=2000).fit(scaler.transform(features[keep]), y[keep])
+
+    def probs(f):
+        p = np.zeros((len(f), int(y.max()) + 1))
+        p[:, lr.classes_] = lr.predict_proba(scaler.transform(f))
+        return p
+    return probs
+
+
+def table(title, header, rows):
+    print(f"\n{title}\n\n| {' | '.join(header)} |\n|{'---|' * len(header)}")
+    for row in rows:
+        print("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |")
+
+
+def run(zoo: Path, model_name: str = "modelparse", quick: bool = False) -> None:
+    t0 = time.time()
+    model, info = load_run(model_name)
+    train = arrays(load_dataset(f"zoo:{zoo}"), 3000 if quick else 12000)
+    known = arrays(load_dataset(f"zoo:{zoo},split=test"), 1000 if quick else None)
+    held = arrays(load_dataset(f"zoo:{zoo},members=heldout,split=test"), 600 if quick else None)
+    print(f"## Model parsing and attribution\n\nZoo {zoo}: {len(ATTRIBUTION) - 1} known members + real images, "
+          f"{len(set(held[3]))} held-out members; parser `{model_name}` (trained on {info.get('data', '?')}); "
+          f"spectral baseline fitted on {len(train[0])} training samples; test: {len(known[0])} known, "
+          f"{len(held[0])} held-out samples")
+    p_known, p_held = parser_probs(model, known[0]), parser_probs(model, held[0])
+    s_train, s_known, s_held = spectra(train[0]), spectra(known[0]), spectra(held[0])
+    spectral_attr = fit_lr(s_train, train[1])
+    sa_known, sa_held = spectral_attr(s_known), spectral_attr(s_held)
+    real = ATTRIBUTION.index(REAL)
+    gen = known[1] != real
+    rows = []
+    for name, pk in (("darkroom modelparse", p_known["attribution"]), ("Durall spectrum + LR", sa_known)):
+        pred = pk.argmax(1)
+        rows.append([name, float((pred == known[1]).mean()), float((pred[gen] == known[1][gen]).mean()),
+                     float(((pred == real) == ~gen).mean())])
+    rows.append(["chance", 1 / len(ATTRIBUTION), 1 / (len(ATTRIBUTION) - 1), 0.5])
+    table("Attribution, closed set (test samples of the known members and real images)",
+          ["method", "accuracy (all classes)", "accuracy (generated only)", "real vs generated accuracy"], rows)
+    rows = []
+    for name, pk, ph in (("darkroom modelparse", p_known["attribution"], p_held["attribution"]),
+                         ("Durall spectrum + LR", sa_known, sa_held)):
+        unknown = np.concatenate([1 - pk[gen].max(1), 1 - ph.max(1)])
+        truth = np.concatenate([np.zeros(gen.sum()), np.ones(len(ph))])
+        called_real = float((ph.argmax(1) == real).mean())
+        rows.append([name, float(roc_auc_score(truth, unknown)), called_real])
+    table("Open set: held-out generators versus known generators (score: 1 - top attribution probability)",
+          ["method", "AUROC unknown", "held-out images called real"], rows)
+    rows = []
+    for k, (head, values) in enumerate(HYPERPARAMS.items()):
+        y_train, y_held = train[2][:, k], held[2][:, k]
+        spectral = fit_lr(s_train, y_train)(s_held).argmax(1)
+        majority = np.bincount(y_train[y_train >= 0], minlength=len(values)).argmax()
+        present = sorted({values[v] for v in y_held})
+        rows.append([head, float((p_held[head].argmax(1) == y_held).mean()), float((spectral == y_held).mean()),
+                     float((y_held == majority).mean()), 1 / len(values), ", ".join(map(str, present))])
+    table("Hyper-parameters of held-out generators (never seen in training)",
+          ["hyper-parameter", "darkroom modelparse", "Durall spectrum + LR", "majority class", "chance",
+           "values among held-out"], rows)
+    rows = []
+    for source in sorted(set(held[3])):
+        pick = np.array([s == source for s in held[3]])
+        row = [source]
+        for head in ("upsample", "loss"):
+            values = HYPERPARAMS[head]
+            truth = values[held[2][pick, list(HYPERPARAMS).index(head)][0]]
+            votes = np.bincount(p_held[head][pick].argmax(1), minlength=len(values))
+            row += [truth, f"{values[votes.argmax()]} ({votes.max() / pick.sum():.0%})"]
+        rows.append(row)
+    table("Per held-out member: truth and the parser's majority answer (share of its samples)",
+          ["member", "upsample", "predicted", "loss", "predicted"], rows)
+    print(f"\nparsing: {time.time() - t0:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", default="runs/zoo")
+    parser.add_argument("--model", default="modelparse", help="shipped name or run folder")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if not Path(args.zoo).is_dir():
+        sys.exit(f"no zoo at {args.zoo}: build it with `darkroom zoo build --out {args.zoo}` (about an hour on "
+                 f"2 cores)")
+    run(Path(args.zoo), args.model, args.quick)
+
+
+if __name__ == "__main__":
+    main()

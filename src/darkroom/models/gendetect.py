@@ -1,0 +1,125 @@
+"""``gendetect``: was this photograph made (or remade) by a network? A binary detector of restoration-network
+outputs versus camera photographs, trained on the set of ``ops/generated.py`` (``npz:FILE``; label 0 =
+real, k > 0 = family k).
+
+Works at full resolution on small crops (network traces live in the finest pixels; resizing would erase
+them): a small ResNet with a stride-1 stem, GeM pooling, one logit. Training crops pass through the same
+random flips, rotations, JPEG and mild blur or resizing whatever their class, so none of those marks a
+class. ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
+
+    model(crops)          -> (B,) logits
+    model.image_prob(x)   -> probability for a whole (3, H, W) image: mean logit over a grid of crops
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from darkroom.nn.resnet import GeM, SmallResNet
+
+
+def _jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
+    array = (image.permute(1, 2, 0) * 255).round().byte().numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
+    out = np.asarray(Image.open(buffer).convert("RGB"))
+    return torch.from_numpy(out.copy()).permute(2, 0, 1).float() / 255
+
+
+class DetectSample:
+    """Per-sample augmentation (the data loader's workers): dihedral transform, then with some probability
+    a mild resize, a blur, a JPEG recompression; then a crop of ``crop`` px."""
+
+    def __init__(self, crop: int, jpeg_prob: float = 0.3, blur_prob: float = 0.1, resize_prob: float = 0.1):
+        self.crop, self.jpeg_prob, self.blur_prob, self.resize_prob = crop, jpeg_prob, blur_prob, resize_prob
+
+    def __call__(self, sample: dict, rng) -> dict:
+        x = sample["image"]
+        k = int(rng.integers(8))
+        x = torch.rot90(x, k % 4, (-2, -1))
+        x = x.flip(-1) if k >= 4 else x
+        if rng.random() < self.resize_prob:
+            size = [max(self.crop, round(s * rng.uniform(0.8, 1.25))) for s in x.shape[-2:]]
+            x = F.interpolate(x[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0].clamp(0, 1)
+        if rng.random() < self.blur_prob:
+            sigma = float(rng.uniform(0.3, 1.0))
+            radius = 2
+            t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+            g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+            g = (g / g.sum()).view(1, 1, 1, -1).expand(3, 1, 1, -1)
+            x = F.conv2d(F.pad(x[None], (radius, radius, 0, 0), mode="reflect"), g, groups=3)
+            x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), g.transpose(-1, -2), groups=3)[0]
+        if rng.random() < self.jpeg_prob:
+            x = _jpeg(x, int(rng.integers(65, 101)))
+        h, w = x.shape[-2:]
+        top, left = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
+        return {**sample, "image": x[:, top:top + self.crop, left:left + self.crop]}
+
+
+@dataclass(frozen=True)
+class GenDetectConfig:
+    channels: int = 0
+    image_size: int = 0
+    num_classes: int = 0
+    crop: int = 64
+    width: int = 16
+    stages: int = 4
+    holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
+
+    def check(self):
+        if self.crop < 16 or self.width < 1 or self.stages < 1 or self.holdout < 0:
+            raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout >= 0")
+
+
+class GeneratedDetector(nn.Module):
+    Config = GenDetectConfig
+    train_defaults = {"lr": 1e-3, "batch_size": 64, "schedule": "cosine", "weight_decay": 1e-4}
+
+    def __init__(self, config: GenDetectConfig):
+        super().__init__()
+        self.config = c = config
+        self.body = SmallResNet(3, c.width, c.stages, stem_stride=1)
+        self.pool = GeM()
+        self.head = nn.Linear(self.body.out_channels, 1)
+        self.sample_transform = DetectSample(c.crop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return self.head(self.pool(self.body(x * 2 - 1))).squeeze(1)
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        x, labels = batch["image"], batch["label"]
+        keep = labels != self.config.holdout if self.config.holdout else torch.ones_like(labels, dtype=torch.bool)
+        if not keep.any():
+            zero = x.sum() * 0
+            return {"loss": zero}
+        logits = self(x[keep])
+        target = (labels[keep] > 0).float()
+        loss = F.binary_cross_entropy_with_logits(logits, target)
+        return {"loss": loss, "accuracy": ((logits > 0).float() == target).float().mean().detach()}
+
+    @torch.no_grad()
+    def image_prob(self, image: torch.Tensor, max_crops: int = 64) -> float:
+        """Probability that a (C, H, W) image in [0, 1] came out of a network: the mean logit over up to
+        ``max_crops`` crops on a regular grid (images smaller than a crop are padded by reflection)."""
+        c = self.config.crop
+        x = image.float()
+        if min(x.shape[-2:]) < c:
+            pad_h, pad_w = max(0, c - x.shape[-2]), max(0, c - x.shape[-1])
+            x = F.pad(x[None], (0, pad_w, 0, pad_h), mode="replicate")[0]
+        h, w = x.shape[-2:]
+        rows, cols = max(1, h // c), max(1, w // c)
+        while rows * cols > max_crops:
+            rows, cols = max(1, rows - (rows >= cols)), max(1, cols - (cols > rows))
+        tops = np.linspace(0, h - c, rows).round().astype(int)
+        lefts = np.linspace(0, w - c, cols).round().astype(int)
+        crops = torch.stack([x[:, t:t + c, l:l + c] for t in tops for l in lefts])
+        device = next(self.parameters()).device
+        return float(torch.sigmoid(self(crops.to(device)).mean()))

@@ -1,0 +1,102 @@
+"""Training and test sets for the generated-image detector: camera photographs versus the outputs of
+darkroom's restoration networks on the same photographs (one *family* per network).
+
+Each photo patch (twice the crop size) gives a real example and generated ones. A real example is the
+photo itself, a third
+of them resized by a random factor with bicubic interpolation (a resized photo is still not made by a
+network: those are the hard negatives). A generated example is a network's output on a degraded copy:
+
+    denoise   Gaussian noise sigma 5-50, then darkroom's denoiser at that sigma
+    sr-x2     bicubic downscale x1/2, then sr-x2 or sr-x2-large
+    sr-x4     bicubic downscale x1/4, then sr-x4 or sr-x4-large
+    colorize  the luma only, then the colorizer
+
+Labels: 0 real, 1.. the index in FAMILIES plus one. Stored as an ``npz`` (``images`` uint8, ``labels``),
+readable by the ``npz:`` dataset spec, so ``darkroom train gendetect --data npz:FILE`` trains on it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from darkroom.models import load_run
+
+FAMILIES = ("denoise", "sr-x2", "sr-x4", "colorize")
+_MODELS = {"denoise": ["denoise"], "sr-x2": ["sr-x2", "sr-x2-large"], "sr-x4": ["sr-x4", "sr-x4-large"],
+           "colorize": ["colorize"]}
+
+
+def _resize(x: torch.Tensor, factor: float) -> torch.Tensor:
+    size = [max(8, round(s * factor)) for s in x.shape[-2:]]
+    return F.interpolate(x[None], size=size, mode="bicubic", align_corners=False, antialias=True)[0].clamp(0, 1)
+
+
+def _center(x: torch.Tensor, crop: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return x[:, (h - crop) // 2:(h - crop) // 2 + crop, (w - crop) // 2:(w - crop) // 2 + crop]
+
+
+class Generators:
+    """The shipped restoration networks, loaded once; ``make(family, patch, rng)`` runs one on a patch."""
+
+    def __init__(self):
+        self.nets = {name: load_run(name)[0].eval() for names in _MODELS.values() for name in names}
+
+    @torch.no_grad()
+    def make(self, family: str, patch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        net = self.nets[_MODELS[family][int(rng.integers(len(_MODELS[family])))]]
+        if family == "denoise":
+            sigma = float(rng.uniform(5, 50))
+            noisy = (patch + torch.from_numpy(rng.normal(0, sigma / 255, patch.shape)).float()).clamp(0, 1)
+            return net(noisy[None], sigma)[0].clamp(0, 1)
+        if family == "colorize":
+            return net(patch[None])[0].clamp(0, 1)
+        scale = 2 if family == "sr-x2" else 4
+        return net(_resize(patch, 1 / scale)[None])[0].clamp(0, 1)
+
+
+def real_example(patch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    return _resize(patch, float(rng.uniform(0.55, 1.6))) if rng.random() < 1 / 3 else patch
+
+
+def detail(patch: torch.Tensor) -> float:
+    """Standard deviation of the luma's Laplacian: ~0 on flat graphics, where no detector can tell."""
+    luma = patch.mean(0, keepdim=True)[None]
+    kernel = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3)
+    return float(F.conv2d(luma, kernel).std())
+
+
+def make_examples(patches, crop: int, families=FAMILIES, per_patch: int = 2, seed: int = 0,
+                  min_detail: float = 0.01, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``patches``: an iterable of (3, 2*crop, 2*crop) photo patches -> (images (N, crop, crop, 3) uint8,
+    labels (N,)). Every patch gives one real example and ``per_patch`` generated ones (families in turn),
+    so both classes show the same content. Patches flatter than ``min_detail`` (see ``detail``) are skipped."""
+    rng = np.random.default_rng(seed)
+    generators = Generators()
+    images, labels, turn = [], [], 0
+    for patch in tqdm(patches, disable=not progress, unit="patch", desc="generated set"):
+        if detail(patch) < min_detail:
+            continue
+        made = [(real_example(patch, rng), 0)]
+        for _ in range(per_patch):
+            family = families[turn % len(families)]
+            turn += 1
+            made.append((generators.make(family, patch, rng), FAMILIES.index(family) + 1))
+        for out, label in made:
+            if min(out.shape[-2:]) >= crop:
+                images.append((_center(out, crop).permute(1, 2, 0) * 255).round().byte().numpy())
+                labels.append(label)
+    return np.stack(images), np.array(labels, dtype=np.int64)
+
+
+def write_set(path, images: np.ndarray, labels: np.ndarray) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, images=images, labels=labels)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,46 @@
+"""The generated-image detector and the set it learns from."""
+import numpy as np
+import torch
+
+from darkroom.models import build_model, resolve_config
+from darkroom.models.gendetect import DetectSample
+from darkroom.ops.generated import FAMILIES, detail, make_examples
+
+
+def textured(seed: int, side: int = 128) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(3, side // 8, side // 8, generator=g)
+    return torch.nn.functional.interpolate(base[None], size=(side, side), mode="bicubic")[0].clamp(0, 1)
+
+
+def test_examples_pair_real_and_generated_content():
+    flat = torch.full((3, 128, 128), 0.5)
+    assert detail(flat) < 0.01 < detail(textured(0))
+    images, labels = make_examples([flat, textured(0), textured(1)], 64, per_patch=2, progress=False)
+    assert images.shape == (6, 64, 64, 3) and images.dtype == np.uint8  # the flat patch is skipped
+    assert labels.tolist() == [0, 1, 2, 0, 3, 4]  # one real, then families in turn
+    assert len(FAMILIES) == 4
+
+
+def test_augmentation_keeps_the_crop_and_range():
+    transform = DetectSample(32, jpeg_prob=1.0, blur_prob=1.0, resize_prob=1.0)
+    out = transform({"image": textured(2, 64), "label": 3}, np.random.default_rng(0))
+    assert out["image"].shape == (3, 32, 32) and out["label"] == 3
+    assert 0 <= out["image"].min() and out["image"].max() <= 1
+
+
+def test_holdout_family_is_left_out_of_the_loss():
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "holdout": 2}))
+    x = torch.rand(4, 3, 32, 32)
+    only_held = model.loss({"image": x, "label": torch.tensor([2, 2, 2, 2])})
+    assert only_held["loss"].item() == 0 and "accuracy" not in only_held
+    mixed = model.loss({"image": x, "label": torch.tensor([0, 1, 2, 3])})
+    mixed["loss"].backward()
+    assert mixed["loss"].item() > 0 and model.head.weight.grad is not None
+
+
+def test_image_probability_on_any_size():
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32})).eval()
+    for shape in [(3, 20, 50), (1, 40, 40), (3, 300, 500)]:
+        p = model.image_prob(torch.rand(shape))
+        assert 0 <= p <= 1

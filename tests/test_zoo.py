@@ -1,0 +1,79 @@
+"""The generator zoo, its dataset and the model-parsing network."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from darkroom.data import collate, load_dataset
+from darkroom.data.zoo import ATTRIBUTION, HELDOUT, HYPERPARAMS, KNOWN, MEMBERS, REAL, hyperparam_targets
+from darkroom.models import build_model, resolve_config
+from darkroom.ops.zoo import build_zoo
+
+
+def test_members_cover_the_grid():
+    gans = [m for m in MEMBERS if m["model"] == "gan"]
+    assert len(MEMBERS) >= 24 and len({m["name"] for m in MEMBERS}) == len(MEMBERS)
+    assert {(m["upsample"], m["loss"]) for m in gans[:16]} == {(u, l) for u in HYPERPARAMS["upsample"]
+                                                              for l in ("bce", "hinge", "wgan", "lsgan")}
+    held = [m for m in gans if m["heldout"]]
+    for up in HYPERPARAMS["upsample"]:  # every held-out upsampler is also among the known members
+        assert sum(m["upsample"] == up for m in held) == 2
+        assert any(m["upsample"] == up and not m["heldout"] for m in gans)
+    assert ATTRIBUTION[-1] == REAL and not set(KNOWN) & set(HELDOUT)
+    assert hyperparam_targets(REAL) == [-1] * len(HYPERPARAMS)
+
+
+def test_build_trains_samples_and_resumes(tmp_path):
+    result = build_zoo(tmp_path, steps=2, samples=12, jobs=1, names=["gan01", "vae00"], progress=False,
+                       print_fn=lambda s: None)
+    assert sorted(result["built"]) == ["gan01", "vae00"]
+    card = json.loads((tmp_path / "gan01" / "card.json").read_text())
+    assert card["member"]["upsample"] == "nearest" and card["train"]["steps"] == 2
+    with np.load(tmp_path / "gan01" / "samples.npz") as data:
+        images = data["images"]
+    assert images.dtype == np.uint8 and images.shape == (12, 32, 32, 1)  # gan01 learns digits
+    with np.load(tmp_path / REAL / "samples.npz") as data:
+        assert data["images"].shape == (12, 32, 32, 3)
+    again = build_zoo(tmp_path, steps=2, samples=12, jobs=1, names=["gan01"], progress=False,
+                      print_fn=lambda s: None)
+    assert again == {"built": [], "skipped": ["gan01"]}
+
+
+def fake_zoo(root: Path, n: int = 20) -> Path:
+    rng = np.random.default_rng(0)
+    for name in [m["name"] for m in MEMBERS] + [REAL]:
+        (root / name).mkdir(parents=True)
+        np.savez(root / name / "samples.npz", images=rng.integers(0, 256, (n, 32, 32, 1), dtype=np.uint8))
+    return root
+
+
+def test_dataset_labels_and_splits(tmp_path):
+    root = fake_zoo(tmp_path)
+    train = load_dataset(f"zoo:{root}")
+    assert len(train) == 16 * (len(KNOWN) + 1) and train.class_names == ATTRIBUTION
+    sample = train[0]
+    assert sample["image"].shape == (3, 32, 32) and sample["label"] == 0
+    assert sample["target"].tolist() == hyperparam_targets(KNOWN[0])
+    held = load_dataset(f"zoo:{root},members=heldout,split=test")
+    assert len(held) == 2 * len(HELDOUT) and all(held[i]["label"] == -1 for i in range(len(held)))
+    with pytest.raises(ValueError, match="members must be"):
+        load_dataset(f"zoo:{root},members=some")
+    (root / "gan00" / "samples.npz").unlink()
+    with pytest.raises(ValueError, match="lacks samples of gan00"):
+        load_dataset(f"zoo:{root}")
+
+
+def test_parser_learns_from_every_head(tmp_path):
+    data = load_dataset(f"zoo:{fake_zoo(tmp_path)}")
+    torch.manual_seed(0)
+    model = build_model("modelparse", resolve_config("modelparse", {"width": 8, "stages": 2}, data.info()))
+    batch = collate([data[i] for i in range(0, len(data), 7)])
+    out = model.loss(batch)
+    assert {f"{h}_acc" for h in ["attribution", *HYPERPARAMS]} <= set(out)
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.heads.parameters())
+    probs = model.predict(batch["image"][:3])
+    assert probs["attribution"].shape == (3, len(ATTRIBUTION))
+    assert torch.allclose(probs["upsample"].sum(1), torch.ones(3))
