@@ -151,6 +151,10 @@ def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys)
     assert results["photo.jpg"]["processing"]["jpeg_quality"] == 80
     assert any("noise_sigma" in c for c in results["noisy.png"]["contradictions"])
     assert results["text.png"]["provenance"]["malformed"] is True
+    photo_generated = results["photo.jpg"]["generated"]
+    assert photo_generated["detector"] == "gendetect" and 0 <= photo_generated["prob"] <= 1
+    assert results["photo.jpg"]["model_parsing"] is None
+    assert results["text.png"]["generated"]["detector"] == "modelparse"  # small: read by the zoo parser
     assert results["text.png"]["tamper"]["score"] is None and "not analysed" in results["text.png"]["tamper"]["note"]
     heatmap = Image.open(results["noisy.png"]["tamper"]["heatmap"])
     assert heatmap.size == (192, 192) and 0 <= results["noisy.png"]["tamper"]["score"] <= 1

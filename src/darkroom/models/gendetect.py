@@ -3,7 +3,8 @@ outputs versus camera photographs, trained on the set of ``ops/generated.py`` (`
 real, k > 0 = family k).
 
 Works at full resolution on small crops (network traces live in the finest pixels; resizing would erase
-them): a small ResNet with a stride-1 stem, GeM pooling, one logit. Training crops pass through the same
+them): the image and its SRM high-pass residual into a small ResNet with a stride-1 stem, GeM pooling, one
+logit; both classes weigh the same in the loss. Training crops pass through the same
 random flips, rotations, JPEG and mild blur or resizing whatever their class, so none of those marks a
 class. ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
 
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from darkroom.models.modelparse import HIGHPASS
 from darkroom.nn.resnet import GeM, SmallResNet
 
 
@@ -84,7 +86,8 @@ class GeneratedDetector(nn.Module):
     def __init__(self, config: GenDetectConfig):
         super().__init__()
         self.config = c = config
-        self.body = SmallResNet(3, c.width, c.stages, stem_stride=1)
+        self.register_buffer("highpass", HIGHPASS.expand(3, 1, 3, 3).clone())
+        self.body = SmallResNet(6, c.width, c.stages, stem_stride=1)
         self.pool = GeM()
         self.head = nn.Linear(self.body.out_channels, 1)
         self.sample_transform = DetectSample(c.crop)
@@ -92,7 +95,9 @@ class GeneratedDetector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        return self.head(self.pool(self.body(x * 2 - 1))).squeeze(1)
+        x = x * 2 - 1
+        residual = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.highpass, groups=3) * 8
+        return self.head(self.pool(self.body(torch.cat([x, residual], 1)))).squeeze(1)
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x, labels = batch["image"], batch["label"]
@@ -102,7 +107,10 @@ class GeneratedDetector(nn.Module):
             return {"loss": zero}
         logits = self(x[keep])
         target = (labels[keep] > 0).float()
-        loss = F.binary_cross_entropy_with_logits(logits, target)
+        # the classes weigh the same, however many generated examples each real one has
+        share = target.mean().clamp(0.05, 0.95)
+        weight = torch.where(target > 0, 0.5 / share, 0.5 / (1 - share))
+        loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
         return {"loss": loss, "accuracy": ((logits > 0).float() == target).float().mean().detach()}
 
     @torch.no_grad()

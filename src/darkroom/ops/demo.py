@@ -263,6 +263,8 @@ def section_inspection(page: Page, quick: bool) -> str:
     from darkroom.data.chain import IDENTITY, apply_chain
     from darkroom.data.tamper import tamper
     from darkroom.ops.inspect import inspect
+    from darkroom.ops.restore import restore
+    from darkroom.weights import WEIGHTS_DIR
 
     folder = page.out / "inspect"
     photo = to_tensor(skimage_photo("coffee"))[:, :384, :512]
@@ -277,8 +279,14 @@ def section_inspection(page: Page, quick: bool) -> str:
     write_image(folder / "coffee_spliced_truth.png", mask)
     scene = load_dataset("scenes:objects=2", split="test")[page.seed]
     write_image(folder / "scene.png", degrade.jpeg(scene["image"], 80)[0], provenance={"operation": "demo"})
-    results, _ = inspect([folder / f"{n}.png" for n in [*truths, "coffee_spliced", "scene"]],
-                         heatmap=folder / "heatmaps", progress=False)
+    small = torch.nn.functional.interpolate(photo[None], scale_factor=0.25, mode="bicubic", antialias=True)[0]
+    write_image(folder / "coffee_sr_x4.png", restore("sr", small.clamp(0, 1), scale=4)[0],
+                provenance={"operation": "demo", "made_by": "darkroom restore sr --scale 4"})
+    with np.load(WEIGHTS_DIR / "zoo-samples.npz", allow_pickle=False) as zoo:
+        pick = int(np.flatnonzero(zoo["sources"] == "gan05")[0])
+        write_image(folder / "zoo_gan05.png", to_tensor(zoo["images"][pick]), provenance={"operation": "demo"})
+    names = [*truths, "coffee_spliced", "scene", "coffee_sr_x4", "zoo_gan05"]
+    results, _ = inspect([folder / f"{n}.png" for n in names], heatmap=folder / "heatmaps", progress=False)
     figs = []
     for result in results:
         stem = Path(result["path"]).stem
@@ -289,14 +297,23 @@ def section_inspection(page: Page, quick: bool) -> str:
             read = ", ".join(f"{o['color_name']} {o['shape']}" for o in result["scene"]["objects"])
             truth = ", ".join(f"{o['color_name']} {o['shape']}" for o in scene["params"]["objects"])
             text = f"scene (JPEG q80) reads as: {read}; rendered: {truth}"
-        figs.append(_figure(f"inspect/{stem}.png", text, pixelated=bool(result.get("scene"))))
+        generated = result.get("generated")
+        if generated:
+            text += f"; made by a network: {generated['prob']:.2f}"
+            if generated["detector"] == "modelparse" and generated["prob"] >= 0.5:
+                hp = result.get("model_parsing") or {}
+                text += (f", by {generated['source'] or 'an unknown generator'}; upsampling "
+                         f"{hp.get('upsample', {}).get('value')}, loss {hp.get('loss', {}).get('value')}")
+        figs.append(_figure(f"inspect/{stem}.png", text, pixelated=max(result["size"]) <= 128))
         tamper_result = result.get("tamper") or {}
         if stem == "coffee_spliced" and tamper_result.get("heatmap"):
             figs.append(_figure(f"inspect/heatmaps/{stem}.png", f"tamper heatmap, score {tamper_result['score']:.2f}",
                                 False))
             figs.append(_figure("inspect/coffee_spliced_truth.png", "where the splice really is", False))
     return ("<h2>Inspection</h2><p><code>darkroom inspect IMAGE... --heatmap DIR</code>: the processing chain "
-            "(true: noise 20 + JPEG 60; blur 1.5), where a photo was edited, and a scene's render parameters, "
+            "(true: noise 20 + JPEG 60; blur 1.5), where a photo was edited, a scene's render parameters, whether "
+            "a network made the image (the x4 super-resolved coffee was; the others are photos) and, for a sample "
+            "of the generator zoo's gan05 (nearest upsampling, hinge loss), which generator and how it was built, "
             "on images the models never saw.</p>" + "".join(figs))
 
 

@@ -3,8 +3,8 @@ of ``darkroom inspect`` from the shipped ``modelparse`` network (trained on the 
 
 Images up to ``MAX_SIDE`` px are resized to the network's 32 px; larger ones are photographs, outside the
 zoo's domain, and get null here. ``source`` is null ("unknown generator") when the top attribution
-probability among generators is below ``OPEN_SET_THRESHOLD`` (chosen on the zoo's validation split so that
-95 % of known members' images keep their name).
+probability among generators is below ``OPEN_SET_THRESHOLD`` (0.5; not yet calibrated: `darkroom bench
+parsing` measures the open-set AUROC of this score).
 """
 from __future__ import annotations
 
