@@ -13,25 +13,16 @@ class. ``holdout`` drops one family from the loss (leave-one-family-out evaluati
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
+from darkroom.data import degrade
 from darkroom.models.modelparse import HIGHPASS
 from darkroom.nn.resnet import GeM, SmallResNet
-
-
-def _jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
-    array = (image.permute(1, 2, 0) * 255).round().byte().numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
-    out = np.asarray(Image.open(buffer).convert("RGB"))
-    return torch.from_numpy(out.copy()).permute(2, 0, 1).float() / 255
 
 
 class DetectSample:
@@ -47,18 +38,11 @@ class DetectSample:
         x = torch.rot90(x, k % 4, (-2, -1))
         x = x.flip(-1) if k >= 4 else x
         if rng.random() < self.resize_prob:
-            size = [max(self.crop, round(s * rng.uniform(0.8, 1.25))) for s in x.shape[-2:]]
-            x = F.interpolate(x[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0].clamp(0, 1)
+            x = degrade.resize(x, [max(self.crop, round(s * rng.uniform(0.8, 1.25))) for s in x.shape[-2:]])[0]
         if rng.random() < self.blur_prob:
-            sigma = float(rng.uniform(0.3, 1.0))
-            radius = 2
-            t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-            g = torch.exp(-t ** 2 / (2 * sigma ** 2))
-            g = (g / g.sum()).view(1, 1, 1, -1).expand(3, 1, 1, -1)
-            x = F.conv2d(F.pad(x[None], (radius, radius, 0, 0), mode="reflect"), g, groups=3)
-            x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), g.transpose(-1, -2), groups=3)[0]
+            x = degrade.gaussian_blur(x, float(rng.uniform(0.3, 1.0)))[0]
         if rng.random() < self.jpeg_prob:
-            x = _jpeg(x, int(rng.integers(65, 101)))
+            x = degrade.jpeg(x, int(rng.integers(65, 101)))[0]
         h, w = x.shape[-2:]
         top, left = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
         return {**sample, "image": x[:, top:top + self.crop, left:left + self.crop]}

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from darkroom.data import degrade
 from darkroom.models import load_run
 
 FAMILIES = ("denoise", "sr-x2", "sr-x4", "colorize")
@@ -31,8 +32,7 @@ _MODELS = {"denoise": ["denoise"], "sr-x2": ["sr-x2", "sr-x2-large"], "sr-x4": [
 
 
 def _resize(x: torch.Tensor, factor: float) -> torch.Tensor:
-    size = [max(8, round(s * factor)) for s in x.shape[-2:]]
-    return F.interpolate(x[None], size=size, mode="bicubic", align_corners=False, antialias=True)[0].clamp(0, 1)
+    return degrade.resize(x, [max(8, round(s * factor)) for s in x.shape[-2:]])[0]
 
 
 def _center(x: torch.Tensor, crop: int) -> torch.Tensor:
