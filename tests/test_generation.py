@@ -39,6 +39,26 @@ def test_models_build_sample_and_lose(name):
         out["loss"].backward()
 
 
+@pytest.mark.parametrize("name", ["dcgan", "cgan"])
+def test_calibrate_gives_batchnorm_the_statistics_of_these_weights(name):
+    torch.manual_seed(0)
+    model = build_model(name, resolve_config(name, SMALL[name], DIGITS)).eval()
+    norms = [m for m in model.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:  # as after an EMA update: statistics copied from other weights
+        m.running_mean.fill_(5.0)
+        m.running_var.fill_(0.01)
+    model.calibrate(batches=8, batch_size=64)
+    assert not model.G.training and all(m.momentum == 0.1 for m in norms)
+    first = norms[0]
+    captured = []
+    handle = first.register_forward_hook(lambda m, i, o: captured.append(i[0]))
+    labels = torch.randint(0, 10, (512,)) if name == "cgan" else None
+    model.generate(torch.randn(512, model.config.latent_dim), labels)
+    handle.remove()
+    inputs = captured[0].transpose(0, 1).flatten(1)
+    assert torch.allclose(first.running_mean, inputs.mean(1), atol=0.05 * float(inputs.std()))
+
+
 def test_conditional_models_check_labels():
     model = build_model("cgan", resolve_config("cgan", SMALL["cgan"], DIGITS)).eval()
     with pytest.raises(ValueError, match="out of range"):

@@ -123,6 +123,19 @@ def test_ema_warms_up_then_averages():
     assert abs(float(ema.shadow.weight) - 1.0) < 1e-6
 
 
+def test_ema_half_life_ramps_up_with_the_steps_taken():
+    from darkroom.train.ema import EMA
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    ema = EMA(model, 0.9999)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model, 1000)  # half-life 5 % of 1000 steps = 50 steps, not the 6,931 of 0.9999
+    assert abs(float(ema.shadow.weight) - (1 - 0.5 ** (1 / 50))) < 1e-6
+
+
 def test_learning_rate_schedule():
     from darkroom.train.loop import TrainConfig, lr_factor
 

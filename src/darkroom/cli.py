@@ -118,6 +118,17 @@ def _cmd_edit(args) -> int:
     elif args.edit_command == "directions":
         paths = [edit.directions(args.run, args.out, count=args.count, strength=args.strength, seed=args.seed,
                                  label=args.label, method=args.method, target=args.target)]
+    elif args.edit_command == "invert":
+        from darkroom.ops.invert import invert_file
+
+        path, found = invert_file(args.run, args.image, args.out, encoder=args.encoder, steps=args.steps,
+                                  label=args.label, seed=args.seed)
+        for warning in found.warnings:
+            print(f"warning: {warning}")
+        start = "encoder" if args.encoder else "best random latent"
+        print(f"PSNR {found.psnr_start:.2f} dB from the start ({start}), {found.psnr:.2f} dB after "
+              f"{args.steps} steps" + (f", label {found.label}" if found.label is not None else ""))
+        paths = [path]
     else:
         paths = [edit.attribute(args.run, args.image, args.data, args.label, args.out)]
     print("wrote " + ", ".join(str(p) for p in paths))
@@ -299,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--image", required=True)
     q.add_argument("--data", required=True, help="labelled data defining the attribute")
     q.add_argument("--out", required=True)
+    q = edit_sub.add_parser("invert", help="GAN: find the latent that draws IMAGE (strip: image, start, result)")
+    q.add_argument("run")
+    q.add_argument("--image", required=True)
+    q.add_argument("--out", required=True)
+    q.add_argument("--encoder", help="latentenc run or shipped name for the start (default: best random latent)")
+    q.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
     for q in edit_sub.choices.values():
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--label", help="class index or name")

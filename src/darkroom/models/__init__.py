@@ -19,6 +19,7 @@ from darkroom.models.copydesc import CopyDescriptor
 from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
 from darkroom.models.gendetect import GeneratedDetector
 from darkroom.models.inpaint import Inpainter
+from darkroom.models.latentenc import LatentEncoder
 from darkroom.models.modelparse import ModelParser
 from darkroom.models.restore import Denoiser, SuperResolution
 from darkroom.models.sceneparams import SceneParams
@@ -44,6 +45,7 @@ MODELS = {
     "tamper": TamperLocalizer,
     "modelparse": ModelParser,
     "gendetect": GeneratedDetector,
+    "latentenc": LatentEncoder,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 

@@ -54,6 +54,32 @@ class _GANBase(nn.Module):
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device) * truncation
         return self.generate(z, labels)
 
+    @torch.no_grad()
+    def calibrate(self, batches: int = 16, batch_size: int = 64) -> None:
+        """Recompute the generator's BatchNorm running statistics for its current weights. An EMA
+        generator needs this: its averaged weights never produced the live model's statistics, and
+        sampling in eval mode with those gives washed-out images."""
+        norms = [m for m in self.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the batches below
+        was_training = self.G.training
+        self.G.train()
+        device = next(self.parameters()).device
+        g = torch.Generator().manual_seed(0)
+        for _ in range(batches):
+            z = torch.randn(batch_size, self.config.latent_dim, generator=g).to(device)
+            if self.conditional:
+                self.G(z, torch.randint(0, self.config.num_classes, (batch_size,), generator=g).to(device))
+            else:
+                self.G(z)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        self.G.train(was_training)
+
     def phases(self) -> dict:
         return {"d": (list(self.D.parameters()), self.d_optim), "g": (list(self.G.parameters()), self.g_optim)}
 

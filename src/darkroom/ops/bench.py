@@ -7,7 +7,7 @@ from pathlib import Path
 
 SUITES = {"data": "data_throughput.py", "generation": "generation.py", "restore": "restore.py",
           "memory": "restore_memory.py", "copydetect": "copydetect.py",
-          "contrastive": "contrastive.py", "reverse": "reverse.py", "parsing": "parsing.py", "generated": "generated.py",
+          "contrastive": "contrastive.py", "reverse": "reverse.py", "parsing": "parsing.py", "generated": "generated.py", "edits": "edits.py",
           "forensics": "forensics.py"}
 
 

@@ -33,8 +33,18 @@ def _generator(run):
 
 
 def _decode(model, z: torch.Tensor, label) -> torch.Tensor:
-    labels = None if label is None else torch.full((len(z),), label)
+    """Latents (N, D) -> images; ``label`` is None, one class for all, or a tensor (N,) of classes."""
+    labels = label if torch.is_tensor(label) or label is None else torch.full((len(z),), label)
     return model.decode(z, labels) if hasattr(model, "decode") else model.generate(z, labels)
+
+
+def latents(model, n: int, seed: int, label=None) -> tuple[torch.Tensor, torch.Tensor | int | None]:
+    """``n`` latents and their labels: ``label`` for all, or random classes for a conditional model."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, model.config.latent_dim, generator=g)
+    if label is None and getattr(model, "conditional", False):
+        label = torch.randint(0, model.config.num_classes, (n,), generator=g)
+    return z, label
 
 
 def _label(model, info, label):
@@ -114,7 +124,7 @@ def _first_activations(model, z: torch.Tensor, label) -> torch.Tensor:
 @torch.no_grad()
 def pca_directions(model, count: int, label=None, n: int = 2000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """GANSpace: top ``count`` principal directions (count, latent_dim) and their explained variances."""
-    z = torch.randn(n, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    z, label = latents(model, n, seed, label)
     h = _first_activations(model, z, label)
     h = h - h.mean(0)
     _, singular, basis = torch.linalg.svd(h, full_matrices=False)
@@ -154,8 +164,9 @@ def svm_direction(model, run, target: str, label=None, n: int = 2000, seed: int 
     from sklearn.svm import LinearSVC
 
     labeller = image_labeller(target)
-    z = torch.randn(n, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
-    labels = torch.cat([labeller(_decode(model, chunk, label), run) for chunk in z.split(500)]).numpy()
+    z, label = latents(model, n, seed, label)
+    chunks = [(z[i:i + 500], label[i:i + 500] if torch.is_tensor(label) else label) for i in range(0, n, 500)]
+    labels = torch.cat([labeller(_decode(model, zs, ls), run) for zs, ls in chunks]).numpy()
     if labels.all() or not labels.any():
         raise ValueError(f"--target {target}: every sampled image got the same label; nothing to separate")
     cut = int(n * 0.8)

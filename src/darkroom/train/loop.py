@@ -268,7 +268,7 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
             out_of_time = config.minutes and time.time() - t0 > config.minutes * 60
             done = step == config.steps or out_of_time
             if step % config.sample_every == 0 or done:
-                _write_samples(run_dir, step, ema.shadow if ema else model, batch, model_name)
+                _write_samples(run_dir, step, _calibrated(ema.shadow) if ema else model, batch, model_name)
             if step % config.checkpoint_every == 0 or done:
                 val = _validate(ema.shadow if ema else model, val_set, config, device) if len(optimizers) == 1 else {}
                 if val:
@@ -282,11 +282,18 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
             if done:
                 break
             t_data = time.time()
-    final_model = ema.shadow if ema else model
+    final_model = _calibrated(ema.shadow) if ema else model
     info.update(step=step, elapsed_s=elapsed_before + time.time() - t0,
                 metrics={"train": last, "val": last_val}, finished=step == config.steps)
     save_final(run_dir, final_model, info)
     return info
+
+
+def _calibrated(shadow):
+    """The EMA model with statistics recomputed for its own weights, where it has any (GANs' BatchNorm)."""
+    if hasattr(shadow, "calibrate"):
+        shadow.calibrate()
+    return shadow
 
 
 def _init_from(model, model_name: str, run: str, device) -> None:
