@@ -1,6 +1,6 @@
 """Model parsing and attribution on the generator zoo: which generator made this image, and how was it built?
 
-    python benchmarks/parsing.py [--zoo runs/zoo] [--model modelparse] [--quick]   (also run by bench reverse)
+    python benchmarks/parsing.py [--zoo runs/zoo] [--model modelparse] [--quick] [--compare]   (also run by bench reverse)
 
 The zoo (`darkroom zoo build --out runs/zoo`) has known members (the parser trained on their train-split
 samples) and held-out members it never saw. Side by side in the same run: the spectral baseline of Durall
@@ -11,6 +11,8 @@ the same training samples, and chance / the majority class of the known members.
 2. Open set: "unknown generator" from 1 - the top attribution probability; AUROC of held-out members'
    samples against the known members' test samples.
 3. Hyper-parameters of the held-out members (leave-members-out): accuracy per hyper-parameter.
+4. When the runs of configs/modelparse-{supervised,combined,supcon,pretrained}.toml exist (``--compare``
+   for this table alone): supervised vs contrastive-pretrained vs combined feature learning.
 """
 from __future__ import annotations
 
@@ -132,18 +134,51 @@ def run(zoo: Path, model_name: str = "modelparse", quick: bool = False) -> None:
     print(f"\nparsing: {time.time() - t0:.0f} s")
 
 
+VARIANTS = {"supervised": "runs/modelparse-supervised", "supervised + contrastive": "runs/modelparse-combined",
+            "contrastive-pretrained, then supervised": "runs/modelparse-pretrained",
+            "contrastive only (linear-probe heads)": "runs/modelparse-supcon"}
+
+
+def compare(zoo: Path, variants: dict, quick: bool = False) -> None:
+    """Issue 6: supervised vs contrastive-pretrained vs both, same zoo, steps and seed (configs/modelparse-*.toml)."""
+    known = arrays(load_dataset(f"zoo:{zoo},split=test"), 1000 if quick else None)
+    held = arrays(load_dataset(f"zoo:{zoo},members=heldout,split=test"), 600 if quick else None)
+    gen = known[1] != ATTRIBUTION.index(REAL)
+    rows = []
+    for name, run_dir in variants.items():
+        model, info = load_run(run_dir)
+        p_known, p_held = parser_probs(model, known[0]), parser_probs(model, held[0])
+        unknown = np.concatenate([1 - p_known["attribution"][gen].max(1), 1 - p_held["attribution"].max(1)])
+        truth = np.concatenate([np.zeros(gen.sum()), np.ones(len(held[0]))])
+        heads = [float((p_held[h].argmax(1) == held[2][:, k]).mean()) for k, h in enumerate(HYPERPARAMS)]
+        rows.append([name, info["step"], float((p_known["attribution"].argmax(1) == known[1]).mean()),
+                     float(roc_auc_score(truth, unknown)), heads[list(HYPERPARAMS).index("upsample")],
+                     heads[list(HYPERPARAMS).index("loss")], float(np.mean(heads))])
+    table("Supervised vs contrastive feature learning (same zoo, 360 steps in all, seed 0)",
+          ["parser", "steps", "attribution accuracy", "open-set AUROC", "held-out upsample", "held-out loss",
+           "held-out mean over hyper-parameters"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", default="runs/zoo")
     parser.add_argument("--model", default="modelparse", help="shipped name or run folder")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compare", action="store_true", help="only the supervised vs contrastive table "
+                        "(runs/modelparse-{supervised,combined,supcon,pretrained})")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not Path(args.zoo).is_dir():
         sys.exit(f"no zoo at {args.zoo}: build it with `darkroom zoo build --out {args.zoo}` (about an hour on "
                  f"2 cores)")
-    run(Path(args.zoo), args.model, args.quick)
+    variants = {name: path for name, path in VARIANTS.items() if Path(path, "run.json").is_file()}
+    if not args.compare:
+        run(Path(args.zoo), args.model, args.quick)
+    if variants:
+        compare(Path(args.zoo), variants, args.quick)
+    elif args.compare:
+        sys.exit("no variant runs: train them with configs/modelparse-{supervised,combined,supcon,pretrained}.toml")
 
 
 if __name__ == "__main__":

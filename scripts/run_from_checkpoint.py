@@ -10,6 +10,10 @@ import json
 import shutil
 from pathlib import Path
 
+from safetensors.torch import save_model
+
+from darkroom.models import load_run
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -25,6 +29,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(checkpoint / ("ema.safetensors" if args.ema else "model.safetensors"), out / "model.safetensors")
     (out / "run.json").write_text(json.dumps(info, indent=1))
+    model, _ = load_run(out)
+    if args.ema and hasattr(model, "calibrate"):  # as the trainer does for its final EMA model
+        model.calibrate()
+        save_model(model, str(out / "model.safetensors"))
+        info["weights"] += ", BatchNorm statistics recomputed"
+        (out / "run.json").write_text(json.dumps(info, indent=1))
     print(f"{out}: {info['weights']}")
 
 

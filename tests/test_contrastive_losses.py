@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from darkroom.losses import KoLeoLoss, MarginContrastiveLoss, NTXentLoss, TripletLoss
+from darkroom.losses import KoLeoLoss, MarginContrastiveLoss, NTXentLoss, SupConLoss, TripletLoss
 
 
 def ntxent_numpy(z1, z2, temperature):
@@ -29,6 +29,35 @@ def test_ntxent_matches_numpy_and_analytic():
     same = torch.ones(8, 4)
     assert math.isclose(float(NTXentLoss(0.5)(same, same)), math.log(2 * 8 - 1), rel_tol=1e-6)
     assert math.isclose(float(NTXentLoss(0.3)(torch.tensor(z2), torch.tensor(z1))), float(loss), rel_tol=1e-6)
+
+
+def supcon_numpy(z, labels, temperature):
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    sim = z @ z.T / temperature
+    losses = []
+    for i in range(len(z)):
+        positives = [p for p in range(len(z)) if p != i and labels[p] == labels[i]]
+        if not positives:
+            continue
+        log_denominator = np.log(sum(np.exp(sim[i, k]) for k in range(len(z)) if k != i))
+        losses.append(-np.mean([sim[i, p] - log_denominator for p in positives]))
+    return np.mean(losses)
+
+
+def test_supcon_matches_numpy_and_analytic():
+    rng = np.random.default_rng(1)
+    z, labels = rng.normal(size=(9, 4)), np.array([0, 0, 1, 1, 1, 2, 3, 3, 0])  # label 2 has no positive
+    loss = SupConLoss(0.2)(torch.tensor(z), torch.tensor(labels))
+    assert math.isclose(float(loss), supcon_numpy(z, labels, 0.2), rel_tol=1e-6)
+    assert math.isclose(float(SupConLoss(0.5)(torch.ones(6, 3), torch.zeros(6))), math.log(5), rel_tol=1e-6)
+    # with distinct labels SupCon has no positives: zero, with a gradient path
+    none = SupConLoss()(torch.randn(4, 3, requires_grad=True), torch.arange(4))
+    assert float(none) == 0.0 and none.requires_grad
+    # clustering by label lowers it
+    centres = torch.eye(4)[torch.tensor(labels)]
+    assert float(SupConLoss(0.2)(centres + 0.01 * torch.randn(9, 4), torch.tensor(labels))) < float(loss)
+    with pytest.raises(ValueError):
+        SupConLoss()(torch.randn(4, 3), torch.arange(3))
 
 
 def test_ntxent_memory_bank_adds_negatives():

@@ -94,6 +94,37 @@ class NTXentLoss(torch.nn.Module):
         return loss
 
 
+class SupConLoss(torch.nn.Module):
+    """Supervised contrastive loss (Khosla et al. 2020, the "out" form): every embedding with the same
+    label is a positive.
+
+    ``forward(z, labels)``: embeddings (B, D) and labels (B,) -> scalar. For each anchor with at least
+    one positive: minus the mean, over its positives, of the log-softmax of its similarities (divided by
+    the temperature) to the other B - 1 embeddings. All B embeddings identical gives log(B - 1).
+    """
+
+    def __init__(self, temperature: float = 0.1):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or labels.shape != z.shape[:1] or len(z) < 2:
+            raise ValueError(f"expected embeddings (B, D) with B >= 2 and labels (B,), got {tuple(z.shape)} "
+                             f"and {tuple(labels.shape)}")
+        z = F.normalize(z, dim=1)
+        self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
+        log_prob = (z @ z.T / self.temperature).masked_fill(self_mask, float("-inf")).log_softmax(1)
+        positives = (labels[:, None] == labels[None]) & ~self_mask
+        count = positives.sum(1)
+        anchors = count > 0
+        if not anchors.any():
+            return z.sum() * 0.0
+        mean_log_prob = log_prob.masked_fill(~positives, 0.0).sum(1)[anchors] / count[anchors]
+        return -mean_log_prob.mean()
+
+
 def _pairwise_distances(x: torch.Tensor) -> torch.Tensor:
     """(B, D) -> (B, B) Euclidean distances, with a gradient-safe zero diagonal."""
     squared = (x[:, None] - x[None]).pow(2).sum(-1)

@@ -10,6 +10,12 @@ still say how it was built, and a low top attribution probability says "unknown 
 
     model(x)          -> {"attribution": (B, K) logits, "<hyper-parameter>": (B, V) logits, ...}
     model.predict(x)  -> the same as probabilities
+
+Contrastive learning (issue: supervised vs contrastive-pretrained vs both): with ``supcon`` > 0 a
+projection of the shared features is trained with a supervised contrastive loss whose positives are
+images from the same generator (the attribution label). ``ce_weight = 0`` trains that alone (a
+contrastive pretraining); a second run with ``train.init`` from it and ``ce_weight = 1`` then learns the
+heads. ``configs/modelparse-*.toml`` are the three variants that `darkroom bench parsing` compares.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from darkroom.data.zoo import HYPERPARAMS
+from darkroom.losses import SupConLoss
 from darkroom.nn.resnet import GeM, SmallResNet
 
 HIGHPASS = torch.tensor([[-1.0, 2.0, -1.0], [2.0, -4.0, 2.0], [-1.0, 2.0, -1.0]]) / 4  # SRM "square 3x3"
@@ -48,10 +55,18 @@ class ModelParseConfig:
     num_classes: int = 0  # attribution classes: from the data (the zoo's known members + real)
     width: int = 32
     stages: int = 3
+    ce_weight: float = 1.0  # the heads' cross-entropy; 0 = contrastive pretraining (heads as linear probes)
+    supcon: float = 0.0  # supervised contrastive loss on generator identity
+    projection_dim: int = 0  # the contrastive projection head (needed when supcon > 0)
+    temperature: float = 0.1
 
     def check(self):
         if self.width < 1 or self.stages < 1:
             raise ValueError("modelparse: width and stages must be >= 1")
+        if self.supcon and not self.projection_dim:
+            raise ValueError("modelparse: supcon > 0 needs projection_dim > 0")
+        if self.ce_weight < 0 or self.supcon < 0 or not (self.ce_weight or self.supcon):
+            raise ValueError("modelparse: ce_weight and supcon must be >= 0, and not both 0")
 
 
 class ModelParser(nn.Module):
@@ -72,11 +87,17 @@ class ModelParser(nn.Module):
         self.heads = nn.ModuleDict({"attribution": nn.Linear(256, c.num_classes)})
         for name, values in HYPERPARAMS.items():
             self.heads[name] = nn.Linear(256, len(values))
+        if c.projection_dim:
+            self.projection = nn.Sequential(nn.Linear(256, 256), nn.ReLU(True), nn.Linear(256, c.projection_dim))
+            self.supcon_loss = SupConLoss(c.temperature)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        h = self.trunk(self.pool(self.body(self.fingerprint(x))))
+        return self.trunk(self.pool(self.body(self.fingerprint(x))))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.features(x)
         return {name: head(h) for name, head in self.heads.items()}
 
     @torch.no_grad()
@@ -86,12 +107,18 @@ class ModelParser(nn.Module):
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x, labels = batch["image"], batch["label"]
         target = torch.stack(batch["target"]).to(x.device) if isinstance(batch["target"], list) else batch["target"]
-        out = self(x)
+        h = self.features(x)
         metrics, total = {}, 0.0
         for i, name in enumerate(("attribution",) + self.HEADS):
             y = labels if name == "attribution" else target[:, i - 1]
             valid = y >= 0
             if valid.any():
-                total = total + F.cross_entropy(out[name][valid], y[valid])
-                metrics[f"{name}_acc"] = (out[name][valid].argmax(1) == y[valid]).float().mean().detach()
+                # ce_weight 0: the heads are linear probes on frozen features (no gradient to the encoder)
+                logits = self.heads[name](h if self.config.ce_weight else h.detach())
+                total = total + (self.config.ce_weight or 1.0) * F.cross_entropy(logits[valid], y[valid])
+                metrics[f"{name}_acc"] = (logits[valid].argmax(1) == y[valid]).float().mean().detach()
+        if self.config.supcon:
+            contrastive = self.supcon_loss(self.projection(h), labels)
+            total = total + self.config.supcon * contrastive
+            metrics["supcon"] = contrastive.detach()
         return {"loss": total, **metrics}
