@@ -129,7 +129,8 @@ def inversion_table(runs: dict, n: int, steps: int) -> None:
             if "params" in picks[0]:
                 inverted = torch.stack([f.result for f in found])
                 reads = read(judge, inverted)
-                kept = f"{np.mean([r is not None and r['shape'] == s['params']['objects'][0]['shape'] for r, s in zip(reads, picks)]):.0%}"
+                truth = [s["params"]["objects"][0]["shape"] for s in picks]
+                kept = f"{np.mean([r is not None and r['shape'] == t for r, t in zip(reads, truth)]):.0%}"
             print(f"| {run} | {start} | {k} | {'yes' if weight else 'no'} | "
                   f"{np.mean([f.psnr for f in found]):.2f} | {seconds:.2f} | {kept} |", flush=True)
 
@@ -142,11 +143,14 @@ def main() -> None:
     parser.add_argument("--digits", default="cgan-digits")
     parser.add_argument("--digits-encoder", default="latentenc-digits")
     parser.add_argument("--strength", type=float, default=2.0)
+    parser.add_argument("--part", default="all", choices=["all", "directions", "inversion"])
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     n = 100 if args.quick else 500
-    directions_table(args.run, n, args.strength)
-    inversion_table({"scenes:size=32,split=test": (args.run, args.encoder),
+    if args.part in ("all", "directions"):
+        directions_table(args.run, n, args.strength)
+    if args.part in ("all", "inversion"):
+        inversion_table({"scenes:size=32,split=test": (args.run, args.encoder),
                      "digits:size=32,split=test": (args.digits, args.digits_encoder)},
                     n=10 if args.quick else 50, steps=200)
 

@@ -136,7 +136,9 @@ def run(zoo: Path, model_name: str = "modelparse", quick: bool = False) -> None:
 
 VARIANTS = {"supervised": "runs/modelparse-supervised", "supervised + contrastive": "runs/modelparse-combined",
             "contrastive-pretrained, then supervised": "runs/modelparse-pretrained",
-            "contrastive only (linear-probe heads)": "runs/modelparse-supcon"}
+            "contrastive only (linear-probe heads)": "runs/modelparse-supcon",
+            "supervised, seed 1": "runs/modelparse-supervised-seed1",
+            "supervised + contrastive, seed 1": "runs/modelparse-combined-seed1"}
 
 
 def compare(zoo: Path, variants: dict, quick: bool = False) -> None:
@@ -151,10 +153,12 @@ def compare(zoo: Path, variants: dict, quick: bool = False) -> None:
         unknown = np.concatenate([1 - p_known["attribution"][gen].max(1), 1 - p_held["attribution"].max(1)])
         truth = np.concatenate([np.zeros(gen.sum()), np.ones(len(held[0]))])
         heads = [float((p_held[h].argmax(1) == held[2][:, k]).mean()) for k, h in enumerate(HYPERPARAMS)]
-        rows.append([name, info["step"], float((p_known["attribution"].argmax(1) == known[1]).mean()),
+        init = info["train_config"].get("init")
+        steps = f"{load_run(init)[1]['step']} + {info['step']}" if init else str(info["step"])
+        rows.append([name, steps, float((p_known["attribution"].argmax(1) == known[1]).mean()),
                      float(roc_auc_score(truth, unknown)), heads[list(HYPERPARAMS).index("upsample")],
                      heads[list(HYPERPARAMS).index("loss")], float(np.mean(heads))])
-    table("Supervised vs contrastive feature learning (same zoo, 360 steps in all, seed 0)",
+    table("Supervised vs contrastive feature learning (same zoo and steps; seed 0 unless named)",
           ["parser", "steps", "attribution accuracy", "open-set AUROC", "held-out upsample", "held-out loss",
            "held-out mean over hyper-parameters"], rows)
 

@@ -107,15 +107,21 @@ def test_model_shapes():
     assert set(out) == {"loss", "psnr"} and out["loss"].requires_grad
 
 
-def test_ema_warms_up_then_averages():
+def _ema_of_a_jump(decay: float):
+    """An EMA whose shadow weight is 0 while the model's weight has jumped to 1."""
     from darkroom.train.ema import EMA
 
     model = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         model.weight.fill_(0.0)
-    ema = EMA(model, 0.99)
+    ema = EMA(model, decay)
     with torch.no_grad():
         model.weight.fill_(1.0)
+    return model, ema
+
+
+def test_ema_warms_up_then_averages():
+    model, ema = _ema_of_a_jump(0.99)
     ema.update(model, 0)  # decay (1 + 0) / 10 = 0.1: mostly the new weights
     assert abs(float(ema.shadow.weight) - 0.9) < 1e-6
     for step in range(1, 2000):
@@ -124,14 +130,7 @@ def test_ema_warms_up_then_averages():
 
 
 def test_ema_half_life_ramps_up_with_the_steps_taken():
-    from darkroom.train.ema import EMA
-
-    model = torch.nn.Linear(1, 1, bias=False)
-    with torch.no_grad():
-        model.weight.fill_(0.0)
-    ema = EMA(model, 0.9999)
-    with torch.no_grad():
-        model.weight.fill_(1.0)
+    model, ema = _ema_of_a_jump(0.9999)
     ema.update(model, 1000)  # half-life 5 % of 1000 steps = 50 steps, not the 6,931 of 0.9999
     assert abs(float(ema.shadow.weight) - (1 - 0.5 ** (1 / 50))) < 1e-6
 

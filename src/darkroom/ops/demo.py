@@ -167,7 +167,27 @@ def section_generation(page: Page, quick: bool) -> str:
             f"<p>Slerp interpolation between two latents (label 3) and SeFa directions (label 7, one per row):</p>"
             f"<img class='px' src='img/{strip[0].name}' style='width:420px'> "
             f"<img src='img/{strip[1].name}' style='width:64px'><br>"
-            f"<img class='px' src='img/{sefa.name}' style='width:300px'>")
+            f"<img class='px' src='img/{sefa.name}' style='width:300px'>" + _inversion(page, quick))
+
+
+def _inversion(page: Page, quick: bool) -> str:
+    from darkroom.data import load_dataset
+    from darkroom.ops.invert import invert
+    from darkroom.weights import shipped_weights
+
+    if "latentenc-digits" not in {card["name"] for card in shipped_weights()}:
+        return ""
+    data = load_dataset("digits:size=32,split=test")
+    steps = 30 if quick else 100
+    found = [(data[i]["image"], invert("cgan-digits", data[i]["image"], steps=steps, encoder="latentenc-digits"))
+             for i in range(0, 4 * 17, 17)]
+    tiles = torch.stack([t for image, f in found for t in (image, f.start, f.result)])
+    src = page.image("cgan_invert.png", grid(tiles, ncol=3), model="cgan-digits", encoder="latentenc-digits")
+    figures = ", ".join(f"{f.psnr_start:.1f} -> {f.psnr:.1f} dB" for _, f in found)
+    return (f"<p>Inversion of held-out test digits (never seen in training) into the GAN: the image, the "
+            f"encoder's guess <code>latentenc-digits</code>, and after {steps} optimisation steps "
+            f"(<code>darkroom edit invert cgan-digits --image X --encoder latentenc-digits --out x.png</code>). "
+            f"PSNR {figures}.</p><img class='px' src='{src}' style='width:200px'>")
 
 
 def section_restoration(page: Page, quick: bool) -> str:
