@@ -53,7 +53,7 @@ class LatentEncoder(nn.Module):
     def __init__(self, config: LatentEncoderConfig):
         super().__init__()
         self.config = c = config
-        generator, info = load_generator(c.generator)
+        generator, _ = load_generator(c.generator)
         gen_config = generator.config
         if c.channels and (c.channels, c.image_size) != (gen_config.channels, gen_config.image_size):
             raise ValueError(f"the data gives {c.channels}x{c.image_size} px images, the generator makes "

@@ -25,6 +25,7 @@ from darkroom.ops.generate import resolve_label
 class Inversion:
     latent: torch.Tensor  # (latent_dim,)
     label: int | None
+    target: torch.Tensor  # the image fitted to the generator, (C, H, W)
     start: torch.Tensor  # G(z0), (C, H, W)
     result: torch.Tensor  # G(z*), (C, H, W)
     psnr_start: float
@@ -119,8 +120,8 @@ def invert(run, image: torch.Tensor, steps: int = 300, encoder=None, label=None,
     with torch.no_grad():
         start = generator.generate(z0[None], chosen)[0].clamp(0, 1)
         result = generator.generate(z.detach(), chosen)[0].clamp(0, 1)
-    return Inversion(z.detach()[0], chosen, start, result, psnr(start, target[0]), psnr(result, target[0]),
-                     warnings)
+    return Inversion(z.detach()[0], chosen, target[0], start, result, psnr(start, target[0]),
+                     psnr(result, target[0]), warnings)
 
 
 def invert_file(run, image_path, out, encoder=None, steps: int = 300, label=None, seed: int = 0):
@@ -128,11 +129,9 @@ def invert_file(run, image_path, out, encoder=None, steps: int = 300, label=None
     PSNRs in its provenance. Returns (path, Inversion)."""
     from darkroom.io import grid, read_image, write_image
 
-    generator, _ = _load(str(run), "generator")
     found = invert(run, read_image(image_path), steps=steps, encoder=encoder, label=label, seed=seed)
-    target, _ = fit_to_generator(read_image(image_path), generator)
     provenance = {"operation": "edit-invert", "run": str(run), "source": str(image_path), "encoder": encoder,
                   "steps": steps, "label": found.label, "psnr_start": round(found.psnr_start, 2),
                   "psnr": round(found.psnr, 2), "latent": [round(float(v), 5) for v in found.latent]}
-    path = write_image(out, grid(torch.stack([target, found.start, found.result]), ncol=3), provenance=provenance)
+    path = write_image(out, grid(torch.stack([found.target, found.start, found.result]), ncol=3), provenance=provenance)
     return path, found
