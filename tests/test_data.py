@@ -1,5 +1,6 @@
 import gzip
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +59,21 @@ def test_photos_split_by_photo(tmp_path, rgb_array):
     sample = by_split["train"][len(by_split["train"]) - 1]
     assert sample["image"].shape == (3, 32, 32)
     assert load_dataset(f"photos:{tmp_path},patch=64,size=32")[0]["image"].shape == (3, 32, 32)
+
+
+def test_photo_variants_share_the_earliest_split():
+    from darkroom.data.base import split_of
+    from darkroom.data.photos import photo_splits, variant_key
+
+    assert variant_key(Path("Elephants_5640x3172.jpg")) == variant_key(Path("Elephants.jpg")) == "Elephants"
+    assert variant_key(Path("a/wood-d.webp")) == variant_key(Path("a/wood-L.png")) == "a/wood"
+    names = [f"pic{i}{suffix}.jpg" for i in range(40) for suffix in ("", "_800x600", "-Dark")]
+    splits = photo_splits([Path(n) for n in names], Path("."))
+    by_picture = [set(splits[i:i + 3]) for i in range(0, len(names), 3)]
+    assert all(len(s) == 1 for s in by_picture)  # no picture in two splits
+    assert "val" in splits
+    singles = [Path(f"photo{i}.jpg") for i in range(50)]  # pictures without variants keep their own split
+    assert photo_splits(singles, Path(".")) == [split_of(p.as_posix()) for p in singles]
 
 
 def test_folder_classes_and_laziness(tmp_path, rgb_array, monkeypatch):

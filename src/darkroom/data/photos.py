@@ -2,11 +2,14 @@
 
 The colour photographs bundled with scikit-image, plus every image under DIR (``photos:DIR``).
 Splits are by photograph, never by patch, so no photo feeds two splits: DIR's train/, val/ and test/
-subfolders when it has them, else a stable hash of each file's path. Photos are decoded lazily
-and kept in a small cache bounded in bytes.
+subfolders when it has them, else a stable hash of each file's path. Variants of one picture (the same
+name with a resolution suffix, ``_3840x2160``, or a dark/light suffix, ``-d``/``-l``/``-Dark``/``-Light``)
+share the earliest of their splits (train, then val, then test), so no evaluated photo has a copy in
+training. Photos are decoded lazily and kept in a small cache bounded in bytes.
 """
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -30,6 +33,23 @@ def skimage_photo(name: str) -> np.ndarray:
 
 
 SPLIT_FOLDERS = ("train", "val", "test")
+VARIANT_SUFFIX = re.compile(r"(_\d+x\d+|-(d|l|dark|light))$", re.IGNORECASE)
+
+
+def variant_key(relative: Path) -> str:
+    """The name shared by variants of one picture: ``Elephants_5640x3172.jpg`` and ``Elephants.jpg`` give
+    ``Elephants``; ``wood-d.webp`` and ``wood-l.webp`` give ``wood``."""
+    return (relative.parent / VARIANT_SUFFIX.sub("", relative.stem)).as_posix()
+
+
+def photo_splits(relatives: list[Path], root: Path) -> list[str]:
+    """The split of each photo (paths relative to ``root``), variants of one picture grouped."""
+    own = [_split(r, root) for r in relatives]
+    earliest: dict[str, int] = {}
+    for relative, split in zip(relatives, own):
+        key = variant_key(relative)
+        earliest[key] = min(earliest.get(key, 2), SPLIT_FOLDERS.index(split))
+    return [SPLIT_FOLDERS[earliest[variant_key(r)]] for r in relatives]
 
 
 def _split(relative: Path, root: Path) -> str:
@@ -60,7 +80,7 @@ class PhotosDataset(ImageDataset):
             if not root.is_dir():
                 raise ValueError(f"photos: {root} is not a folder")
             files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            sources += [(str(p), _split(p.relative_to(root), root)) for p in files]
+            sources += list(zip(map(str, files), photo_splits([p.relative_to(root) for p in files], root)))
         self.photos = [key for key, s in sources if split in (s, "all")]
         self.patches = []  # (photo index, top, left) on the scaled photo
         for i, key in enumerate(self.photos):
