@@ -37,6 +37,21 @@ def test_descriptor_is_unit_length_for_any_size():
     assert torch.isfinite(out["loss"])
 
 
+def test_gray_view_descriptor_concatenates_colour_and_gray():
+    net = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64"},
+                                                 {"channels": 3, "image_size": [48, 48]})).eval()
+    image = torch.rand(2, 3, 48, 48)
+    gray = (0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:]).expand_as(image)  # BT.601 luma
+    with torch.no_grad():
+        d, g = net.descriptor(image), net.descriptor(gray)
+    assert d.shape == (2, 128) and torch.allclose(d.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(d[:, 64:], g[:, 64:], atol=1e-5)  # a grayscale copy keeps the gray half exactly
+    assert torch.allclose(g[:, :64], g[:, 64:], atol=1e-5)
+    plain = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64", "gray_view": "false"},
+                                                   {"channels": 3, "image_size": [48, 48]})).eval()
+    assert plain.descriptor(image).shape == (2, 64)
+
+
 @pytest.fixture(scope="module")
 def descriptor(tmp_path_factory):
     root = tmp_path_factory.mktemp("copy")
@@ -70,6 +85,10 @@ def test_index_build_resume_add_remove_and_trace(descriptor, tmp_path):
     assert remove_from_index(tmp_path / "idx", [tmp_path / "more"]) == 1
     results, _ = trace([tmp_path / "more" / "black.png"], tmp_path / "idx", top=10, progress=False)
     assert len(results[0]["matches"]) == 4
+    meta = json.loads((tmp_path / "idx" / "index.json").read_text())
+    (tmp_path / "idx" / "index.json").write_text(json.dumps({**meta, "dim": 64}))  # as an older descriptor made
+    with pytest.raises(ValueError, match="index rebuild"):
+        trace([tmp_path / "more" / "black.png"], tmp_path / "idx", progress=False)
 
 
 def test_index_and_trace_cli(descriptor, tmp_path, capsys):

@@ -3,11 +3,16 @@ maps an image to an L2-normalised 256-d vector that stays put under the transfor
 (``darkroom.data.copyaug``: crops, flips, rotations, colour, text, stickers, banners, borders, mixing,
 JPEG) and moves for a different picture. Trained with NT-Xent between an image and its copy, plus the
 KoLeo regulariser that spreads descriptors over the sphere so one threshold works everywhere.
+
+For retrieval (``descriptor``), the vectors of the image and of its gray version are concatenated
+(``gray_view``, 2 x dim): a colour change or a grayscale copy then moves only half the descriptor. Chosen on
+the val photos of ``darkroom bench copydetect`` (micro AP 0.786 -> 0.804 there), training is unchanged.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -46,6 +51,7 @@ class CopyDescConfig:
     temperature: float = 0.05
     koleo: float = 0.2  # weight of the KoLeo term (computed among originals and among copies, never pairs)
     transforms_max: int = 4  # copies get 1..transforms_max random transformations
+    gray_view: bool = True  # retrieval descriptor = [features(image), features(gray image)] / sqrt(2)
 
     def check(self):
         if self.channels not in (0, 3):
@@ -55,7 +61,8 @@ class CopyDescConfig:
 
 
 class CopyDescriptor(nn.Module):
-    """``features(x)``: (B, 3, H, W) in [0, 1], any size -> (B, dim) unit vectors; copies score high cosine."""
+    """``features(x)``: (B, 3, H, W) in [0, 1], any size -> (B, dim) unit vectors; copies score high cosine.
+    ``descriptor(x)``: the retrieval vectors, (B, descriptor_dim) unit vectors."""
 
     Config = CopyDescConfig
     train_defaults = {"lr": 1e-3, "batch_size": 64, "weight_decay": 1e-4}
@@ -69,6 +76,7 @@ class CopyDescriptor(nn.Module):
         self.criterion = NTXentLoss(c.temperature)
         self.koleo = KoLeoLoss()
         self.num_features = c.dim
+        self.descriptor_dim = 2 * c.dim if c.gray_view else c.dim
         self.sample_transform = CopySample(c.transforms_max)
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,6 +89,12 @@ class CopyDescriptor(nn.Module):
         mean = torch.tensor([0.485, 0.456, 0.406], device=x.device).view(1, 3, 1, 1)
         feats = self.encoder((self.resize(x) - mean) / 0.25)
         return F.normalize(self.project(self.pool(feats)), dim=1)
+
+    def descriptor(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.config.gray_view:
+            return self.features(x)
+        gray = kornia.color.rgb_to_grayscale(x).expand_as(x)
+        return torch.cat([self.features(x), self.features(gray)], 1) / 2 ** 0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

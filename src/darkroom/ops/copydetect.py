@@ -37,9 +37,9 @@ def load_descriptor(model: str | None = None):
 def embed(net, images: list[torch.Tensor]) -> np.ndarray:
     """(N, D) float32 descriptors of (3, H, W) images of any sizes."""
     if not images:
-        return np.zeros((0, net.config.dim), np.float32)
+        return np.zeros((0, net.descriptor_dim), np.float32)
     batch = torch.stack([net.resize(image[None])[0] for image in images])
-    return net.features(batch).cpu().numpy().astype(np.float32)
+    return net.descriptor(batch).cpu().numpy().astype(np.float32)
 
 
 def _load_index(folder: Path) -> tuple[dict, np.ndarray]:
@@ -69,6 +69,12 @@ def _save_index(folder: Path, meta: dict, embeddings: np.ndarray, with_faiss: bo
             faiss.write_index(flat, str(tmp))
 
 
+def _check_dim(folder: Path, meta: dict, net) -> None:
+    if meta["dim"] != net.descriptor_dim:
+        raise ValueError(f"{folder}: built with {meta['dim']}-d descriptors of an older {meta['model']}, which now "
+                         f"gives {net.descriptor_dim}-d; run `darkroom index rebuild --index {folder}`")
+
+
 def build_index(inputs, out, model: str | None = None, add: bool = False, progress: bool = True):
     """Embed the images of ``inputs`` into the index folder ``out`` (new, resumed, or ``add``-ed to).
     Returns (number of images now indexed, failures)."""
@@ -84,8 +90,9 @@ def build_index(inputs, out, model: str | None = None, add: bool = False, progre
     if meta and meta["model"] != name:
         raise ValueError(f"{folder}: built with {meta['model']}, not {name}; use `darkroom index rebuild --model`")
     if meta is None:
-        meta = {"model": name, "dim": net.config.dim, "paths": [], "version": 1}
-        embeddings = np.zeros((0, net.config.dim), np.float32)
+        meta = {"model": name, "dim": net.descriptor_dim, "paths": [], "version": 1}
+        embeddings = np.zeros((0, net.descriptor_dim), np.float32)
+    _check_dim(folder, meta, net)
     known = set(meta["paths"])
     todo = [p for p in paths if str(p.resolve()) not in known]
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
@@ -141,6 +148,7 @@ def trace(queries, index, top: int = 5, threshold: float | None = None, progress
     if not meta["paths"]:
         raise ValueError(f"{folder}: the index is empty")
     net, _, calibrated = load_descriptor(meta["model"])
+    _check_dim(folder, meta, net)
     threshold = calibrated if threshold is None else threshold
     search = faiss.read_index(str(folder / "faiss.index")) if (folder / "faiss.index").is_file() else None
     if search is None or search.ntotal != len(embeddings):
