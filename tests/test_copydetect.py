@@ -37,8 +37,8 @@ def test_descriptor_is_unit_length_for_any_size():
     assert torch.isfinite(out["loss"])
 
 
-def test_gray_view_descriptor_concatenates_colour_and_gray():
-    net = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64"},
+def test_descriptor_concatenates_its_views():
+    net = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64", "views": "colour,gray"},
                                                  {"channels": 3, "image_size": [48, 48]})).eval()
     image = torch.rand(2, 3, 48, 48)
     gray = (0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:]).expand_as(image)  # BT.601 luma
@@ -47,9 +47,17 @@ def test_gray_view_descriptor_concatenates_colour_and_gray():
     assert d.shape == (2, 128) and torch.allclose(d.norm(dim=1), torch.ones(2), atol=1e-5)
     assert torch.allclose(d[:, 64:], g[:, 64:], atol=1e-5)  # a grayscale copy keeps the gray half exactly
     assert torch.allclose(g[:, :64], g[:, 64:], atol=1e-5)
-    plain = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64", "gray_view": "false"},
-                                                   {"channels": 3, "image_size": [48, 48]})).eval()
-    assert plain.descriptor(image).shape == (2, 64)
+    for views, dim in (("colour", 64), ("colour,gray,equalized", 192)):
+        net = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64", "views": views},
+                                                     {"channels": 3, "image_size": [48, 48]})).eval()
+        assert net.descriptor(image).shape == (2, dim) and net.descriptor_dim == dim
+    equalized = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64", "views": "equalized"},
+                                                       {"channels": 3, "image_size": [48, 48]})).eval()
+    darker = (gray * 0.7 + 0.1)  # a brightness and contrast change keeps the equalised luma (up to rounding)
+    with torch.no_grad():
+        assert (equalized.descriptor(gray) * equalized.descriptor(darker)).sum(1).min() > 0.95
+    with pytest.raises(ValueError, match="views"):
+        resolve_config("copydesc", {"views": "colour,sepia"}, {"channels": 3, "image_size": [48, 48]})
 
 
 @pytest.fixture(scope="module")
