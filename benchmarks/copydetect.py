@@ -1,6 +1,6 @@
 """Copy detection: darkroom's descriptor versus perceptual hashes, on photos no model trained on.
 
-    python benchmarks/copydetect.py [--quick]          (or: darkroom bench copydetect)
+    python benchmarks/copydetect.py [--quick] [--model RUN] [--views]     (or: darkroom bench copydetect)
 
 References: 6 regions (3x2 grid) of each test-split photo in "reference" photos, plus the regions of the
 val-split photos as distractors. Copy queries: every reference region of the test photos, transformed by
