@@ -1,6 +1,6 @@
 """Copy detection: darkroom's descriptor versus perceptual hashes, on photos no model trained on.
 
-    python benchmarks/copydetect.py [--quick] [--model RUN] [--views]     (or: darkroom bench copydetect)
+    python benchmarks/copydetect.py [--quick] [--model RUN] [--distractors N] [--views]     (or: darkroom bench copydetect)
 
 References: 6 regions (3x2 grid) of each test-split photo in "reference" photos, plus the regions of the
 val-split photos as distractors. Copy queries: every reference region of the test photos, transformed by
@@ -12,6 +12,9 @@ each query's top 10 (micro AP), recall at 90 % precision, accuracy@1 of the copy
 darkroom's is_copy threshold is calibrated on the val photos (90 % precision) and checked here.
 Peers: pHash, dHash, wHash (`imagehash`, 64 bits), PDQ (`pdqhash`, 256 bits) and PDQ over the 8
 dihedral versions of the query, and a 32x32 gray-thumbnail cosine.
+Then the search at scale: the same queries among the references plus 20,000 distractor descriptors (random
+crops of train photos), exact search versus the inverted file `darkroom index` uses above 20,000 references,
+and build and search times for 100,000 descriptors.
 """
 from __future__ import annotations
 
@@ -23,20 +26,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tqdm import tqdm
 
 from darkroom.data import copyaug, load_dataset
 from darkroom.data.base import to_tensor
 from darkroom.models.copydesc import VIEWS
-from darkroom.ops.copydetect import embed, load_descriptor
+from darkroom.ops.copydetect import NPROBE, embed, load_descriptor, search_index
 
 FAMILIES = ["crop", "flip", "rot90", "rotate", "colour", "gray", "blur", "jpeg", "text", "emoji", "banner", "pad",
             "mix", "chain of 3", "perspective (held out)", "pixelate (held out)"]
 
 
-def regions(split: str, scale: float = 0.25) -> list[tuple[str, torch.Tensor]]:
+def _photo_source(split: str, scale: float = 0.25):
     root = "/usr/share/backgrounds"
     spec = f"photos:{root},split={split},scale={scale}" if os.path.isdir(root) else f"photos:split={split}"
-    data = load_dataset(spec, patch=8)
+    return load_dataset(spec, patch=8)
+
+
+def regions(split: str, scale: float = 0.25) -> list[tuple[str, torch.Tensor]]:
+    data = _photo_source(split, scale)
     out = []
     for key in data.photos:
         photo = data._photo(key)
@@ -118,23 +126,82 @@ def darkroom_scorer(net):
     return scores
 
 
-def index_scale(dim: int, n: int = 100_000, queries: int = 200) -> dict:
-    """FAISS exact inner-product index of ``n`` random unit descriptors: build seconds and ms per single query."""
+def distractor_vectors(net, count: int, rng) -> np.ndarray:
+    """Descriptors of ``count`` random crops (15-70 % of each side) of train-split photos: real image content,
+    none of it from the test photos, to stand in for a large collection of unrelated references."""
+    data = _photo_source("train")
+    out = []
+    for start in tqdm(range(0, count, 256), desc="distractors", unit="batch"):
+        images = []
+        for _ in range(min(256, count - start)):
+            photo = data._photo(data.photos[int(rng.integers(len(data.photos)))])
+            h, w = photo.shape[:2]
+            ch, cw = int(h * rng.uniform(0.15, 0.7)), int(w * rng.uniform(0.15, 0.7))
+            y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            images.append(net.resize(to_tensor(photo[y:y + ch, x:x + cw])[None])[0])
+        out.append(embed(net, images))
+    return np.concatenate(out)
+
+
+def _timed_search(index, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray, float]:
+    """Top-k (scores, rows) answering one query at a time, as `darkroom trace` does, and ms per query."""
+    start = time.perf_counter()
+    found = [index.search(q[None], k) for q in queries]
+    ms = 1000 * (time.perf_counter() - start) / len(queries)
+    return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found]), ms
+
+
+def _build(make) -> tuple[object, float]:
+    start = time.perf_counter()
+    index = make()
+    return index, time.perf_counter() - start
+
+
+def index_scale(net, ref_images, query_images, truth, distractors: int, rng, n: int = 100_000) -> None:
+    """What `darkroom index` does with many references: exact (flat) search versus the inverted file it
+    switches to above IVF_MIN references, in recall on real descriptors and in build and search time."""
     import faiss
 
     faiss.omp_set_num_threads(torch.get_num_threads())
-    rng = np.random.default_rng(0)
-    data = rng.standard_normal((n, dim), dtype=np.float32)
-    data /= np.linalg.norm(data, axis=1, keepdims=True)
-    start = time.perf_counter()
-    index = faiss.IndexFlatIP(dim)
-    index.add(data)
-    build = time.perf_counter() - start
-    probes = data[:queries] + 0.05 * rng.standard_normal((queries, dim), dtype=np.float32)
-    start = time.perf_counter()
-    for q in probes:
-        index.search(q[None], 10)
-    return {"build_s": build, "ms_per_query": 1000 * (time.perf_counter() - start) / queries}
+    dim = net.descriptor_dim
+    nlist = min(int(4 * n ** 0.5), (len(ref_images) + distractors) // 8)  # the cells of an n-reference index
+    refs = np.concatenate([embed(net, ref_images[i:i + 64]) for i in range(0, len(ref_images), 64)])
+    queries = np.concatenate([embed(net, query_images[i:i + 64]) for i in range(0, len(query_images), 64)])
+    base = np.concatenate([refs, distractor_vectors(net, distractors, rng)])  # true references come first
+    print(f"\n## Searching many references: the {len(refs)} references + {distractors:,} distractors (random crops "
+          f"of train photos), same queries; inverted file of {nlist} cells (as many as a {n:,}-reference index "
+          f"gets, at most one per 8 references), {NPROBE} visited per query\n")
+    print("| search | uAP | accuracy@1 | top-1 as exact | ms / query |\n|---|---:|---:|---:|---:|")
+    exact_rows = None
+    for label, make in (("exact (flat)", lambda: _flat(base)), ("inverted file", lambda: search_index(base, dim, nlist))):
+        scores, rows, ms = _timed_search(make(), queries)
+        exact_rows = rows if exact_rows is None else exact_rows
+        full = np.full((len(queries), len(base)), -np.inf, np.float32)
+        np.put_along_axis(full, np.maximum(rows, 0), np.where(rows >= 0, scores, -np.inf), 1)
+        m = evaluate(full, truth)
+        print(f"| {label} | {m['uAP']:.3f} | {m['acc@1']:.3f} | {(rows[:, 0] == exact_rows[:, 0]).mean():.3f} "
+              f"| {ms:.2f} |")
+    # 100k rows for timing: random unit vectors (balanced cells), and the real descriptors above each repeated
+    # with noise (cells as unbalanced as real images make them)
+    noise = rng.standard_normal((n, dim), dtype=np.float32)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    sets = {"random unit vectors": unit(noise),
+            "real descriptors + noisy repeats": unit(base[np.arange(n) % len(base)] + 0.02 * noise)}
+    print(f"\n{n:,} {dim}-d descriptors, {torch.get_num_threads()} threads, top 10, one query at a time:\n")
+    print("| descriptors | index | build s | ms / query |\n|---|---|---:|---:|")
+    for label, data in sets.items():
+        probes = unit(data[:200] + 0.03 * rng.standard_normal((200, dim), dtype=np.float32))
+        for kind, make in (("exact (flat)", lambda: _flat(data)), ("inverted file", lambda: search_index(data, dim))):
+            index, build = _build(make)
+            print(f"| {label} | {kind} | {build:.1f} | {_timed_search(index, probes)[2]:.2f} |")
+
+
+def _flat(data: np.ndarray):
+    import faiss
+
+    index = faiss.IndexFlatIP(data.shape[1])
+    index.add(np.ascontiguousarray(data))
+    return index
 
 
 # ---- metrics -------------------------------------------------------------------------------------------
@@ -202,11 +269,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer photos and families")
     parser.add_argument("--model", default=None, help="copy descriptor (default: the shipped copydesc)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--distractors", type=int, default=None,
+                        help="distractors for the many-references section (default 20000, 2000 with --quick; 0: skip)")
     parser.add_argument("--views", action="store_true", help="only compare the descriptor's views on val photos")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     families = FAMILIES[::3] if args.quick else FAMILIES
+    if args.distractors is None:
+        args.distractors = 2000 if args.quick else 20_000
     if args.views:
         compare_views(load_descriptor(args.model)[0], regions("val"), families)
         return
@@ -269,12 +340,10 @@ def main() -> None:
     precision = float(right[flagged].mean()) if flagged.any() else float("nan")
     recall = float((flagged & right & (truth >= 0)).sum() / (truth >= 0).sum())
     false_alarms = float((flagged & (truth < 0)).mean() / max((truth < 0).mean(), 1e-9))
-    scale = index_scale(net.descriptor_dim)
-    print(f"\nIndex of 100,000 {net.descriptor_dim}-d descriptors (FAISS exact inner product, "
-          f"{torch.get_num_threads()} threads): build {scale['build_s']:.2f} s, search {scale['ms_per_query']:.2f} ms "
-          "per query (top 10, one query at a time)")
     print(f"\nis_copy threshold {threshold:.4f} (calibrated on {len(cal_queries)} val-photo queries for 90 % precision): "
           f"here precision {precision:.3f}, recall {recall:.3f}, non-copies flagged {false_alarms:.3f}")
+    if args.distractors:
+        index_scale(net, ref_images, query_images, truth, args.distractors, rng)
 
 
 if __name__ == "__main__":

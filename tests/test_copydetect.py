@@ -111,3 +111,35 @@ def test_index_and_trace_cli(descriptor, tmp_path, capsys):
     assert main(["trace", "x.png", "--index", str(tmp_path / "nothing")]) == 2
     assert "not a darkroom index" in capsys.readouterr().err
     assert main(["index", "rebuild", "--index", str(tmp_path / "idx"), "--quiet"]) == 0
+
+
+def test_large_indexes_search_an_inverted_file_with_the_exact_scores(descriptor, tmp_path, monkeypatch):
+    import faiss
+
+    from darkroom.ops import copydetect
+
+    monkeypatch.setattr(copydetect, "IVF_MIN", 20)
+    _photos(tmp_path / "refs", n=24)
+    build_index([tmp_path / "refs"], tmp_path / "idx", str(descriptor), progress=False)
+    index = faiss.read_index(str(tmp_path / "idx" / "faiss.index"))
+    assert isinstance(index, faiss.IndexIVFFlat) and index.nlist == int(4 * 24 ** 0.5) and index.ntotal == 24
+    embeddings = np.load(tmp_path / "idx" / "embeddings.npy")
+    results, _ = trace([tmp_path / "refs" / "ref7.png"], tmp_path / "idx", top=3, progress=False)
+    row = [p.endswith("ref7.png") for p in json.loads((tmp_path / "idx" / "index.json").read_text())["paths"]]
+    exact = np.sort(embeddings @ embeddings[row.index(True)])[::-1][:3]  # NPROBE >= nlist: every cell visited
+    assert results[0]["matches"][0]["path"].endswith("ref7.png")
+    assert [m["score"] for m in results[0]["matches"]] == pytest.approx(exact, abs=1e-3)
+
+
+def test_search_index_finds_near_copies_among_clustered_references():
+    from darkroom.ops.copydetect import NPROBE, search_index
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((50, 32)).astype(np.float32)
+    refs = centres[rng.integers(0, 50, 5000)] + 0.3 * rng.standard_normal((5000, 32)).astype(np.float32)
+    refs /= np.linalg.norm(refs, axis=1, keepdims=True)
+    queries = refs[:200] + 0.05 * rng.standard_normal((200, 32)).astype(np.float32)
+    index = search_index(refs, 32, nlist=128)
+    assert index.nprobe == NPROBE < index.nlist
+    _, rows = index.search(np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True)), 1)
+    assert (rows[:, 0] == np.arange(200)).mean() > 0.95
