@@ -119,9 +119,11 @@ def thumbnail_scorer(refs, queries):
 
 
 def darkroom_scorer(net):
+    """Cosine scores; the last call's (reference, query) descriptors stay in ``scores.vectors``."""
     def scores(refs, queries):
         ref_vecs = np.concatenate([embed(net, refs[i:i + 64]) for i in range(0, len(refs), 64)])
         query_vecs = np.concatenate([embed(net, queries[i:i + 64]) for i in range(0, len(queries), 64)])
+        scores.vectors = ref_vecs, query_vecs
         return query_vecs @ ref_vecs.T
     return scores
 
@@ -157,16 +159,15 @@ def _build(make) -> tuple[object, float]:
     return index, time.perf_counter() - start
 
 
-def index_scale(net, ref_images, query_images, truth, distractors: int, rng, n: int = 100_000) -> None:
-    """What `darkroom index` does with many references: exact (flat) search versus the inverted file it
-    switches to above IVF_MIN references, in recall on real descriptors and in build and search time."""
+def index_scale(net, refs, queries, truth, distractors: int, rng, n: int = 100_000) -> None:
+    """What `darkroom index` does with many references (``refs``, ``queries``: the benchmark's descriptors):
+    exact (flat) search versus the inverted file it switches to above IVF_MIN references, in recall on real
+    descriptors and in build and search time."""
     import faiss
 
     faiss.omp_set_num_threads(torch.get_num_threads())
     dim = net.descriptor_dim
-    nlist = min(int(4 * n ** 0.5), (len(ref_images) + distractors) // 8)  # the cells of an n-reference index
-    refs = np.concatenate([embed(net, ref_images[i:i + 64]) for i in range(0, len(ref_images), 64)])
-    queries = np.concatenate([embed(net, query_images[i:i + 64]) for i in range(0, len(query_images), 64)])
+    nlist = min(int(4 * n ** 0.5), (len(refs) + distractors) // 8)  # the cells of an n-reference index
     base = np.concatenate([refs, distractor_vectors(net, distractors, rng)])  # true references come first
     print(f"\n## Searching many references: the {len(refs)} references + {distractors:,} distractors (random crops "
           f"of train photos), same queries; inverted file of {nlist} cells (as many as a {n:,}-reference index "
@@ -343,7 +344,7 @@ def main() -> None:
     print(f"\nis_copy threshold {threshold:.4f} (calibrated on {len(cal_queries)} val-photo queries for 90 % precision): "
           f"here precision {precision:.3f}, recall {recall:.3f}, non-copies flagged {false_alarms:.3f}")
     if args.distractors:
-        index_scale(net, ref_images, query_images, truth, args.distractors, rng)
+        index_scale(net, *scorers[f"darkroom {name}"].vectors, truth, args.distractors, rng)
 
 
 if __name__ == "__main__":
