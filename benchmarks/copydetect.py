@@ -31,7 +31,7 @@ from tqdm import tqdm
 from darkroom.data import copyaug, load_dataset
 from darkroom.data.base import to_tensor
 from darkroom.models.copydesc import VIEWS
-from darkroom.ops.copydetect import NPROBE, embed, load_descriptor, search_index
+from darkroom.ops.copydetect import NPROBE, crowding, embed, load_descriptor, search_index
 
 FAMILIES = ["crop", "flip", "rot90", "rotate", "colour", "gray", "blur", "jpeg", "text", "emoji", "banner", "pad",
             "mix", "chain of 3", "perspective (held out)", "pixelate (held out)"]
@@ -119,12 +119,13 @@ def thumbnail_scorer(refs, queries):
 
 
 def darkroom_scorer(net):
-    """Cosine scores; the last call's (reference, query) descriptors stay in ``scores.vectors``."""
+    """`darkroom trace`'s scores (cosine less the query's crowding); the last call's (reference, query)
+    descriptors stay in ``scores.vectors``."""
     def scores(refs, queries):
         ref_vecs = np.concatenate([embed(net, refs[i:i + 64]) for i in range(0, len(refs), 64)])
         query_vecs = np.concatenate([embed(net, queries[i:i + 64]) for i in range(0, len(queries), 64)])
         scores.vectors = ref_vecs, query_vecs
-        return query_vecs @ ref_vecs.T
+        return query_vecs @ ref_vecs.T - crowding(net, query_vecs)[:, None]
     return scores
 
 
@@ -176,6 +177,7 @@ def index_scale(net, refs, queries, truth, distractors: int, rng, n: int = 100_0
     exact_rows = None
     for label, make in (("exact (flat)", lambda: _flat(base)), ("inverted file", lambda: search_index(base, dim, nlist))):
         scores, rows, ms = _timed_search(make(), queries)
+        scores = scores - crowding(net, queries)[:, None]
         exact_rows = rows if exact_rows is None else exact_rows
         full = np.full((len(queries), len(base)), -np.inf, np.float32)
         np.put_along_axis(full, np.maximum(rows, 0), np.where(rows >= 0, scores, -np.inf), 1)

@@ -8,7 +8,7 @@ from PIL import Image
 from darkroom.cli import main
 from darkroom.data import copyaug
 from darkroom.models import build_model, resolve_config
-from darkroom.ops.copydetect import build_index, remove_from_index, trace
+from darkroom.ops.copydetect import add_background, build_index, embed, remove_from_index, trace
 from darkroom.ops.training import run_training
 
 
@@ -111,6 +111,30 @@ def test_index_and_trace_cli(descriptor, tmp_path, capsys):
     assert main(["trace", "x.png", "--index", str(tmp_path / "nothing")]) == 2
     assert "not a darkroom index" in capsys.readouterr().err
     assert main(["index", "rebuild", "--index", str(tmp_path / "idx"), "--quiet"]) == 0
+
+
+def test_a_background_lowers_the_scores_of_a_query_that_resembles_it(descriptor, tmp_path):
+    from darkroom.io import read_image
+    from darkroom.models import load_run
+
+    _photos(tmp_path / "refs")
+    build_index([tmp_path / "refs"], tmp_path / "idx", str(descriptor), progress=False)
+    net, _ = load_run(descriptor)
+    query = embed(net, [read_image(tmp_path / "refs" / "ref0.png")])[0]
+    rng = np.random.default_rng(0)
+    background = rng.standard_normal((20, len(query))).astype(np.float32)
+    background[:3] = query + 0.02 * background[:3]  # three unrelated photos that look like the query
+    background /= np.linalg.norm(background, axis=1, keepdims=True)
+    run = add_background(descriptor, background, tmp_path / "with-bg", k=3, weight=0.5)
+    plain, _ = trace([tmp_path / "refs" / "ref0.png"], tmp_path / "idx", top=2, progress=False)
+    (tmp_path / "idx" / "index.json").write_text((tmp_path / "idx" / "index.json").read_text().replace(
+        str(descriptor), str(run)))  # the same descriptors, scored against the background
+    crowded, _ = trace([tmp_path / "refs" / "ref0.png"], tmp_path / "idx", top=2, progress=False)
+    expected = 0.5 * np.sort(background @ query)[::-1][:3].mean()
+    assert expected > 0.45
+    for a, b in zip(plain[0]["matches"], crowded[0]["matches"]):
+        assert a["path"] == b["path"] and b["score"] == pytest.approx(a["score"] - expected, abs=2e-3)
+    assert load_run(run)[0].config.background == 20  # kept with the weights, reloaded
 
 
 def test_large_indexes_search_an_inverted_file_with_the_exact_scores(descriptor, tmp_path, monkeypatch):

@@ -50,6 +50,9 @@ VIEWS = {"colour": lambda x: x, "gray": lambda x: _luma(x).expand_as(x),
          "equalized": lambda x: kornia.enhance.equalize(_luma(x)).expand_as(x)}
 
 
+BACKGROUND_SCALE = 508.0  # background descriptors are kept as int8: round(x * 508), |x| < 0.25 in practice
+
+
 @dataclass(frozen=True)
 class CopyDescConfig:
     channels: int = 0
@@ -62,6 +65,11 @@ class CopyDescConfig:
     koleo: float = 0.2  # weight of the KoLeo term (computed among originals and among copies, never pairs)
     transforms_max: int = 4  # copies get 1..transforms_max random transformations
     views: str = "colour,gray,equalized"  # retrieval descriptor: features of these views, concatenated
+    # retrieval scores: cosine - background_weight * the query's mean cosine to its background_k nearest
+    # descriptors among `background` unrelated photo crops kept with the weights (scripts/copydesc_background.py)
+    background: int = 0
+    background_k: int = 10
+    background_weight: float = 0.0
 
     def check(self):
         if self.channels not in (0, 3):
@@ -71,6 +79,8 @@ class CopyDescConfig:
         views = self.views.split(",")
         if set(views) - set(VIEWS) or len(set(views)) != len(views):
             raise ValueError(f"views must be distinct names among {', '.join(VIEWS)}, got {self.views!r}")
+        if self.background < 0 or not 1 <= self.background_k or self.background_weight < 0:
+            raise ValueError("background must be >= 0, background_k >= 1 and background_weight >= 0")
 
 
 class CopyDescriptor(nn.Module):
@@ -92,6 +102,8 @@ class CopyDescriptor(nn.Module):
         self.views = c.views.split(",")
         self.descriptor_dim = c.dim * len(self.views)
         self.sample_transform = CopySample(c.transforms_max)
+        if c.background:
+            self.register_buffer("background", torch.zeros(c.background, self.descriptor_dim, dtype=torch.int8))
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
         size = (self.config.image_size,) * 2
@@ -107,6 +119,17 @@ class CopyDescriptor(nn.Module):
     def descriptor(self, x: torch.Tensor) -> torch.Tensor:
         x = self.resize(x)
         return torch.cat([self.features(VIEWS[v](x)) for v in self.views], 1) / len(self.views) ** 0.5
+
+    def crowding(self, descriptors: torch.Tensor) -> torch.Tensor:
+        """(Q,) what comes off each query's retrieval scores: ``background_weight`` times its mean cosine to
+        its ``background_k`` nearest background descriptors (zeros without a background). A query that
+        looks like many unrelated photos (sky, foliage, texture) then scores lower against every reference,
+        which makes one is_copy threshold fit plain and busy queries alike (Pizzi et al., SSCD)."""
+        if not self.config.background or not self.config.background_weight:
+            return descriptors.new_zeros(len(descriptors))
+        sims = descriptors @ (self.background.to(descriptors.dtype) / BACKGROUND_SCALE).T
+        k = min(self.config.background_k, len(self.background))
+        return self.config.background_weight * sims.topk(k, dim=1).values.mean(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

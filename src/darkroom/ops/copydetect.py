@@ -4,8 +4,9 @@ An index is a folder: ``index.json`` (descriptor model, dimension, the reference
 ``embeddings.npy`` (float32, one L2-normalised row per path) and ``faiss.index`` (a FAISS inner-product
 index over those rows: exact below ``IVF_MIN`` references, an inverted-file index above, which compares a query
 with the references of its ``NPROBE`` nearest cells only and so answers in about a millisecond at 100,000). A build saves every ``CHUNK`` images, so an interrupted build, run again
-with the same arguments, resumes where it stopped. Scores are cosine similarities; ``is_copy`` compares
-them with the descriptor's calibrated threshold (its model card states the precision it was set for).
+with the same arguments, resumes where it stopped. A score is the cosine similarity of query and reference,
+less the query's crowding (how much it resembles unrelated photos; see ``CopyDescriptor.crowding``); ``is_copy``
+compares it with the descriptor's calibrated threshold (its model card states the precision it was set for).
 """
 from __future__ import annotations
 
@@ -43,6 +44,39 @@ def embed(net, images: list[torch.Tensor]) -> np.ndarray:
         return np.zeros((0, net.descriptor_dim), np.float32)
     batch = torch.stack([net.resize(image[None])[0] for image in images])
     return net.descriptor(batch).cpu().numpy().astype(np.float32)
+
+
+def crowding(net, descriptors: np.ndarray) -> np.ndarray:
+    """(Q,) float32: what comes off each query's cosines to give its scores (``CopyDescriptor.crowding``)."""
+    with torch.no_grad():
+        return net.crowding(torch.from_numpy(np.ascontiguousarray(descriptors, np.float32))).numpy()
+
+
+def add_background(run, vectors: np.ndarray, out, k: int = 10, weight: float = 0.35, note: dict | None = None):
+    """Write the copydesc run ``run`` again as the run folder ``out``, with ``vectors`` (N, descriptor_dim)
+    as its background and scores less ``weight`` times a query's mean cosine to its ``k`` nearest of them."""
+    import dataclasses
+
+    from safetensors.torch import save_model
+
+    from darkroom.models import get_model_class
+    from darkroom.models.copydesc import BACKGROUND_SCALE
+
+    net, info = load_run(run)
+    if info["model"] != "copydesc":
+        raise ValueError(f"{run}: a {info['model']} run, not copydesc")
+    config = dataclasses.replace(net.config, background=len(vectors), background_k=k, background_weight=weight)
+    model = get_model_class("copydesc")(config)
+    state = {name: value for name, value in net.state_dict().items() if name != "background"}
+    quantized = torch.as_tensor(np.asarray(vectors, np.float32) * BACKGROUND_SCALE).round().clamp(-127, 127)
+    model.load_state_dict({**state, "background": quantized.to(torch.int8)})
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(folder / "model.safetensors"))
+    info = {key: value for key, value in info.items() if key not in ("sha256", "size_bytes", "stored_dtype")}
+    info.update(model_config=dataclasses.asdict(config), background=note or {"from": str(run)})
+    write_text_atomic(folder / "run.json", json.dumps(info, indent=1) + "\n")
+    return folder
 
 
 def _load_index(folder: Path) -> tuple[dict, np.ndarray]:
@@ -192,6 +226,7 @@ def trace(queries, index, top: int = 5, threshold: float | None = None, progress
             failures.append(str(err))
             continue
         scores, rows = search.search(query, min(top, len(meta["paths"])))
+        scores = scores - crowding(net, query)[:, None]
         results.append({"query": str(path), "matches": [
             {"path": meta["paths"][r], "score": round(float(s), 4), "is_copy": bool(s >= threshold)}
             for s, r in zip(scores[0], rows[0]) if r >= 0]})
