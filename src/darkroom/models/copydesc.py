@@ -9,6 +9,11 @@ the image itself, its luma, and its histogram-equalised luma, which undoes most 
 changes. A colour change or a grayscale copy then moves only part of the descriptor. The three views were
 chosen on six calibration sets of val photos built as in ``darkroom bench copydetect`` (mean micro AP of
 the shipped descriptor: image alone 0.762, + luma 0.834, + equalised luma 0.850); training is unchanged.
+
+Retrieval scores are cosines less the query's *crowding* (``crowding``): its mean cosine to its nearest
+descriptors of unrelated photo crops kept with the weights (``background``, int8), so that a query resembling
+many photos (sky, foliage) needs a closer match to pass the same threshold. The background is added after
+training (scripts/copydesc_background.py); its k and weight were chosen on the same val calibration sets.
 """
 from __future__ import annotations
 
