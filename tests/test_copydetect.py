@@ -94,6 +94,11 @@ def test_index_build_resume_add_remove_and_trace(descriptor, tmp_path):
     results, _ = trace([tmp_path / "more" / "black.png"], tmp_path / "idx", top=10, progress=False)
     assert len(results[0]["matches"]) == 4
     meta = json.loads((tmp_path / "idx" / "index.json").read_text())
+    (tmp_path / "idx" / "index.json").write_text(json.dumps({**meta, "weights": "0123"}))  # other weights made it
+    with pytest.raises(ValueError, match="weights 0123.*index rebuild"):
+        trace([tmp_path / "more" / "black.png"], tmp_path / "idx", progress=False)
+    with pytest.raises(ValueError, match="weights 0123.*index rebuild"):
+        build_index([tmp_path / "more"], tmp_path / "idx", str(descriptor), add=True, progress=False)
     (tmp_path / "idx" / "index.json").write_text(json.dumps({**meta, "dim": 64}))  # as an older descriptor made
     with pytest.raises(ValueError, match="index rebuild"):
         trace([tmp_path / "more" / "black.png"], tmp_path / "idx", progress=False)
@@ -115,7 +120,7 @@ def test_index_and_trace_cli(descriptor, tmp_path, capsys):
 
 def test_a_background_lowers_the_scores_of_a_query_that_resembles_it(descriptor, tmp_path):
     from darkroom.io import read_image
-    from darkroom.models import load_run
+    from darkroom.models import load_run, sha256, weights_path
 
     _photos(tmp_path / "refs")
     build_index([tmp_path / "refs"], tmp_path / "idx", str(descriptor), progress=False)
@@ -127,8 +132,9 @@ def test_a_background_lowers_the_scores_of_a_query_that_resembles_it(descriptor,
     background /= np.linalg.norm(background, axis=1, keepdims=True)
     run = add_background(descriptor, background, tmp_path / "with-bg", k=3, weight=0.5)
     plain, _ = trace([tmp_path / "refs" / "ref0.png"], tmp_path / "idx", top=2, progress=False)
-    (tmp_path / "idx" / "index.json").write_text((tmp_path / "idx" / "index.json").read_text().replace(
-        str(descriptor), str(run)))  # the same descriptors, scored against the background
+    meta = json.loads((tmp_path / "idx" / "index.json").read_text())  # the same descriptors, with a background
+    meta.update(model=str(run), weights=sha256(weights_path(run))[:16])
+    (tmp_path / "idx" / "index.json").write_text(json.dumps(meta))
     crowded, _ = trace([tmp_path / "refs" / "ref0.png"], tmp_path / "idx", top=2, progress=False)
     expected = 0.5 * np.sort(background @ query)[::-1][:3].mean()
     assert expected > 0.45

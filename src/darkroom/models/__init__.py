@@ -95,6 +95,11 @@ def _locate(run) -> tuple[Path, Path]:
     raise ValueError(f"{run}: no such run folder or shipped weights (shipped: {names})")
 
 
+def weights_path(run) -> Path:
+    """The safetensors file of a run folder or of shipped weights."""
+    return _locate(run)[1]
+
+
 def sha256(path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -1,6 +1,7 @@
 """``darkroom index`` and ``darkroom trace``: find the original an image was copied from.
 
-An index is a folder: ``index.json`` (descriptor model, dimension, the reference paths in order),
+An index is a folder: ``index.json`` (descriptor model, its weights' checksum, dimension, the reference paths in order;
+another version of the weights is refused until `darkroom index rebuild`),
 ``embeddings.npy`` (float32, one L2-normalised row per path) and ``faiss.index`` (a FAISS inner-product
 index over those rows: exact below ``IVF_MIN`` references, an inverted-file index above, which compares a query
 with the references of its ``NPROBE`` nearest cells only and so answers in about a millisecond at 100,000). A build saves every ``CHUNK`` images, so an interrupted build, run again
@@ -18,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from darkroom.io import atomic_path, list_images, read_image, write_text_atomic
-from darkroom.models import load_run
+from darkroom.models import load_run, sha256, weights_path
 
 DEFAULT_MODEL = "copydesc"
 CHUNK = 64
@@ -34,6 +35,7 @@ def load_descriptor(model: str | None = None):
     if info["model"] != "copydesc":
         raise ValueError(f"{name}: a {info['model']} model is not a copy descriptor")
     threshold = info.get("measured", {}).get("copy_threshold", info.get("copy_threshold", DEFAULT_THRESHOLD))
+    net.weights_id = sha256(weights_path(name))[:16]  # an index remembers it: new weights need a rebuild
     return net, name, float(threshold)
 
 
@@ -135,10 +137,15 @@ def _read_search_index(folder: Path, embeddings: np.ndarray):
     return index
 
 
-def _check_dim(folder: Path, meta: dict, net) -> None:
+def _check_descriptor(folder: Path, meta: dict, net) -> None:
+    """Refuse an index whose descriptors another version of its model made (they would not compare)."""
     if meta["dim"] != net.descriptor_dim:
         raise ValueError(f"{folder}: built with {meta['dim']}-d descriptors of an older {meta['model']}, which now "
                          f"gives {net.descriptor_dim}-d; run `darkroom index rebuild --index {folder}`")
+    if meta.get("weights") != net.weights_id and meta["paths"]:
+        raise ValueError(f"{folder}: built with {meta['model']} weights {meta.get('weights') or '(unrecorded)'}, "
+                         f"this darkroom has {meta['model']} weights {net.weights_id}; run "
+                         f"`darkroom index rebuild --index {folder}`")
 
 
 def build_index(inputs, out, model: str | None = None, add: bool = False, progress: bool = True):
@@ -156,9 +163,10 @@ def build_index(inputs, out, model: str | None = None, add: bool = False, progre
     if meta and meta["model"] != name:
         raise ValueError(f"{folder}: built with {meta['model']}, not {name}; use `darkroom index rebuild --model`")
     if meta is None:
-        meta = {"model": name, "dim": net.descriptor_dim, "paths": [], "version": 1}
+        meta = {"model": name, "dim": net.descriptor_dim, "weights": net.weights_id, "paths": [], "version": 1}
         embeddings = np.zeros((0, net.descriptor_dim), np.float32)
-    _check_dim(folder, meta, net)
+    _check_descriptor(folder, meta, net)
+    meta["weights"] = net.weights_id
     known = set(meta["paths"])
     todo = [p for p in paths if str(p.resolve()) not in known]
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
@@ -212,7 +220,7 @@ def trace(queries, index, top: int = 5, threshold: float | None = None, progress
     if not meta["paths"]:
         raise ValueError(f"{folder}: the index is empty")
     net, _, calibrated = load_descriptor(meta["model"])
-    _check_dim(folder, meta, net)
+    _check_descriptor(folder, meta, net)
     threshold = calibrated if threshold is None else threshold
     search = _read_search_index(folder, embeddings)
     paths, failures = list_images(queries)
