@@ -1,4 +1,5 @@
-"""Give a copydesc run a background: descriptors of random crops of train-split photos, kept with its weights,
+"""Give a copydesc run a background: descriptors of random crops of half the train-split photos (the
+benchmark's distractors come from the other half), kept with its weights,
 against which `darkroom trace` measures how crowded a query is (``CopyDescriptor.crowding``).
 
     python scripts/copydesc_background.py RUN OUT [--count 1000] [--k 10] [--weight 0.35] [--seed 1]
@@ -26,14 +27,15 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--weight", type=float, default=0.35)
-    parser.add_argument("--seed", type=int, default=1, help="the benchmark's distractors use seed 0")
+    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     net = load_descriptor(args.run)[0]
-    vectors = distractor_vectors(net, args.count, np.random.default_rng(args.seed))
+    vectors = distractor_vectors(net, args.count, np.random.default_rng(args.seed), half=0)
     note = {"from": str(args.run), "count": args.count, "seed": args.seed,
-            "crops": "random crops (15-70 % of each side) of train-split photos (scripts/copydesc_background.py)"}
+            "crops": "random crops (15-70 % of each side) of the even-numbered train-split photos "
+                     "(scripts/copydesc_background.py; the benchmark's distractors use the odd-numbered ones)"}
     out = add_background(args.run, vectors, args.out, args.k, args.weight, note)
     print(f"{out}: {args.count} background descriptors, k {args.k}, weight {args.weight}")
 
