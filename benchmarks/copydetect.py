@@ -13,8 +13,9 @@ darkroom's is_copy threshold is calibrated on the val photos (90 % precision) an
 Peers: pHash, dHash, wHash (`imagehash`, 64 bits), PDQ (`pdqhash`, 256 bits) and PDQ over the 8
 dihedral versions of the query, and a 32x32 gray-thumbnail cosine.
 Then the search at scale: the same queries among the references plus 20,000 distractor descriptors (random
-crops of the odd-numbered train photos; copydesc's background comes from the even-numbered ones), exact search versus the inverted file `darkroom index` uses above 20,000 references,
-and build and search times for 100,000 descriptors.
+crops of the odd-numbered train photos; copydesc's background comes from the even-numbered ones), exact
+search versus the inverted file `darkroom index` uses above 20,000 references, and build and search times
+for 100,000 descriptors.
 """
 from __future__ import annotations
 

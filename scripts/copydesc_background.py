@@ -1,8 +1,8 @@
 """Give a copydesc run a background: descriptors of random crops of half the train-split photos (the
-benchmark's distractors come from the other half), kept with its weights,
-against which `darkroom trace` measures how crowded a query is (``CopyDescriptor.crowding``).
+benchmark's distractors come from the other half), kept with its weights, against which `darkroom trace`
+measures how crowded a query is (``CopyDescriptor.crowding``). The defaults are the shipped copydesc's.
 
-    python scripts/copydesc_background.py RUN OUT [--count 1000] [--k 10] [--weight 0.35] [--seed 1]
+    python scripts/copydesc_background.py RUN OUT [--count 2000] [--k 5] [--weight 0.35] [--seed 1]
 
 Writes the run folder OUT (RUN's weights plus the background; its run.json records count, k and weight);
 RUN is left as it is. Then calibrate and measure OUT with `darkroom bench copydetect --model OUT`.
@@ -24,8 +24,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run")
     parser.add_argument("out")
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--weight", type=float, default=0.35)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)

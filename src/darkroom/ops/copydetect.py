@@ -35,7 +35,8 @@ def load_descriptor(model: str | None = None):
     if info["model"] != "copydesc":
         raise ValueError(f"{name}: a {info['model']} model is not a copy descriptor")
     threshold = info.get("measured", {}).get("copy_threshold", info.get("copy_threshold", DEFAULT_THRESHOLD))
-    net.weights_id = sha256(weights_path(name))[:16]  # an index remembers it: new weights need a rebuild
+    # an index remembers it, so new weights need a rebuild (shipped cards carry the checksum load_run verified)
+    net.weights_id = (info.get("sha256") or sha256(weights_path(name)))[:16]
     return net, name, float(threshold)
 
 
