@@ -1,9 +1,11 @@
 """Write the generated-image detector's training set (see darkroom.ops.generated).
 
-    python scripts/make_generated_set.py runs/generated/train.npz [--photos data/photos-half] [--n 6000]
+    python scripts/make_generated_set.py runs/generated96/train.npz [--photos data/photos-half] [--n 8000]
+        [--crop 96] [--patch 128]
 
-Patches of 2x the crop from the photos' train split (never the test split the benchmark uses), shuffled
-with a fixed seed; each gives a real example and two made by darkroom's restoration networks.
+Patches (2x the crop unless --patch says otherwise) from the photos' train split (never the test split the
+benchmark uses), shuffled with a fixed seed; each gives a real example and two made by darkroom's
+restoration networks, centre-cropped to --crop.
 """
 import argparse
 
@@ -21,10 +23,12 @@ def main() -> None:
     parser.add_argument("--split", default="train")
     parser.add_argument("--n", type=int, default=5000, help="photo patches (flat ones are skipped)")
     parser.add_argument("--crop", type=int, default=64)
+    parser.add_argument("--patch", type=int, default=0, help="photo patch size (default 2x crop); the margin "
+                        "around the centre crop keeps the networks' borders out")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    data = load_dataset(f"photos:{args.photos},split={args.split},patch={2 * args.crop}")
+    data = load_dataset(f"photos:{args.photos},split={args.split},patch={args.patch or 2 * args.crop}")
     order = np.random.default_rng(args.seed).permutation(len(data))[:args.n]
     images, labels = make_examples((data[int(i)]["image"] for i in order), args.crop, seed=args.seed)
     write_set(args.out, images, labels)

@@ -1,10 +1,11 @@
 """The generated-image detector and the set it learns from."""
 import numpy as np
+import pytest
 import torch
 
 from darkroom.models import build_model, resolve_config
 from darkroom.models.gendetect import DetectSample
-from darkroom.ops.generated import FAMILIES, detail, make_examples
+from darkroom.ops.generated import FAMILIES, detail, make_examples, real_example
 
 
 def textured(seed: int, side: int = 128) -> torch.Tensor:
@@ -20,6 +21,13 @@ def test_examples_pair_real_and_generated_content():
     assert images.shape == (6, 64, 64, 3) and images.dtype == np.uint8  # the flat patch is skipped
     assert labels.tolist() == [0, 1, 2, 0, 3, 4]  # one real, then families in turn
     assert len(FAMILIES) == 4
+
+
+def test_resized_real_examples_still_hold_a_crop_with_a_small_margin():
+    rng = np.random.default_rng(0)
+    sides = [real_example(textured(0), rng, crop=96).shape[-1] for _ in range(60)]
+    assert min(sides) >= 96 and max(sides) > 128 and sides.count(128) < 60  # resized both ways, some untouched
+    assert min(real_example(textured(0), rng).shape[-1] for _ in range(100)) < 96  # without a crop: down to 0.55
 
 
 def test_augmentation_keeps_the_crop_and_range():
@@ -44,3 +52,10 @@ def test_image_probability_on_any_size():
     for shape in [(3, 20, 50), (1, 40, 40), (3, 300, 500)]:
         p = model.image_prob(torch.rand(shape))
         assert 0 <= p <= 1
+
+
+def test_augmentation_probabilities_come_from_the_config():
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "jpeg_prob": 0.0}))
+    assert model.sample_transform.jpeg_prob == 0.0 and model.sample_transform.blur_prob == 0.1
+    with pytest.raises(ValueError, match="jpeg_prob"):
+        resolve_config("gendetect", {"jpeg_prob": 1.5})

@@ -5,8 +5,9 @@ real, k > 0 = family k).
 Works at full resolution on small crops (network traces live in the finest pixels; resizing would erase
 them): the image and its SRM high-pass residual into a small ResNet with a stride-1 stem, GeM pooling, one
 logit; both classes weigh the same in the loss. Training crops pass through the same
-random flips, rotations, JPEG and mild blur or resizing whatever their class, so none of those marks a
-class. ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
+random flips and rotations whatever their class and, with the probabilities of the config, JPEG and mild
+blur or resizing (on a CPU budget these cost much of the accuracy on clean crops: see
+configs/gendetect.toml). ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
 
     model(crops)          -> (B,) logits
     model.image_prob(x)   -> probability for a whole (3, H, W) image: mean logit over a grid of crops
@@ -57,10 +58,15 @@ class GenDetectConfig:
     width: int = 16
     stages: int = 4
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
+    jpeg_prob: float = 0.3  # training augmentation, the same for both classes
+    blur_prob: float = 0.1
+    resize_prob: float = 0.1
 
     def check(self):
         if self.crop < 16 or self.width < 1 or self.stages < 1 or self.holdout < 0:
             raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout >= 0")
+        if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob)):
+            raise ValueError("gendetect: jpeg_prob, blur_prob and resize_prob must be in [0, 1]")
 
 
 class GeneratedDetector(nn.Module):
@@ -74,7 +80,7 @@ class GeneratedDetector(nn.Module):
         self.body = SmallResNet(6, c.width, c.stages, stem_stride=1)
         self.pool = GeM()
         self.head = nn.Linear(self.body.out_channels, 1)
-        self.sample_transform = DetectSample(c.crop)
+        self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:

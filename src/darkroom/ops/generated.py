@@ -59,8 +59,12 @@ class Generators:
         return net(_resize(patch, 1 / scale)[None])[0].clamp(0, 1)
 
 
-def real_example(patch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    return _resize(patch, float(rng.uniform(0.55, 1.6))) if rng.random() < 1 / 3 else patch
+def real_example(patch: torch.Tensor, rng: np.random.Generator, crop: int = 0) -> torch.Tensor:
+    """The photo, or a third of the time the photo resized by a factor in [0.55, 1.6] (never so small that
+    it no longer holds a ``crop``)."""
+    if rng.random() >= 1 / 3:
+        return patch
+    return _resize(patch, float(rng.uniform(max(0.55, crop / min(patch.shape[-2:])), 1.6)))
 
 
 def detail(patch: torch.Tensor) -> float:
@@ -72,7 +76,7 @@ def detail(patch: torch.Tensor) -> float:
 
 def make_examples(patches, crop: int, families=FAMILIES, per_patch: int = 2, seed: int = 0,
                   min_detail: float = 0.01, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``patches``: an iterable of (3, 2*crop, 2*crop) photo patches -> (images (N, crop, crop, 3) uint8,
+    """``patches``: an iterable of (3, P, P) photo patches, P > crop -> (images (N, crop, crop, 3) uint8,
     labels (N,)). Every patch gives one real example and ``per_patch`` generated ones (families in turn),
     so both classes show the same content. Patches flatter than ``min_detail`` (see ``detail``) are skipped."""
     rng = np.random.default_rng(seed)
@@ -81,7 +85,7 @@ def make_examples(patches, crop: int, families=FAMILIES, per_patch: int = 2, see
     for patch in tqdm(patches, disable=not progress, unit="patch", desc="generated set"):
         if detail(patch) < min_detail:
             continue
-        made = [(real_example(patch, rng), 0)]
+        made = [(real_example(patch, rng, crop), 0)]
         for _ in range(per_patch):
             family = families[turn % len(families)]
             turn += 1
