@@ -26,6 +26,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.preprocessing import StandardScaler
 
 from darkroom.data import degrade, load_dataset
+from darkroom.data.spec import parse_spec
 from darkroom.forensics.classical import spectrum_profile
 from darkroom.models import load_run
 from darkroom.ops.generated import FAMILIES, make_examples
@@ -90,8 +91,8 @@ def main() -> None:
 def run(model_name: str, runs: Path, quick: bool) -> None:
     t0 = time.time()
     model, info = load_run(model_name)
-    data_spec = info.get("data", "")
-    train_set = data_spec.split(":", 1)[1].split(",")[0] if data_spec.startswith("npz:") else TRAIN_SET
+    spec = parse_spec(info["data"]) if info.get("data") else None
+    train_set = spec.path if spec is not None and spec.source == "npz" else TRAIN_SET
     if not Path(train_set).is_file():
         print(f"\n(generated-image detection skipped: no {train_set}; scripts/make_generated_set.py writes it)")
         return
