@@ -44,9 +44,13 @@ def test_set(quick: bool):
     return make_examples((data[i]["image"] for i in picks), CROP, per_patch=len(FAMILIES), seed=123, progress=False)
 
 
+def as_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+
+
 def recompressed(images: np.ndarray, quality: int) -> np.ndarray:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-    out = degrade.jpeg(x, quality)[0]
+    out = degrade.jpeg(as_tensor(images), quality)[0]
     return (out.permute(0, 2, 3, 1) * 255).round().byte().numpy()
 
 
@@ -67,7 +71,7 @@ def spectral_detector(train_spectra, train_labels, holdout: int):
 
 @torch.no_grad()
 def network_probs(model, images: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    x = as_tensor(images)
     return np.concatenate([torch.sigmoid(model(x[i:i + 256])).numpy() for i in range(0, len(x), 256)])
 
 
