@@ -8,7 +8,8 @@ Test set: patches of the test-split photos (scikit-image's `coffee` and the test
 family of darkroom.ops.generated (denoise, sr-x2, sr-x4, colorize), 64 px centre crops. The networks are
 scored per family against the real crops: average precision (AP) and accuracy at the default threshold
 0.5. "Seen" uses the detector trained on every family (shipped `gendetect`); "left out" uses the detector
-trained without that family (`RUNS/gendetect-no-FAMILY`, from configs/gendetect.toml with holdout=K).
+trained without that family (`RUNS/gendetect-aug-no-FAMILY`: configs/gendetect.toml, then
+configs/gendetect-aug.toml, both with holdout=K; `--lofo PREFIX` names other runs).
 The spectral baseline is refitted, same run, on the detector's own training set (the npz its card names).
 A last table scores the same crops after a JPEG q90 recompression of every one, real or generated.
 """
@@ -33,6 +34,7 @@ from darkroom.ops.generated import FAMILIES, make_examples
 
 TRAIN_SET = "runs/generated96/train.npz"  # when the detector's card names no npz training set
 CROP = 64
+LOFO_PREFIX = "gendetect-aug-no-"  # the leave-one-family-out runs of the shipped recipe
 JPEG = 90  # the robustness table: every test crop, real or generated, recompressed at this quality
 
 
@@ -87,12 +89,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", default="runs", help="folder with the leave-one-family-out runs")
     parser.add_argument("--model", default="gendetect", help="shipped name or run folder (all families)")
+    parser.add_argument("--lofo", default=LOFO_PREFIX, help="leave-one-family-out runs: RUNS/PREFIX + FAMILY")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    run(args.model, Path(args.runs), args.quick)
+    run(args.model, Path(args.runs), args.quick, args.lofo)
 
 
-def run(model_name: str, runs: Path, quick: bool) -> None:
+def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX) -> None:
     t0 = time.time()
     model, info = load_run(model_name)
     spec = parse_spec(info["data"]) if info.get("data") else None
@@ -118,7 +121,7 @@ def run(model_name: str, runs: Path, quick: bool) -> None:
         net, spec = scores(seen_net, labels, k), scores(seen_spec, labels, k)
         rows["seen"].append((*net, *spec))
         print(f"| {family} | no | {net[0]:.3f} | {net[1]:.3f} | {spec[0]:.3f} | {spec[1]:.3f} |")
-        run_dir = runs / f"gendetect-no-{family}"
+        run_dir = runs / f"{lofo_prefix}{family}"
         if not (run_dir / "model.safetensors").is_file():
             print(f"| {family} | yes | (no run at {run_dir}) | | | |")
             continue
