@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from darkroom.io import list_images, read_image, read_provenance, to_uint8, write_image
+from darkroom.io import list_images, output_names, read_image, read_provenance, to_uint8, write_image
 
 
 @pytest.mark.parametrize("suffix,fmt,lossless", [(".png", "PNG", True), (".jpg", "JPEG", False),
@@ -135,3 +135,8 @@ def test_list_images(tmp_path, rgb_array):
     paths, problems = list_images([tmp_path, str(tmp_path / "*.png"), tmp_path / "nope.png"])
     assert [p.name for p in paths] == ["a.png", "b.jpg"]
     assert len(problems) == 1 and "nope.png" in problems[0]
+
+
+def test_output_names_never_collide():
+    assert output_names(["a/x.jpg", "b/x.png", "c/y.tif", "d/X.png", "x-2.png"]) == \
+        ["x.png", "x-2.png", "y.png", "X-3.png", "x-2-2.png"]

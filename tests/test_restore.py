@@ -61,10 +61,14 @@ def test_restore_cli_keeps_stems_and_reports_bad_files(runs, tmp_path, capsys):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (70, 90, 3)).astype(np.uint8)).save(src / "a.jpg")
     Image.fromarray(np.zeros((50, 40), np.uint16) + 30000).save(src / "gray16.png")
     (src / "broken.png").write_bytes(b"nope")
+    (src / "sub").mkdir()
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(src / "sub" / "a.png")  # the same stem as a.jpg
     code = main(["restore", "denoise", str(src), "--out", str(tmp_path / "out"), "--model", str(runs / "den"),
                  "--sigma", "20", "--tile", "48"])
     assert code == 1 and "broken.png" in capsys.readouterr().err
     assert read_image(tmp_path / "out" / "a.png").shape == (3, 70, 90)
+    assert read_image(tmp_path / "out" / "a-2.png").shape == (3, 40, 60)  # not written over a.png
+    assert read_provenance(tmp_path / "out" / "a-2.png")["source"] == str(src / "sub" / "a.png")
     assert read_provenance(tmp_path / "out" / "a.png")["noise_sigma"] == 20
     assert main(["restore", "denoise", str(src / "a.jpg"), "--out", str(tmp_path / "auto"), "--model",
                  str(runs / "den")]) == 0

@@ -1,6 +1,7 @@
 """Reverse engineering: processing chains, the chain estimator, classical estimators, scene parameters,
 and `darkroom inspect`."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,12 +141,14 @@ def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys)
                 provenance={"operation": "test", "noise_sigma": 0})
     Image.fromarray((crop.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / "photo.jpg", quality=80)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (tmp_path / "sub").mkdir()
+    write_image(tmp_path / "sub" / "photo.png", crop)  # the same stem as photo.jpg: its own heatmap
     bad = Image.new("RGB", (8, 8))
     bad.save(tmp_path / "text.png", pnginfo=_pnginfo("darkroom", "{not json"))
     code = main(["inspect", str(tmp_path), "--json", "--report", str(tmp_path / "r.html"),
                  "--heatmap", str(tmp_path / "maps")])
     results = {r["path"].split("/")[-1]: r for r in json.loads(capsys.readouterr().out)}
-    assert code == 1 and set(results) == {"noisy.png", "photo.jpg", "text.png"}
+    assert code == 1 and set(results) == {"noisy.png", "photo.jpg", "photo.png", "text.png"}
     for r in results.values():
         assert set(r) >= {"path", "generated", "processing", "tamper", "scene", "model_parsing", "provenance"}
     assert results["photo.jpg"]["processing"]["jpeg_quality"] == 80
@@ -158,7 +161,9 @@ def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys)
     assert results["text.png"]["tamper"]["score"] is None and "not analysed" in results["text.png"]["tamper"]["note"]
     heatmap = Image.open(results["noisy.png"]["tamper"]["heatmap"])
     assert heatmap.size == (192, 192) and 0 <= results["noisy.png"]["tamper"]["score"] <= 1
-    assert (tmp_path / "r.html").read_text().count("<tr>") == 3
+    maps = {results[name]["tamper"]["heatmap"] for name in ("photo.jpg", "photo.png")}
+    assert len(maps) == 2 and all(Path(m).is_file() for m in maps)
+    assert (tmp_path / "r.html").read_text().count("<tr>") == 4
 
 
 def _pnginfo(key, value):

@@ -97,11 +97,15 @@ def test_tamper_model_trains_and_localizes_in_tiles():
 def test_edit_local_cli_writes_masks_and_jsonl(host, donor, tmp_path):
     write_image(tmp_path / "in" / "a.png", host)
     write_image(tmp_path / "in" / "b.png", donor)
+    write_image(tmp_path / "in" / "sub" / "a.png", donor)  # the same stem as in/a.png: its own outputs
     code = main(["edit", "local", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--edit", "splice",
                  "--jpeg", "80", "--seed", "3"])
     assert code == 0
     records = [json.loads(line) for line in (tmp_path / "out" / "edits.jsonl").read_text().splitlines()]
-    assert [r["edit"] for r in records] == ["splice", "splice"] and records[0]["jpeg_quality"] == 80
+    assert [r["edit"] for r in records] == ["splice"] * 3 and records[0]["jpeg_quality"] == 80
+    assert [(r["file"], r["mask"]) for r in records] == [("a.png", "a.mask.png"), ("b.png", "b.mask.png"),
+                                                          ("a-2.png", "a-2.mask.png")]
+    assert all((tmp_path / "out" / r["file"]).is_file() and (tmp_path / "out" / r["mask"]).is_file() for r in records)
     mask = read_image(tmp_path / "out" / "a.mask.png", grayscale=True)
     assert mask.shape[-2:] == host.shape[-2:] and 0 < mask.mean() < 0.5
     assert main(["edit", "local", str(tmp_path / "in" / "a.png"), "--out", str(tmp_path / "o2"),

@@ -223,6 +223,21 @@ def list_images(inputs, *, recursive: bool = True) -> tuple[list[Path], list[str
     return unique, problems
 
 
+def output_names(paths, suffix: str = ".png") -> list[str]:
+    """One file name per input path, ``<stem><suffix>``, made distinct where stems repeat (``a/x.jpg`` and
+    ``b/x.png`` give ``x.png`` and ``x-2.png``), so that no output overwrites another."""
+    names, used = [], set()
+    for path in paths:
+        stem, k = Path(path).stem, 1
+        name = f"{stem}{suffix}"
+        while name.lower() in used:
+            k += 1
+            name = f"{stem}-{k}{suffix}"
+        used.add(name.lower())
+        names.append(name)
+    return names
+
+
 def grid(images: torch.Tensor, ncol: int = 8, pad: int = 2, pad_value: float = 1.0) -> torch.Tensor:
     """(N, C, H, W) -> one (C, H', W') image with ``ncol`` columns and ``pad`` pixels between tiles."""
     if images.ndim != 4:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from darkroom.forensics.processing import estimate_processing
 from darkroom.forensics.tampermap import localize
-from darkroom.io import list_images, read_image, to_pil, write_image, write_text_atomic
+from darkroom.io import list_images, output_names, read_image, to_pil, write_image, write_text_atomic
 from darkroom.models import load_run
 from darkroom.ops.parsing import parse_generator
 
@@ -102,10 +102,9 @@ def _tamper(image: torch.Tensor, model, path, heatmap) -> dict:
         red = torch.tensor([1.0, 0.1, 0.1]).view(3, 1, 1)
         alpha = 0.7 * prob
         overlay = image * (1 - alpha) + red * alpha
-        target = Path(heatmap) / f"{Path(path).stem}.png"
-        write_image(target, overlay, provenance={"operation": "inspect-heatmap", "model": "tamper",
-                                                 "source": str(path)})
-        result["heatmap"] = str(target)
+        write_image(heatmap, overlay, provenance={"operation": "inspect-heatmap", "model": "tamper",
+                                                  "source": str(path)})
+        result["heatmap"] = str(heatmap)
     return result
 
 
@@ -115,6 +114,7 @@ def _generated_photo(image: torch.Tensor, detector) -> dict:
 
 
 def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=None, detector=None) -> dict:
+    """Everything darkroom can say about one image; ``heatmap``: the PNG path for its tamper overlay."""
     image = read_image(path)
     generated, parsing = parse_generator(image, parser) if parser is not None else (None, None)
     if generated is None and detector is not None:
@@ -142,9 +142,11 @@ def inspect(inputs, report=None, heatmap=None, progress: bool = True) -> tuple[l
     parser, _ = load_run("modelparse")
     detector, _ = load_run("gendetect")
     results = []
-    for path in tqdm(paths, desc="inspect", unit="img", disable=not progress or len(paths) < 2):
+    for path, name in tqdm(list(zip(paths, output_names(paths))), desc="inspect", unit="img",
+                           disable=not progress or len(paths) < 2):
         try:
-            results.append(inspect_image(path, chain, scenes, tamper_model, heatmap, parser, detector))
+            results.append(inspect_image(path, chain, scenes, tamper_model, heatmap and Path(heatmap) / name,
+                                         parser, detector))
         except ValueError as err:
             failures.append(str(err) if str(path) in str(err) else f"{path}: {err}")
     if report:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from darkroom.data import degrade
 from darkroom.data.tamper import EDITS, tamper
-from darkroom.io import list_images, read_image, write_image, write_text_atomic
+from darkroom.io import list_images, output_names, read_image, write_image, write_text_atomic
 from darkroom.ops.restore import load_restorer, restore_image
 
 
@@ -45,6 +45,7 @@ def local_edits(inputs, out, edit: str = "random", donor=None, jpeg: int | None 
     out.mkdir(parents=True, exist_ok=True)
     fill = None
     written, records = [], []
+    stems = output_names(paths, suffix="")  # distinct where inputs share a stem
     for i, path in enumerate(tqdm(paths, desc="edit local", unit="img", disable=not progress or len(paths) < 2)):
         rng = np.random.default_rng([seed, i])
         try:
@@ -74,9 +75,9 @@ def local_edits(inputs, out, edit: str = "random", donor=None, jpeg: int | None 
             failures.append(str(err) if str(path) in str(err) else f"{path}: {err}")
             continue
         provenance = {"operation": "edit-local", "source": str(path), "seed": seed, **params}
-        target = write_image(out / f"{path.stem}.png", edited, provenance=provenance)
-        write_image(out / f"{path.stem}.mask.png", mask, provenance={"operation": "edit-local-mask", "source": str(path)})
-        records.append(json.dumps({"file": target.name, "mask": f"{path.stem}.mask.png", **provenance}, default=str))
+        target = write_image(out / f"{stems[i]}.png", edited, provenance=provenance)
+        write_image(out / f"{stems[i]}.mask.png", mask, provenance={"operation": "edit-local-mask", "source": str(path)})
+        records.append(json.dumps({"file": target.name, "mask": f"{stems[i]}.mask.png", **provenance}, default=str))
         written.append(target)
     write_text_atomic(out / "edits.jsonl", "".join(r + "\n" for r in records))
     return written, failures

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from darkroom.io import list_images, read_image, write_image
+from darkroom.io import list_images, output_names, read_image, write_image
 from darkroom.models import load_run
 from darkroom.train import pick_device
 
@@ -193,7 +193,8 @@ def _mask_for(path: Path, image: torch.Tensor, mask, warn) -> torch.Tensor:
 def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=None, scale: int | None = None,
                   device: str = "auto", tile: int = 256, mask=None, half: bool = False, ensemble: bool = False,
                   warn=print) -> tuple[list[Path], list[str]]:
-    """Restore every input file into ``out_dir/<stem>.png``; a bad file is reported and skipped.
+    """Restore every input file into ``out_dir/<stem>.png`` (``<stem>-2.png``... where stems repeat); a bad
+    file is reported and skipped.
     ``mask`` (inpaint): a mask image (white = fill), a folder of masks named like the inputs, or
     ``auto`` / ``auto-black`` to fill pure-white / pure-black scribbles."""
     if tile < 32:
@@ -208,11 +209,11 @@ def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=No
     dev = pick_device(device)
     if half and dev.type != "cuda":
         raise ValueError("--half needs a CUDA GPU; on a CPU darkroom runs float32")
-    net, name = load_restorer(task, model, scale)
+    net, net_name = load_restorer(task, model, scale)
     net = net.to(dev)
     out_dir = Path(out_dir)
     written = []
-    for path in tqdm(paths, desc=task, unit="img"):
+    for path, name in tqdm(list(zip(paths, output_names(paths))), desc=task, unit="img"):
         try:
             image = read_image(path)
             note = (lambda text, p=path: warn(f"{p}: {text}"))
@@ -224,9 +225,8 @@ def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=No
         except ValueError as err:
             failures.append(str(err))
             continue
-        target = out_dir / f"{path.stem}.png"
-        written.append(write_image(target, result, provenance={"operation": f"restore-{task}", "model": name,
-                                                               "source": str(path), **applied}))
+        provenance = {"operation": f"restore-{task}", "model": net_name, "source": str(path), **applied}
+        written.append(write_image(out_dir / name, result, provenance=provenance))
     return written, failures
 
 
