@@ -31,7 +31,7 @@ from darkroom.data import degrade  # noqa: E402
 from darkroom.data.tamper import EDITS, tamper  # noqa: E402
 from darkroom.forensics.tampermap import best_f1, ela_map, localize, noise_map, pixel_scores  # noqa: E402
 from darkroom.models import load_run  # noqa: E402
-from darkroom.models.tamper import TamperLocalizer  # noqa: E402
+from darkroom.models.tamper import TamperLocalizer, calibrated  # noqa: E402
 
 
 def make_cases(images, reps: int):
@@ -97,9 +97,23 @@ def main() -> None:
                 print(f"| {edit} | {m} | {f1:.3f} | {best:.3f} | {pixel_auc:.3f} | {image_auc:.3f} |")
                 if edit == "all":
                     overall[m] = f1
+        raw = np.array([results["darkroom tamper"][k][1] for k in range(len(cases))])
+        prob = calibrated(torch.tensor(raw), model.config.score_slope, model.config.score_shift).numpy()
+        edited = [k for k, c in enumerate(cases) if c[1] == post and c[0] != "clean"]
+        found = {e: np.mean([prob[k] > 0.5 for k in edited if cases[k][0] == e]) for e in EDITS}
+        print(f"\ndarkroom image-level call at 0.5 (calibrated `score` of inspect): untouched photos called edited "
+              f"{np.mean(prob[clean] > 0.5):.0%} of {len(clean)} (raw top-1 % rule: {np.mean(raw[clean] > 0.5):.0%}); "
+              f"edited images called edited {np.mean(prob[edited] > 0.5):.0%} (raw {np.mean(raw[edited] > 0.5):.0%}): "
+              + ", ".join(f"{e} {v:.0%}" for e, v in found.items()))
         ela = overall["ELA (q90)"]
         print(f"\noverall pixel F1 @0.5: darkroom {overall['darkroom tamper']:.3f} vs ELA {ela:.3f} "
               f"({overall['darkroom tamper'] / max(ela, 1e-6):.1f}x)")
+    if not args.quick:  # the whole untouched photos (half resolution, as the crops above), as a user sends them
+        raw = torch.tensor([float(TamperLocalizer.image_score(localize(image, model)[None])[0])
+                            for _, image in test_images(0, 8)])
+        prob = calibrated(raw, model.config.score_slope, model.config.score_shift)
+        print(f"\nwhole untouched test photos (half resolution): {int((prob > 0.5).sum())} of {len(raw)} called edited "
+              f"(raw top-1 % rule: {int((raw > 0.5).sum())})")
     print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / len(cases):.2f}" for m in methods))
     print(f"model: {args.model} ({info.get('summary', '')[:120]})")
     from generated import run as bench_generated

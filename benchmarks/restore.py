@@ -29,6 +29,7 @@ from darkroom.weights import shipped_weights
 
 
 def test_images(size: int, limit: int) -> list[tuple[str, torch.Tensor]]:
+    """Centre ``size`` crops of the first ``limit`` test photos (half resolution); size 0: whole photos."""
     spec = "photos:/usr/share/backgrounds,split=test,scale=0.5" if __import__("os").path.isdir(
         "/usr/share/backgrounds") else "photos:split=test"
     data = load_dataset(spec, patch=8)
@@ -38,8 +39,9 @@ def test_images(size: int, limit: int) -> list[tuple[str, torch.Tensor]]:
         h, w = photo.shape[:2]
         if min(h, w) < size:
             continue
-        top, left = (h - size) // 2, (w - size) // 2
-        images.append((key.split("/")[-1], to_tensor(photo[top:top + size, left:left + size])))
+        size_h, size_w = (size, size) if size else (h, w)
+        top, left = (h - size_h) // 2, (w - size_w) // 2
+        images.append((key.split("/")[-1], to_tensor(photo[top:top + size_h, left:left + size_w])))
     return images
 
 

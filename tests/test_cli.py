@@ -83,3 +83,15 @@ def test_demo_quick(tmp_path, capsys):
         assert heading in page
     for src in page.split("src='")[1:]:
         assert (tmp_path / "demo" / src.split("'")[0]).is_file()
+
+
+def test_bench_passes_the_suites_own_options(tmp_path, monkeypatch):
+    import darkroom.ops.bench as bench
+
+    (tmp_path / "echo.py").write_text("import sys, pathlib\n"
+                                      "pathlib.Path(sys.argv[0]).with_suffix('.args').write_text(' '.join(sys.argv[1:]))\n")
+    monkeypatch.setattr(bench, "benchmarks_dir", lambda: tmp_path)
+    monkeypatch.setitem(bench.SUITES, "echo", "echo.py")
+    assert main(["bench", "echo", "--threads", "1", "--minutes", "3"]) == 0
+    assert (tmp_path / "echo.args").read_text() == "--threads 1 --minutes 3"
+    assert main(["bench", "nope"]) == 2

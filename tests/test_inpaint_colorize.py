@@ -62,6 +62,19 @@ def test_colorizer_starts_from_the_gray_image(photo):
     assert float(model.loss({"image": photo[None]})["psnr_gray"]) < 40
 
 
+def test_colorizer_mse_loss_is_the_rgb_error_and_bad_loss_is_refused(photo):
+    model = build_model("colorize", resolve_config("colorize", {"width": "8", "cap": "16", "loss": "mse-rgb"},
+                                                    DATA))
+    out = model.loss({"image": photo[None]})
+    gray = (photo * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    # a fresh colorizer returns (nearly) the gray image, so its loss is the gray image's squared error
+    assert abs(float(out["loss"].detach()) - float(((gray - photo) ** 2).mean())) < 2e-3
+    out["loss"].backward()
+    assert model.net.head.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="l1-lab or mse-rgb"):
+        resolve_config("colorize", {"loss": "l2"}, DATA)
+
+
 def test_colorize_starts_from_a_contrastive_encoder(tmp_path):
     common = {"width": "8", "levels": "2", "cap": "16", "batch_size": "4"}
     run_training("simclr", "photos:patch=32,grayscale=1", tmp_path / "pre", {**common, "backbone": "unet"},

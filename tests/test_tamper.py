@@ -94,6 +94,26 @@ def test_tamper_model_trains_and_localizes_in_tiles():
     assert prob.shape == (1, 150, 700) and 0 <= prob.min() and prob.max() <= 1
 
 
+def test_image_prob_applies_the_cards_calibration():
+    data = {"channels": 3, "image_size": [32, 32]}
+    plain = build_model("tamper", resolve_config("tamper", {"width": 4, "levels": 2, "cap": 8}, data))
+    maps = torch.stack([torch.full((1, 20, 20), v) for v in (0.3, 0.6, 0.97)])
+    assert torch.allclose(plain.image_prob(maps), plain.image_score(maps), atol=1e-5)  # default: as is
+    # the shipped calibration moves the threshold: a raw 0.6 is no longer an edit, a raw 0.97 still is
+    shipped = build_model("tamper", resolve_config("tamper", {"width": 4, "levels": 2, "cap": 8,
+                                                              "score_slope": 0.4, "score_shift": -1.1}, data))
+    prob = shipped.image_prob(maps)
+    assert prob[1] < 0.5 < prob[2] and bool((prob.diff() > 0).all())
+
+
+def test_shipped_tamper_card_is_calibrated():
+    from darkroom.models import load_run
+
+    model, card = load_run("tamper")
+    assert model.config.score_slope != 1.0 and card["calibration"]["untouched"] > 0
+    assert card["calibration"]["untouched_above_half"] < card["calibration"]["raw_untouched_above_half"]
+
+
 def test_edit_local_cli_writes_masks_and_jsonl(host, donor, tmp_path):
     write_image(tmp_path / "in" / "a.png", host)
     write_image(tmp_path / "in" / "b.png", donor)

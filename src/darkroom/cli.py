@@ -232,7 +232,7 @@ def _cmd_zoo(args) -> int:
 def _cmd_bench(args) -> int:
     from darkroom.ops.bench import run_bench
 
-    return run_bench(args.suite, quick=args.quick)
+    return run_bench(args.suite, quick=args.quick, extra=args.options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -406,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="regenerate a README table")
     p.add_argument("suite", help="benchmark suite, e.g. data")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("options", nargs=argparse.REMAINDER,
+                   help="the suite's own options, e.g. `darkroom bench generation --threads 1`")
     p.set_defaults(func=_cmd_bench)
     return parser
 

@@ -1,6 +1,8 @@
 """``colorize``: colour for grayscale photos. A U-Net reads the BT.601 luma and predicts the Lab colour
 (the a and b channels, plus a small correction of L, since Lab's lightness is not the luma of the
-sRGB values), starting from the gray image's own Lab. Trained with an L1 loss in Lab on colour photos.
+sRGB values), starting from the gray image's own Lab. Trained on colour photos with an L1 loss in Lab
+(``loss = "l1-lab"``, bolder colours) or a squared error in RGB (``"mse-rgb"``, what PSNR measures: the
+conditional mean colour, safer and paler).
 
 ``pretrained`` names a ``simclr`` run with a ``unet`` backbone trained on grayscale photos: its encoder
 then starts the colorizer's, the contrastive-pretraining variant of colorization.
@@ -26,8 +28,11 @@ class ColorizeConfig:
     levels: int = 3
     cap: int = 128
     pretrained: str = ""  # a simclr run (unet backbone) whose encoder starts this one's
+    loss: str = "l1-lab"  # or "mse-rgb"
 
     def check(self):
+        if self.loss not in ("l1-lab", "mse-rgb"):
+            raise ValueError(f"colorize: loss must be l1-lab or mse-rgb, got {self.loss!r}")
         if self.channels not in (0, 3):
             raise ValueError(f"colorize trains on colour photos (3 channels), data gives {self.channels}")
 
@@ -78,7 +83,10 @@ class Colorizer(nn.Module):
         gray = luma(image)
         pred = self.lab(gray)
         target = kornia.color.rgb_to_lab(image)
-        loss = F.l1_loss(pred / 100, target / 100)
+        if self.config.loss == "mse-rgb":
+            loss = F.mse_loss(kornia.color.lab_to_rgb(pred, clip=False), image)
+        else:
+            loss = F.l1_loss(pred / 100, target / 100)
         with torch.no_grad():
             rgb = kornia.color.lab_to_rgb(pred, clip=True)
             out = {"psnr": psnr_tensor(rgb, image), "psnr_gray": psnr_tensor(gray.expand_as(image), image),

@@ -1,7 +1,8 @@
 """``tamper``: where was this photo edited? A U-Net reads the image and a fixed high-pass residual of it
 (the traces of an edit live in noise and compression statistics more than in content), pixel-unshuffled
 to half resolution, and predicts a per-pixel tamper probability; the image-level score is the mean of the
-1 % most suspicious pixels.
+1 % most suspicious pixels, and ``image_prob`` maps it through a logistic calibration fitted on untouched
+and edited validation photos (scripts/calibrate_tamper.py), so that 0.5 is a fair threshold.
 
 Trained on photo patches edited in the data loader's workers by ``darkroom.data.tamper`` (splicing,
 copy-move, removal, recolouring, local blur / sharpening / noise), followed half of the time by a global
@@ -22,6 +23,11 @@ from darkroom.nn.unet import UNet
 _SRM = torch.tensor([[[0, 0, 0], [1, -2, 1], [0, 0, 0]],
                      [[0, 1, 0], [0, -2, 0], [0, 1, 0]],
                      [[-1, 2, -1], [2, -4, 2], [-1, 2, -1]]], dtype=torch.float32) / 4
+
+
+def calibrated(score: torch.Tensor, slope: float, shift: float) -> torch.Tensor:
+    """sigmoid(slope * logit(score) + shift), the image-level calibration."""
+    return torch.sigmoid(slope * torch.logit(score.clamp(1e-4, 1 - 1e-4)) + shift)
 
 
 class TamperSample:
@@ -57,6 +63,9 @@ class TamperConfig:
     cap: int = 128
     clean_prob: float = 0.25  # share of training patches left untouched
     pos_weight: float = 3.0  # BCE weight of tampered pixels
+    # image_prob = sigmoid(score_slope * logit(image_score) + score_shift); 1 and 0 leave the score as is
+    score_slope: float = 1.0
+    score_shift: float = 0.0
 
     def check(self):
         if self.width < 1 or self.levels < 1 or not 0 <= self.clean_prob < 1:
@@ -92,6 +101,10 @@ class TamperLocalizer(nn.Module):
         flat = prob.flatten(1)
         k = max(1, int(flat.shape[1] * top))
         return flat.topk(k, dim=1).values.mean(1)
+
+    def image_prob(self, prob: torch.Tensor) -> torch.Tensor:
+        """Calibrated probability that each (B, 1, H, W) map's image was edited -> (B,)."""
+        return calibrated(self.image_score(prob), self.config.score_slope, self.config.score_shift)
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x = batch["image"]

@@ -18,14 +18,15 @@ def benchmarks_dir() -> Path | None:
     return None
 
 
-def run_bench(suite: str, quick: bool = False) -> int:
+def run_bench(suite: str, quick: bool = False, extra: list[str] | None = None) -> int:
+    """Run one suite's script; ``extra``: its own command-line options."""
     if suite not in SUITES:
         raise ValueError(f"unknown benchmark suite {suite!r}; known: {', '.join(SUITES)}")
     folder = benchmarks_dir()
     if folder is None:
         raise ValueError("benchmarks/ not found: run `darkroom bench` from a darkroom source checkout")
     argv = sys.argv
-    sys.argv = [str(folder / SUITES[suite])] + (["--quick"] if quick else [])
+    sys.argv = [str(folder / SUITES[suite])] + (["--quick"] if quick else []) + list(extra or [])
     try:
         runpy.run_path(str(folder / SUITES[suite]), run_name="__main__")
     finally:

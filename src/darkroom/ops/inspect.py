@@ -96,7 +96,7 @@ def _tamper(image: torch.Tensor, model, path, heatmap) -> dict:
         return {"score": None, "heatmap": None,
                 "note": f"image smaller than {TAMPER_MIN_SIDE} px on a side: not analysed for tampering"}
     prob = localize(image, model)
-    result = {"score": round(float(model.image_score(prob[None])[0]), 4), "heatmap": None,
+    result = {"score": round(float(model.image_prob(prob[None])[0]), 4), "heatmap": None,
               "tampered_fraction": round(float((prob > 0.5).float().mean()), 4)}
     if heatmap:
         red = torch.tensor([1.0, 0.1, 0.1]).view(3, 1, 1)

@@ -1,0 +1,90 @@
+"""Fit the image-level calibration of a ``tamper`` model on validation photos and write it into its card.
+
+    python scripts/calibrate_tamper.py src/darkroom/weights/tamper.json [--photos /usr/share/backgrounds]
+
+The raw image score (mean of the 1 % most suspicious pixels) of untouched photos is often above 0.5, so
+0.5 was no threshold to read it by. Here every validation photo is scored untouched, at full size (up to
+4000 px), at half size and as 256 and 384 px crops, and every crop again after each edit of
+``darkroom.data.tamper``; everything once more after JPEG q75. A logistic regression on logit(score), the
+two classes weighted equally, gives ``score_slope`` and ``score_shift``: ``image_prob`` =
+sigmoid(slope * logit(score) + shift). The test photos are never used (``darkroom bench forensics``
+reports the calibrated accuracy on them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from tqdm import tqdm
+
+from darkroom.data import degrade, load_dataset
+from darkroom.data.tamper import EDITS, tamper
+from darkroom.forensics.tampermap import localize
+from darkroom.models import load_run
+
+
+def views(photo: torch.Tensor, rng) -> dict[str, torch.Tensor]:
+    """The untouched versions of one (3, H, W) photo that are scored."""
+    out = {"full": photo} if max(photo.shape[-2:]) <= 4000 else {}
+    half = F.interpolate(photo[None], scale_factor=0.5, mode="bilinear", antialias=True)[0].clamp(0, 1)
+    out["half"] = half
+    for size in (256, 384):
+        base = half if min(half.shape[-2:]) > size else photo
+        if min(base.shape[-2:]) <= size:
+            continue
+        for c in range(4):
+            top, left = (int(rng.integers(0, n - size)) for n in base.shape[-2:])
+            out[f"crop{size}-{c}"] = base[:, top:top + size, left:left + size]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("card", help="the model card (JSON) to calibrate, e.g. src/darkroom/weights/tamper.json")
+    parser.add_argument("--model", help="shipped name or run folder (default: the card's name)")
+    parser.add_argument("--photos", default="/usr/share/backgrounds")
+    args = parser.parse_args()
+    card_path = Path(args.card)
+    card = json.loads(card_path.read_text())
+    model, _ = load_run(args.model or card["name"])
+    data = load_dataset(f"photos:{args.photos},split=val")
+    scores, labels = [], []
+    for i, key in enumerate(tqdm(data.photos, desc="val photos")):
+        rng = np.random.default_rng(i)
+        photo = torch.from_numpy(data._photo(key)).permute(2, 0, 1).float() / 255
+        donor = torch.from_numpy(data._photo(data.photos[(i + 1) % len(data.photos)])).permute(2, 0, 1) / 255
+        cases = []
+        for name, view in views(photo, rng).items():
+            cases.append((view, 0))
+            if name.startswith("crop"):
+                size = view.shape[-1]
+                patch = F.interpolate(donor[None].float(), size=(size, size), mode="bilinear", antialias=True)[0]
+                cases += [(tamper(view, rng, edit, donor=patch.clamp(0, 1))[0], 1) for edit in EDITS]
+        for image, label in cases:
+            for x in (image, degrade.jpeg(image, 75)[0]):
+                scores.append(float(model.image_score(localize(x, model)[None])[0]))
+                labels.append(label)
+    scores, labels = np.array(scores), np.array(labels)
+    logit = np.log(np.clip(scores, 1e-4, 1 - 1e-4) / (1 - np.clip(scores, 1e-4, 1 - 1e-4)))[:, None]
+    fit = LogisticRegression(class_weight="balanced").fit(logit, labels)
+    slope, shift = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    prob = fit.predict_proba(logit)[:, 1]
+    summary = {"photos": f"photos:{args.photos},split=val ({len(data.photos)} photos)",
+               "untouched": int((labels == 0).sum()), "edited": int(labels.sum()),
+               "raw_untouched_above_half": round(float((scores[labels == 0] > 0.5).mean()), 3),
+               "untouched_above_half": round(float((prob[labels == 0] > 0.5).mean()), 3),
+               "edited_above_half": round(float((prob[labels == 1] > 0.5).mean()), 3),
+               "raw_threshold": round(1 / (1 + np.exp(shift / slope)), 4)}
+    card["model_config"].update(score_slope=round(slope, 4), score_shift=round(shift, 4))
+    card["calibration"] = summary
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    print(f"slope {slope:.4f}, shift {shift:.4f}: {json.dumps(summary)} -> {card_path}")
+
+
+if __name__ == "__main__":
+    main()
