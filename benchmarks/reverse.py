@@ -7,7 +7,8 @@
    crops), each processed with known settings. Noise sigma (0-255) versus scikit-image `estimate_sigma`
    (wavelet) and the PCA estimator of Chen et al. (2015), on plain noise, noise then JPEG q75, and blur
    sigma 1.5 then noise; JPEG quality from pixels; blur sigma versus the variance of the Laplacian mapped to
-   a sigma by an isotonic fit on training photos; resize factor and gamma versus always answering "none".
+   a sigma by an isotonic fit on training photos; resize factor (also after JPEG q75) versus the spectral
+   resampling detector of Gallagher (2005) and always answering "none"; gamma versus "none".
 2. Render parameters of `scenes` (shipped `sceneparams` model) on held-out test renders, clean, JPEG q50
    and noise sigma 10; shape accuracy of the `features-scenes` classifier alongside.
 3. Model parsing and attribution on the generator zoo (benchmarks/parsing.py), when runs/zoo exists.
@@ -30,8 +31,9 @@ from restore import test_images  # noqa: E402
 from darkroom.data import collate, degrade, load_dataset  # noqa: E402
 from darkroom.data.base import to_tensor  # noqa: E402
 from darkroom.data.chain import IDENTITY, apply_chain  # noqa: E402
-from darkroom.forensics.classical import LaplacianBlur, laplacian_variance, pca_sigma, wavelet_sigma  # noqa: E402
-from darkroom.forensics.processing import estimate_processing  # noqa: E402
+from darkroom.forensics.classical import (LaplacianBlur, laplacian_variance, pca_sigma, upscale_factor,  # noqa: E402
+                                         wavelet_sigma)
+from darkroom.forensics.processing import UPSCALE_STRENGTH, estimate_processing  # noqa: E402
 from darkroom.models import load_run  # noqa: E402
 from darkroom.models.sceneparams import SYMMETRY, rotation_error  # noqa: E402
 
@@ -112,14 +114,21 @@ def bench_blur(images, model, sigmas, calibrated):
     table(f"Blur sigma, mean absolute error in pixels (sigma in {sigmas})", ["method", *variants, "all"], rows)
 
 
-def bench_factor(images, model, field, values):
-    errors, baseline = [], []
+def bench_factor(images, model, field, values, jpeg=None):
+    """Mean |log2 error| of darkroom's estimate, of the chain network alone, of the spectral resampling
+    detector alone (1 when it sees no period) and of always answering 1; ``jpeg``: recompress after."""
+    errors = {"darkroom": [], "network": [], "spectral": [], "always 1": []}
     for i, (_, image) in enumerate(images):
         for value in values:
-            est = estimate_processing(processed(image, i, **{field: value}), model)[field]
-            errors.append(abs(math.log2(est) - math.log2(value)))
-            baseline.append(abs(math.log2(value)))
-    return float(np.mean(errors)), float(np.mean(baseline))
+            x = processed(image, i, **{field: value})
+            x = degrade.jpeg(x, jpeg)[0] if jpeg else x
+            truth = math.log2(value)
+            errors["darkroom"].append(abs(math.log2(estimate_processing(x, model)[field]) - truth))
+            errors["network"].append(abs(math.log2(estimate_processing(x, model, upscale=False)[field]) - truth))
+            factor, strength = upscale_factor(x, jpeg_grid=bool(jpeg))  # darkroom itself skips JPEGs
+            errors["spectral"].append(abs(math.log2(factor if strength >= UPSCALE_STRENGTH else 1.0) - truth))
+            errors["always 1"].append(abs(truth))
+    return {k: float(np.mean(v)) for k, v in errors.items()}
 
 
 def match(pred_objects, true_objects):
@@ -201,11 +210,14 @@ def main() -> None:
     blur_sigmas = [0, 0.5, 1, 1.5, 2, 3] if not quick else [0, 1, 2]
     bench_blur(images, model, blur_sigmas, fit_laplacian(train_images, [0, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3]))
     rows = []
-    for field, values in (("resize_factor", [0.5, 0.7, 1.0, 1.4, 2.0]), ("gamma", [0.5, 0.7, 1.0, 1.4, 2.0])):
-        err, base = bench_factor(images[:3] if quick else images, model, field, values)
-        rows.append([field, err, base])
+    factors = [0.5, 0.7, 1.0, 1.4, 2.0]
+    for field, jpeg in (("resize_factor", None), ("resize_factor", 75), ("gamma", None)):
+        err = bench_factor(images[:3] if quick else images, model, field, factors, jpeg)
+        rows.append([field + (f", then JPEG q{jpeg}" if jpeg else ""), err["darkroom"], err["network"],
+                     err["spectral"] if field == "resize_factor" else "-", err["always 1"]])
     table("Resize factor and gamma: mean absolute error of log2 (values 0.5, 0.7, 1, 1.4, 2)",
-          ["field", "darkroom chain", "always 1 (no change)"], rows)
+          ["field", "darkroom (inspect)", "chain network alone", "spectral resampling detector (Gallagher 2005)",
+           "always 1 (no change)"], rows)
     bench_scenes(256 if quick else 1000)
     if Path(args.zoo).is_dir():
         from parsing import run as bench_parsing

@@ -13,8 +13,8 @@ from darkroom.data import collate, load_dataset
 from darkroom.data.base import to_tensor
 from darkroom.data.chain import CANONICAL, IDENTITY, RANGES, apply_chain, min_input_size, sample_chain
 from darkroom.data.photos import skimage_photo
-from darkroom.forensics.classical import laplacian_variance, pca_sigma, wavelet_sigma
-from darkroom.forensics.processing import estimate_processing, tile_offsets
+from darkroom.forensics.classical import laplacian_variance, pca_sigma, upscale_factor, wavelet_sigma
+from darkroom.forensics.processing import UPSCALE_STRENGTH, estimate_processing, tile_offsets
 from darkroom.io import write_image
 from darkroom.models import build_model, load_run, resolve_config
 from darkroom.models.chain import ChainSample
@@ -98,6 +98,20 @@ def test_classical_noise_estimators_on_flat_noise():
     flat = apply_chain(torch.full((3, 128, 128), 0.5), {**IDENTITY, "noise_sigma": 10.0}, seed=0)
     assert abs(wavelet_sigma(flat) - 10) < 1.5
     assert abs(pca_sigma(flat) - 10) < 1.5
+
+
+def test_upscale_factor_reads_enlargements_and_leaves_untouched_photos_alone(coffee, chain_model):
+    crop = coffee[:, :256, :256]
+    assert upscale_factor(crop)[1] < UPSCALE_STRENGTH
+    assert upscale_factor(apply_chain(crop, {**IDENTITY, "resize_factor": 0.6}))[1] < UPSCALE_STRENGTH
+    found, strength = upscale_factor(apply_chain(crop, {**IDENTITY, "resize_factor": 1.4}))
+    assert abs(found - 1.4) < 0.02 and strength >= UPSCALE_STRENGTH
+    found, strength = upscale_factor(apply_chain(crop, {**IDENTITY, "resize_factor": 2.0}))
+    assert abs(found - 2.0) < 0.02 and strength > 2 * upscale_factor(crop)[1]  # weaker, but there
+    estimate = estimate_processing(apply_chain(crop, {**IDENTITY, "resize_factor": 1.4}), chain_model)
+    assert abs(estimate["resize_factor"] - 1.4) < 0.02 and "interpolation period" in estimate["notes"][-1]
+    with pytest.raises(ValueError, match="too small"):
+        upscale_factor(crop[:, :20, :20])
 
 
 def test_laplacian_variance_falls_with_blur(coffee):
