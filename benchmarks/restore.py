@@ -170,7 +170,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="3 images, sigma 25 only")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tasks", default="denoise,sr,inpaint,colorize", help="which tables, comma-separated")
     args = parser.parse_args()
+    tasks = set(args.tasks.split(","))
+    if tasks - {"denoise", "sr", "inpaint", "colorize"}:
+        raise SystemExit(f"unknown task(s) {', '.join(sorted(tasks - {'denoise', 'sr', 'inpaint', 'colorize'}))}")
     torch.set_num_threads(args.threads)
     images = test_images(256, 3 if args.quick else 8)
     try:
@@ -182,10 +186,14 @@ def main() -> None:
     print(f"machine: {platform.machine()}; torch {torch.__version__}; {args.threads} thread(s)"
           + ("" if with_bm3d else "; BM3D not installed (pip install bm3d) and left out"))
     t0 = time.time()
-    bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d)
-    bench_sr(images, [2, 4])
-    bench_inpaint(images, 1 if args.quick else 3)
-    bench_colorize(images)
+    if "denoise" in tasks:
+        bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d)
+    if "sr" in tasks:
+        bench_sr(images, [2, 4])
+    if "inpaint" in tasks:
+        bench_inpaint(images, 1 if args.quick else 3)
+    if "colorize" in tasks:
+        bench_colorize(images)
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 
