@@ -116,7 +116,7 @@ def _period_spectrum(y: np.ndarray, order: int, n_fft: int) -> np.ndarray:
 
 def upscale_factor(image, jpeg_grid: bool = False, n_fft: int = 2048) -> tuple[float, float]:
     """(factor, strength): the enlargement s in (1, 2] whose interpolation period peaks the spectrum, and
-    how far the peak stands above the spectrum's median (untouched photos: mostly under 10). ``jpeg_grid``:
+    how far the peak stands above the spectrum's local floor (untouched photos: mostly under 10). ``jpeg_grid``:
     ignore the 8x8 block frequencies (k/8) of a JPEG, which also hides an enlargement by exactly 2."""
     y = _luma(_hwc(image)) * 255.0
     if min(y.shape) < 32:

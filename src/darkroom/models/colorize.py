@@ -1,8 +1,8 @@
 """``colorize``: colour for grayscale photos. A U-Net reads the BT.601 luma and predicts the Lab colour
 (the a and b channels, plus a small correction of L, since Lab's lightness is not the luma of the
 sRGB values), starting from the gray image's own Lab. Trained on colour photos with an L1 loss in Lab
-(``loss = "l1-lab"``, bolder colours) or a squared error in RGB (``"mse-rgb"``, what PSNR measures: the
-conditional mean colour, safer and paler).
+(``loss = "l1-lab"``, the shipped weights) or a squared error in RGB (``"mse-rgb"``, the error PSNR
+measures).
 
 ``pretrained`` names a ``simclr`` run with a ``unet`` backbone trained on grayscale photos: its encoder
 then starts the colorizer's, the contrastive-pretraining variant of colorization.
