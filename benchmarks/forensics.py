@@ -31,7 +31,7 @@ from darkroom.data import degrade  # noqa: E402
 from darkroom.data.tamper import EDITS, tamper  # noqa: E402
 from darkroom.forensics.tampermap import best_f1, ela_map, localize, noise_map, pixel_scores  # noqa: E402
 from darkroom.models import load_run  # noqa: E402
-from darkroom.models.tamper import TamperLocalizer, calibrated  # noqa: E402
+from darkroom.models.tamper import TamperLocalizer  # noqa: E402
 
 
 def make_cases(images, reps: int):
@@ -98,7 +98,7 @@ def main() -> None:
                 if edit == "all":
                     overall[m] = f1
         raw = np.array([results["darkroom tamper"][k][1] for k in range(len(cases))])
-        prob = calibrated(torch.tensor(raw), model.config.score_slope, model.config.score_shift).numpy()
+        prob = model.calibrate(torch.tensor(raw)).numpy()
         edited = [k for k, c in enumerate(cases) if c[1] == post and c[0] != "clean"]
         found = {e: np.mean([prob[k] > 0.5 for k in edited if cases[k][0] == e]) for e in EDITS}
         print(f"\ndarkroom image-level call at 0.5 (calibrated `score` of inspect): untouched photos called edited "
@@ -111,7 +111,7 @@ def main() -> None:
     if not args.quick:  # the whole untouched photos (half resolution, as the crops above), as a user sends them
         raw = torch.tensor([float(TamperLocalizer.image_score(localize(image, model)[None])[0])
                             for _, image in test_images(0, 8)])
-        prob = calibrated(raw, model.config.score_slope, model.config.score_shift)
+        prob = model.calibrate(raw)
         print(f"\nwhole untouched test photos (half resolution): {int((prob > 0.5).sum())} of {len(raw)} called edited "
               f"(raw top-1 % rule: {int((raw > 0.5).sum())})")
     print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / len(cases):.2f}" for m in methods))

@@ -166,15 +166,18 @@ def bench_colorize(images):
         print(f"| {method} | {'' if np.isinf(p) else f'{p:.2f}'} | {c:.1f} | {c / truth:.2f} | {t:.2f} |")
 
 
+TASKS = ("denoise", "sr", "inpaint", "colorize")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="3 images, sigma 25 only")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--tasks", default="denoise,sr,inpaint,colorize", help="which tables, comma-separated")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="which tables, comma-separated")
     args = parser.parse_args()
     tasks = set(args.tasks.split(","))
-    if tasks - {"denoise", "sr", "inpaint", "colorize"}:
-        raise SystemExit(f"unknown task(s) {', '.join(sorted(tasks - {'denoise', 'sr', 'inpaint', 'colorize'}))}")
+    if tasks - set(TASKS):
+        raise SystemExit(f"unknown task(s) {', '.join(sorted(tasks - set(TASKS)))}; known: {', '.join(TASKS)}")
     torch.set_num_threads(args.threads)
     images = test_images(256, 3 if args.quick else 8)
     try:

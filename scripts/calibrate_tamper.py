@@ -70,7 +70,7 @@ def main() -> None:
                 scores.append(float(model.image_score(localize(x, model)[None])[0]))
                 labels.append(label)
     scores, labels = np.array(scores), np.array(labels)
-    logit = np.log(np.clip(scores, 1e-4, 1 - 1e-4) / (1 - np.clip(scores, 1e-4, 1 - 1e-4)))[:, None]
+    logit = torch.logit(torch.tensor(scores).clamp(1e-4, 1 - 1e-4)).numpy()[:, None]
     fit = LogisticRegression(class_weight="balanced").fit(logit, labels)
     slope, shift = float(fit.coef_[0, 0]), float(fit.intercept_[0])
     prob = fit.predict_proba(logit)[:, 1]

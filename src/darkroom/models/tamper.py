@@ -25,11 +25,6 @@ _SRM = torch.tensor([[[0, 0, 0], [1, -2, 1], [0, 0, 0]],
                      [[-1, 2, -1], [2, -4, 2], [-1, 2, -1]]], dtype=torch.float32) / 4
 
 
-def calibrated(score: torch.Tensor, slope: float, shift: float) -> torch.Tensor:
-    """sigmoid(slope * logit(score) + shift), the image-level calibration."""
-    return torch.sigmoid(slope * torch.logit(score.clamp(1e-4, 1 - 1e-4)) + shift)
-
-
 class TamperSample:
     """Per-sample transform for the loader: edit a patch (or leave it clean), keep the mask. The second
     photo that splicing needs comes from the last few patches this worker has seen."""
@@ -102,9 +97,14 @@ class TamperLocalizer(nn.Module):
         k = max(1, int(flat.shape[1] * top))
         return flat.topk(k, dim=1).values.mean(1)
 
+    def calibrate(self, score: torch.Tensor) -> torch.Tensor:
+        """Raw image scores -> calibrated probabilities: sigmoid(slope * logit(score) + shift)."""
+        logit = torch.logit(score.clamp(1e-4, 1 - 1e-4))
+        return torch.sigmoid(self.config.score_slope * logit + self.config.score_shift)
+
     def image_prob(self, prob: torch.Tensor) -> torch.Tensor:
         """Calibrated probability that each (B, 1, H, W) map's image was edited -> (B,)."""
-        return calibrated(self.image_score(prob), self.config.score_slope, self.config.score_shift)
+        return self.calibrate(self.image_score(prob))
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x = batch["image"]
