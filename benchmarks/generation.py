@@ -1,14 +1,18 @@
 """Generation at a fixed CPU budget: the textbook DCGAN loop vs darkroom's trainer.
 
-    python benchmarks/generation.py [--quick] [--minutes M] [--threads T]     (or: darkroom bench generation)
+    python benchmarks/generation.py [--quick] [--minutes M] [--threads T] [--data digits|scenes]
+    (or: darkroom bench generation)
 
-Three runs on digits (32 px), each for the same wall-clock budget and thread count:
+Three runs on digits (32 px; or scenes, 32 px, one object), each for the same wall-clock budget and
+thread count:
 1. reference: a plain DCGAN training loop written here (Radford et al.: Adam 2e-4, beta1 0.5, BCE,
    D step then G step, data held in memory) with darkroom's DCGAN architecture;
 2. darkroom `train dcgan` (same architecture and recipe, through darkroom's trainer and data layer);
 3. darkroom `train gan` (the stable variant: hinge, spectral norm, EMA).
-Then FID, KID and precision/recall of 1000 samples against the digits training split, in the feature
-space of darkroom's shipped `features-digits` extractor (not Inception: compare within this table only).
+Then FID, KID and precision/recall of 1000 samples against the training split (digits: all 1,439;
+scenes: the first 10,000 renders, which the reference loop also trains on), in the feature space of
+darkroom's shipped `features-digits` / `features-scenes` extractor (not Inception: compare within this
+table only).
 """
 from __future__ import annotations
 
@@ -32,7 +36,8 @@ from darkroom.ops.training import run_training
 def reference_dcgan(minutes: float, images: torch.Tensor, seed: int = 0, batch_size: int = 64):
     """The textbook loop, nothing else: returns the generator, steps and images/s."""
     torch.manual_seed(seed)
-    G, D = DCGANGenerator(100, 1, 32, 64), DCGANDiscriminator(1, 32, 64)
+    channels = images.shape[1]
+    G, D = DCGANGenerator(100, channels, 32, 64), DCGANDiscriminator(channels, 32, 64)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     data = images * 2 - 1
@@ -54,9 +59,9 @@ def reference_dcgan(minutes: float, images: torch.Tensor, seed: int = 0, batch_s
     return G.eval(), steps, steps * batch_size / seconds
 
 
-def darkroom_run(model: str, minutes: float, out: Path):
+def darkroom_run(model: str, spec: str, minutes: float, out: Path):
     start = time.perf_counter()
-    info = run_training(model, "digits:size=32", out, {"checkpoint_every": "100000", "sample_every": "100000"},
+    info = run_training(model, spec, out, {"checkpoint_every": "100000", "sample_every": "100000"},
                         flags={"steps": 10 ** 7, "minutes": minutes, "seed": 0}, progress=False,
                         print_fn=lambda *a: None)
     seconds = time.perf_counter() - start
@@ -70,11 +75,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 minutes per run instead of 20")
     parser.add_argument("--minutes", type=float)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data", choices=("digits", "scenes"), default="digits")
     args = parser.parse_args()
     minutes = args.minutes or (2.0 if args.quick else 20.0)
     torch.set_num_threads(args.threads)
-    extractor, card = load_run("features-digits")
-    real = torch.stack([s["image"] for s in load_dataset("digits:size=32,split=train")])
+    extractor, card = load_run(f"features-{args.data}")
+    spec = f"{args.data}:size=32"
+    real = load_dataset(f"{spec},split=train")
+    real = torch.stack([real[i]["image"] for i in range(min(len(real), 10_000))])
     rows, t0 = [], time.time()
     with tempfile.TemporaryDirectory() as tmp:
         G, steps, rate = reference_dcgan(minutes, real)
@@ -82,10 +90,10 @@ def main() -> None:
                           for k in range(4)]).detach()
         rows.append(("reference DCGAN loop (textbook, in the benchmark)", steps, rate, fake))
         for model, label in (("dcgan", "darkroom train dcgan (same recipe)"), ("gan", "darkroom train gan (stable)")):
-            generator, steps, rate = darkroom_run(model, minutes, Path(tmp) / model)
+            generator, steps, rate = darkroom_run(model, spec, minutes, Path(tmp) / model)
             fake = generator.sample(1000, generator=torch.Generator().manual_seed(0))
             rows.append((label, steps, rate, fake))
-    print(f"## Generation on digits, 32 px, {minutes:g} min per run, {args.threads} thread(s)\n")
+    print(f"## Generation on {args.data}, 32 px, {minutes:g} min per run, {args.threads} thread(s)\n")
     print(f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}; "
           f"features: {card['name']} (sha256 {card['sha256'][:12]}), {len(real)} real (train split), 1000 samples\n")
     print("| run | steps | train images/s | FID | KID x1000 | precision | recall |\n|---|---:|---:|---:|---:|---:|---:|")

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -57,6 +58,40 @@ def test_calibrate_gives_batchnorm_the_statistics_of_these_weights(name):
     handle.remove()
     inputs = captured[0].transpose(0, 1).flatten(1)
     assert torch.allclose(first.running_mean, inputs.mean(1), atol=0.05 * float(inputs.std()))
+
+
+def test_extra_generator_convs_are_conditioned_and_leave_the_default_layout_alone():
+    plain = build_model("cgan", resolve_config("cgan", SMALL["cgan"], DIGITS))
+    deeper = build_model("cgan", resolve_config("cgan", {**SMALL["cgan"], "g_convs": "2"}, DIGITS))
+    assert set(plain.state_dict()) < set(deeper.state_dict())  # shipped g_convs=1 weights still load
+    added = [m for stage in deeper.G.stages for m in stage.norms]
+    assert len(added) == len(deeper.G.stages) and all(hasattr(m, "gain") for m in added)  # class-conditional
+    torch.manual_seed(0)
+    for m in added:
+        nn.init.normal_(m.gain.weight, 1.0, 0.5)
+    z = torch.randn(4, 8)
+    deeper.eval()
+    assert not torch.allclose(deeper.generate(z, 0), deeper.generate(z, 1))
+    with pytest.raises(ValueError, match="g_convs"):
+        build_model("gan", resolve_config("gan", {**SMALL["gan"], "g_convs": "0"}, DIGITS))
+
+
+def test_weights_shipped_without_the_discriminator_load_only_when_the_card_says_so(tmp_path):
+    from safetensors.torch import save_file
+    model = build_model("cgan", resolve_config("cgan", SMALL["cgan"], DIGITS))
+    save_file({k: v for k, v in model.state_dict().items() if not k.startswith("D.")},
+              str(tmp_path / "model.safetensors"))
+    info = {"model": "cgan", "model_config": dataclasses.asdict(model.config)}
+    (tmp_path / "run.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="do not fit"):
+        load_run(tmp_path)
+    (tmp_path / "run.json").write_text(json.dumps({**info, "dropped": ["D."]}))
+    loaded, _ = load_run(tmp_path)
+    z = torch.randn(3, 8)
+    assert torch.equal(loaded.generate(z, 1), model.eval().generate(z, 1))
+    (tmp_path / "run.json").write_text(json.dumps({**info, "dropped": ["G.stages."]}))  # D missing, G not
+    with pytest.raises(ValueError, match="do not fit"):
+        load_run(tmp_path)
 
 
 def test_conditional_models_check_labels():

@@ -118,8 +118,11 @@ def load_run(run, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, 
     cls = get_model_class(info["model"])
     config = build_config(cls.Config, info["model_config"])
     model = cls(config)
+    dropped = tuple(info.get("dropped", ()))  # parts shipped without weights (a GAN's discriminator)
     try:
-        load_model(model, str(weights), device=str(device))
+        missing, unexpected = load_model(model, str(weights), strict=not dropped, device=str(device))
+        if unexpected or any(not key.startswith(dropped) for key in missing):
+            raise RuntimeError(f"missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
     except (RuntimeError, OSError) as err:
         first = str(err).strip().splitlines()[0]
         raise ValueError(f"{run}: weights do not fit a {info['model']} of this darkroom version "

@@ -166,6 +166,7 @@ class GANConfig:
     upsample: str = "nearest"  # transposed, nearest, bilinear, pixelshuffle
     norm: str = "batch"  # generator normalisation: batch, instance, none
     activation: str = "relu"  # relu, lrelu, silu, gelu
+    g_convs: int = 1  # convolutions per generator stage (the first one upsamples)
     g_lr: float = 2e-4
     d_lr: float = 2e-4
 
@@ -177,6 +178,8 @@ class GANConfig:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.r1 < 0 or self.gp < 0:
             raise ValueError("r1 and gp must be >= 0")
+        if self.g_convs < 1:
+            raise ValueError(f"g_convs must be >= 1, got {self.g_convs}")
 
 
 class GAN(_GANBase):
@@ -191,7 +194,8 @@ class GAN(_GANBase):
         classes = c.num_classes if self.conditional else 0
         if self.conditional and classes < 2:
             raise ValueError("a class-conditional GAN needs labelled data with at least 2 classes")
-        self.G = Generator(c.latent_dim, c.channels, c.image_size, c.width, c.upsample, c.norm, c.activation, classes)
+        self.G = Generator(c.latent_dim, c.channels, c.image_size, c.width, c.upsample, c.norm, c.activation, classes,
+                           c.g_convs)
         self.D = Discriminator(c.channels, c.image_size, c.d_width, c.spectral_norm, classes)
         self.d_optim, self.g_optim = {"lr": c.d_lr}, {"lr": c.g_lr}
 

@@ -79,9 +79,11 @@ def _g_norm(kind: str, channels: int, num_classes: int) -> nn.Module:
 
 
 class UpStage(nn.Module):
-    """Double H and W with the chosen upsampler (which carries the stage's one conv), norm, activation."""
+    """Double H and W with the chosen upsampler (which carries the stage's first conv), norm, activation;
+    then ``convs - 1`` more 3x3 conv, norm, activation layers at the new size."""
 
-    def __init__(self, cin: int, cout: int, upsample: str, norm: str, act: str, num_classes: int = 0):
+    def __init__(self, cin: int, cout: int, upsample: str, norm: str, act: str, num_classes: int = 0,
+                 convs: int = 1):
         super().__init__()
         if upsample == "transposed":
             self.up = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
@@ -91,18 +93,25 @@ class UpStage(nn.Module):
             self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode=upsample), nn.Conv2d(cin, cout, 3, padding=1))
         self.norm = _g_norm(norm, cout, num_classes)
         self.act = activation(act)
+        self.convs = nn.ModuleList(nn.Conv2d(cout, cout, 3, padding=1) for _ in range(convs - 1))
+        self.norms = nn.ModuleList(_g_norm(norm, cout, num_classes) for _ in range(convs - 1))
+
+    @staticmethod
+    def _normed(norm: nn.Module, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return norm(h, labels) if isinstance(norm, ConditionalBatchNorm) else norm(h)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.up(x)
-        h = self.norm(h, labels) if isinstance(self.norm, ConditionalBatchNorm) else self.norm(h)
-        return self.act(h)
+        h = self.act(self._normed(self.norm, self.up(x), labels))
+        for conv, norm in zip(self.convs, self.norms):
+            h = self.act(self._normed(norm, conv(h), labels))
+        return h
 
 
 class Generator(nn.Module):
     """z (B, latent) [+ labels] -> (B, C, S, S) in [-1, 1]: linear to 4x4, then ``log2(S) - 2`` UpStages."""
 
     def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64, upsample: str = "nearest",
-                 norm: str = "batch", act: str = "relu", num_classes: int = 0):
+                 norm: str = "batch", act: str = "relu", num_classes: int = 0, convs: int = 1):
         super().__init__()
         if upsample not in UPSAMPLERS:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {upsample!r}")
@@ -112,7 +121,8 @@ class Generator(nn.Module):
         widths = [width * 2 ** i for i in reversed(range(levels + 1))]
         self.top = widths[0]
         self.embed = nn.Linear(latent_dim, widths[0] * 16)
-        self.stages = nn.ModuleList(UpStage(a, b, upsample, norm, act, num_classes) for a, b in zip(widths, widths[1:]))
+        self.stages = nn.ModuleList(UpStage(a, b, upsample, norm, act, num_classes, convs)
+                                    for a, b in zip(widths, widths[1:]))
         self.out = nn.Sequential(activation(act), nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh())
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
