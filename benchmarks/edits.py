@@ -109,6 +109,14 @@ def _print_row(name: str, row: dict) -> None:
           f"{row['shape']:.0%} | {row['color_name']:.0%} | {row['background']:.0%} |", flush=True)
 
 
+def _available(run: str) -> bool:
+    try:
+        load_run(run)
+    except ValueError:
+        return False
+    return True
+
+
 def inversion_table(runs: dict, n: int, steps: int) -> None:
     print(f"\n## Inversion of {n} held-out test images per dataset ({steps} optimisation steps)\n")
     print("| generator | start | steps | feature loss | PSNR dB | s / image | shape kept |")
@@ -119,7 +127,10 @@ def inversion_table(runs: dict, n: int, steps: int) -> None:
         picks = [data[i] for i in range(0, len(data), max(1, len(data) // n))[:n]]
         settings = [("random best of 256", None, 0, 0.1), ("random best of 256", None, steps, 0.0),
                     ("random best of 256", None, steps, 0.1)]
-        if encoder:
+        if encoder and not _available(encoder):
+            print(f"| {run} | encoder {encoder}: not found (train one with `darkroom train latentenc`), skipped "
+                  "| | | | | |")
+        elif encoder:
             settings += [(f"encoder {encoder}", encoder, 0, 0.1), (f"encoder {encoder}", encoder, steps, 0.1)]
         for start, enc, k, weight in settings:
             t = time.perf_counter()

@@ -159,15 +159,43 @@ def section_generation(page: Page, quick: bool) -> str:
     strip = edit.interpolate("cgan-digits", page.out / "img" / "cgan_interp.png", steps=8, seed=page.seed, label=3)
     sefa = edit.directions("cgan-digits", page.out / "img" / "cgan_sefa.png", count=4, seed=page.seed, label=7)
     card = shipped["cgan-digits"]
-    measured = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in card.get("measured", {}).items())
     return (f"<h2>Generation: class-conditional GAN on digits</h2><p>Shipped weights <code>cgan-digits</code>: "
-            f"{card['step']} steps, {card['elapsed_s'] / 60:.0f} min on CPU. {html.escape(measured)}. "
+            f"{card['step']} steps, {card['elapsed_s'] / 60:.0f} min on CPU. {html.escape(_measured(card))}. "
             "Rows are the labels 0-9 (<code>darkroom sample cgan-digits -n 8 --label 3 --out x.png</code>).</p>"
             f"<img class='px' src='{grid_src}' style='width:300px'>"
             f"<p>Slerp interpolation between two latents (label 3) and SeFa directions (label 7, one per row):</p>"
             f"<img class='px' src='img/{strip[0].name}' style='width:420px'> "
             f"<img src='img/{strip[1].name}' style='width:64px'><br>"
-            f"<img class='px' src='img/{sefa.name}' style='width:300px'>" + _inversion(page, quick))
+            f"<img class='px' src='img/{sefa.name}' style='width:300px'>" + _inversion(page, quick)
+            + _scenes_generation(page, shipped))
+
+
+def _measured(card: dict) -> str:
+    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in card.get("measured", {}).items())
+
+
+def _scenes_generation(page: Page, shipped: dict) -> str:
+    from darkroom.ops import edit
+
+    if "cgan-scenes" not in shipped:
+        return ""
+    model, _ = load_run("cgan-scenes")
+    g = torch.Generator().manual_seed(page.seed)
+    labels = torch.arange(model.config.num_classes).repeat_interleave(8)
+    src = page.image("cgan_scenes.png", grid(model.sample(len(labels), labels, generator=g), ncol=8),
+                     model="cgan-scenes", seed=page.seed)
+    right = edit.directions("cgan-scenes", page.out / "img" / "cgan_scenes_x.png", seed=page.seed, label=0,
+                            method="svm", target="scene:x")
+    card = shipped["cgan-scenes"]
+    return (f"<h2>Generation: shape-conditioned GAN on scenes</h2><p>Shipped weights <code>cgan-scenes</code>: "
+            f"{card['step']} steps, {card['elapsed_s'] / 60:.0f} min on CPU. {html.escape(_measured(card))}. "
+            "Rows ask for the shapes circle, square, triangle, star, heart, cross, diamond, hexagon; this "
+            "CPU-trained model draws blobs and has not learned the shape label yet.</p>"
+            f"<img class='px' src='{src}' style='width:300px'>"
+            "<p>\"Move it right\": the InterFaceGAN direction for x (a linear SVM on 2,000 latents labelled "
+            "by <code>sceneparams</code>), from left to right "
+            "(<code>darkroom edit directions cgan-scenes --method svm --target scene:x --label 0</code>):</p>"
+            f"<img class='px' src='img/{right.name}' style='width:420px'>")
 
 
 def _inversion(page: Page, quick: bool) -> str:
