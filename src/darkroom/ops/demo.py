@@ -175,6 +175,7 @@ def _measured(card: dict) -> str:
 
 
 def _scenes_generation(page: Page, shipped: dict) -> str:
+    from darkroom.data.scenes import SHAPES
     from darkroom.ops import edit
 
     if "cgan-scenes" not in shipped:
@@ -188,9 +189,8 @@ def _scenes_generation(page: Page, shipped: dict) -> str:
                             method="svm", target="scene:x")
     card = shipped["cgan-scenes"]
     return (f"<h2>Generation: shape-conditioned GAN on scenes</h2><p>Shipped weights <code>cgan-scenes</code>: "
-            f"{card['step']} steps, {card['elapsed_s'] / 60:.0f} min on CPU. {html.escape(_measured(card))}. "
-            "Rows ask for the shapes circle, square, triangle, star, heart, cross, diamond, hexagon; this "
-            "CPU-trained model draws blobs and has not learned the shape label yet.</p>"
+            f"{card['step']} steps, {card['elapsed_s'] / 60:.0f} min on CPU: {html.escape(card['summary'])}. "
+            f"{html.escape(_measured(card))}. Rows ask for the shapes {', '.join(SHAPES)}.</p>"
             f"<img class='px' src='{src}' style='width:300px'>"
             "<p>\"Move it right\": the InterFaceGAN direction for x (a linear SVM on 2,000 latents labelled "
             "by <code>sceneparams</code>), from left to right "
