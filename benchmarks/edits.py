@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from darkroom.data import load_dataset
-from darkroom.models import load_run
+from darkroom.models import load_run, weights_path
 from darkroom.models.sceneparams import SYMMETRY
 from darkroom.ops.edit import _decode, latents, pca_directions, sefa_directions, svm_direction
 from darkroom.ops.invert import invert
@@ -111,7 +111,7 @@ def _print_row(name: str, row: dict) -> None:
 
 def _available(run: str) -> bool:
     try:
-        load_run(run)
+        weights_path(run)  # finds the run folder or shipped weights without building the model
     except ValueError:
         return False
     return True
