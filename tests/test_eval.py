@@ -77,6 +77,14 @@ def test_eval_errors(runs, capsys):
     assert "not a feature extractor" in capsys.readouterr().err
 
 
+def test_eval_missing_run_fails_before_reading_real_images(monkeypatch):
+    import darkroom.ops.evaluate as ev
+
+    monkeypatch.setattr(ev, "real_images", lambda *a: pytest.fail("read the real images first"))
+    with pytest.raises(ValueError, match="no such run folder"):
+        ev.evaluate("fid", "digits:size=16", "no-such-run")
+
+
 def test_shipped_digits_extractor_is_accurate():
     from darkroom.data import load_dataset
     from darkroom.models import load_run

@@ -10,7 +10,7 @@ from darkroom.data import load_dataset, parse_spec
 from darkroom.data.base import fit_image
 from darkroom.io import list_images, read_image
 from darkroom.metrics import generation as gm
-from darkroom.models import load_run
+from darkroom.models import load_run, weights_path
 from darkroom.ops.generate import resolve_label
 
 EXTRACTORS = {"digits": "features-digits", "mnist": "features-digits", "scenes": "features-scenes"}
@@ -63,6 +63,8 @@ def evaluate(metric: str, real: str, fake: str, n: int = 1000, extractor: str | 
              label=None) -> dict:
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose {', '.join(METRICS)}")
+    if _is_generator(fake):
+        weights_path(fake)  # a missing run fails here, before the real images are read
     extractor_name = extractor or default_extractor(real)
     classifier, card = load_run(extractor_name)
     if card["model"] != "classifier":
