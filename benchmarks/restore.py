@@ -149,14 +149,16 @@ def bench_inpaint(images, masks_per_image: int = 3):
         print(f"| {method} | {p:.2f} | {s:.4f} | {t:.2f} |")
 
 
-def bench_colorize(images):
-    net, name = load_restorer("colorize", None, None)
-    rows = {"grayscale input (floor)": [], f"darkroom {name}": [], "ground truth": []}
+def bench_colorize(images, extra=()):
+    """The shipped colorizer and any ``extra`` runs (candidates to compare in the same table)."""
+    nets = dict(reversed(load_restorer("colorize", model, None)) for model in (None, *extra))
+    rows = {"grayscale input (floor)": [], **{f"darkroom {name}": [] for name in nets}, "ground truth": []}
     for _, image in images:
         gray, _ = degrade.grayscale(image)
-        out, seconds = timed(lambda: restore_image("colorize", gray, net)[0])
         rows["grayscale input (floor)"].append((psnr(gray, image), colourfulness(gray), 0.0))
-        rows[f"darkroom {name}"].append((psnr(out, image), colourfulness(out), seconds / (image[0].numel() / 1e6)))
+        for name, net in nets.items():
+            out, seconds = timed(lambda: restore_image("colorize", gray, net)[0])
+            rows[f"darkroom {name}"].append((psnr(out, image), colourfulness(out), seconds / (image[0].numel() / 1e6)))
         rows["ground truth"].append((float("inf"), colourfulness(image), 0.0))
     truth = np.mean([c for _, c, _ in rows["ground truth"]])
     print("\nColorization\n\n| method | PSNR dB (RGB) | colourfulness | of ground truth's | s / megapixel |"
@@ -174,6 +176,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 images, sigma 25 only")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tasks", default=",".join(TASKS), help="which tables, comma-separated")
+    parser.add_argument("--colorize", default="", help="runs to score beside the shipped colorizer, comma-separated")
     args = parser.parse_args()
     tasks = set(args.tasks.split(","))
     if tasks - set(TASKS):
@@ -196,7 +199,7 @@ def main() -> None:
     if "inpaint" in tasks:
         bench_inpaint(images, 1 if args.quick else 3)
     if "colorize" in tasks:
-        bench_colorize(images)
+        bench_colorize(images, [run for run in args.colorize.split(",") if run])
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 
