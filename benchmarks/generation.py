@@ -1,6 +1,6 @@
 """Generation at a fixed CPU budget: the textbook DCGAN loop vs darkroom's trainer.
 
-    python benchmarks/generation.py [--quick] [--minutes M] [--threads T] [--data digits|scenes]
+    python benchmarks/generation.py [--quick] [--minutes M] [--threads T] [--data digits|scenes] [--grids DIR]
     (or: darkroom bench generation)
 
 Three runs on digits (32 px; or scenes, 32 px, one object), each for the same wall-clock budget and
@@ -12,7 +12,7 @@ thread count:
 Then FID, KID and precision/recall of 1000 samples against the training split (digits: all 1,439;
 scenes: the first 10,000 renders, which the reference loop also trains on), in the feature space of
 darkroom's shipped `features-digits` / `features-scenes` extractor (not Inception: compare within this
-table only).
+table only). ``--grids DIR`` also writes 64 samples of each run as DIR/generation-DATA-RUN.png.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from darkroom.data import load_dataset
+from darkroom.io import grid, write_image
 from darkroom.metrics import generation as gm
 from darkroom.models import load_run
 from darkroom.nn.gan import DCGANDiscriminator, DCGANGenerator
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", choices=("digits", "scenes"), default="digits")
+    parser.add_argument("--grids", help="folder for a sample grid of each run")
     args = parser.parse_args()
     minutes = args.minutes or (2.0 if args.quick else 20.0)
     torch.set_num_threads(args.threads)
@@ -97,7 +99,10 @@ def main() -> None:
     print(f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}; "
           f"features: {card['name']} (sha256 {card['sha256'][:12]}), {len(real)} real (train split), 1000 samples\n")
     print("| run | steps | train images/s | FID | KID x1000 | precision | recall |\n|---|---:|---:|---:|---:|---:|---:|")
-    for label, steps, rate, fake in rows:
+    for (label, steps, rate, fake), name in zip(rows, ("reference", "dcgan", "gan")):
+        if args.grids:
+            write_image(Path(args.grids) / f"generation-{args.data}-{name}.png", grid(fake[:64]),
+                        provenance={"benchmark": "generation", "run": label, "minutes": minutes})
         fid = gm.fid(real, fake, extractor)
         kid_mean, kid_std = gm.kid(real, fake, extractor)
         precision, recall = gm.precision_recall(real, fake, extractor)

@@ -190,6 +190,12 @@ def test_sample_command(tmp_path, capsys):
     first = read_image(tmp_path / "dir" / "sample_00000.png")
     main(["sample", str(tmp_path / "cg"), "-n", "3", "--out", str(tmp_path / "again"), "--label", "2", "--seed", "5"])
     assert torch.equal(first, read_image(tmp_path / "again" / "sample_00000.png"))  # same seed, same image
+    # --label all: n of every class, one grid row per class; in a folder each file names its own label
+    assert main(["sample", str(tmp_path / "cg"), "-n", "2", "--out", str(tmp_path / "all.png"), "--label", "all"]) == 0
+    assert read_image(tmp_path / "all.png").shape[1:] == (10 * 18 + 2, 2 * 18 + 2)  # 16 px tiles, 2 px padding
+    assert main(["sample", str(tmp_path / "cg"), "-n", "2", "--out", str(tmp_path / "alldir"), "--label", "all"]) == 0
+    assert len(list((tmp_path / "alldir").glob("*.png"))) == 20
+    assert read_provenance(tmp_path / "alldir" / "sample_00005.png")["label"] == 2
     capsys.readouterr()
     for argv, message in [(["--label", "10"], "out of range"), (["--label", "2", "--truncation", "2"], "truncation"),
                           ([], "pass --label"), (["--label", "2", "--prompt", "a 2"], "not text-conditioned")]:

@@ -116,6 +116,21 @@ def test_write_png_and_jpeg_with_provenance(tmp_path):
         write_image(tmp_path / "x.gif", image)
 
 
+def test_written_files_get_the_umask_permissions_not_owner_only(tmp_path):
+    import os
+
+    from darkroom.io import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_image(tmp_path / "a.png", torch.rand(3, 8, 8))
+        write_text_atomic(tmp_path / "b.json", "{}")
+    finally:
+        os.umask(old)
+    for name in ("a.png", "b.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+
+
 def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
     path = write_image(tmp_path / "keep.png", torch.zeros(3, 4, 4))
     before = path.read_bytes()

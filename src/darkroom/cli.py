@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=64)
     p.add_argument("--out", required=True, help="a .png grid, or a folder of single PNGs")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--label", help="class index or name (conditional models)")
+    p.add_argument("--label", help="class index or name (conditional models); all: -n of every class, a row each")
     p.add_argument("--prompt", help="text (text-conditioned models)")
     p.add_argument("--truncation", type=float, default=1.0, help="latent scale in (0, 1]")
     p.add_argument("--device", default="auto")

@@ -165,8 +165,15 @@ def read_provenance(path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class atomic_path:
-    """Context manager yielding a temporary path beside ``path``; renamed onto it on success."""
+    """Context manager yielding a temporary path beside ``path``; renamed onto it on success. The file gets
+    the permissions a plain ``open`` would give it (``mkstemp``'s are owner-only)."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -175,6 +182,7 @@ class atomic_path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())
         self.tmp = Path(tmp)
         return self.tmp
 

@@ -29,7 +29,8 @@ def resolve_label(label, info: dict) -> int | None:
 
 def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float = 1.0, prompt: str | None = None,
                   device: str = "auto", batch_size: int = 64) -> list[Path]:
-    """Write ``n`` samples: a grid when ``out`` ends in .png, else ``out/sample_00000.png ...``."""
+    """Write ``n`` samples: a grid when ``out`` ends in .png, else ``out/sample_00000.png ...``.
+    ``label="all"`` (class-conditional models): ``n`` samples of every class, one grid row per class."""
     if n < 1:
         raise ValueError(f"-n must be >= 1, got {n}")
     if not 0 < truncation <= 1:
@@ -41,25 +42,33 @@ def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float
     if prompt is not None:
         raise ValueError(f"{run}: a {name} is not text-conditioned; --prompt needs a text-conditioned model")
     conditional = getattr(model, "conditional", False)
-    index = resolve_label(label, info)
-    if conditional and index is None:
-        raise ValueError(f"{run}: a {name} is class-conditional: pass --label (one of "
+    every = str(label) == "all"
+    if every and not conditional:
+        raise ValueError(f"{run}: a {name} is not class-conditional; --label all needs one that is")
+    index = None if every else resolve_label(label, info)
+    labels = torch.arange(model.config.num_classes).repeat_interleave(n) if every else None
+    if conditional and index is None and not every:
+        raise ValueError(f"{run}: a {name} is class-conditional: pass --label (all, or one of "
                          f"{', '.join(info['data_info'].get('class_names', []))})")
     if not conditional and index is not None:
         raise ValueError(f"{run}: a {name} is not class-conditional; drop --label")
     generator = torch.Generator().manual_seed(seed)
+    total = n if labels is None else len(labels)
     images = []
-    for start in tqdm(range(0, n, batch_size), desc="sample", unit="batch", leave=False):
-        count = min(batch_size, n - start)
-        images.append(model.sample(count, index, truncation=truncation, generator=generator).float().cpu())
+    for start in tqdm(range(0, total, batch_size), desc="sample", unit="batch", leave=False):
+        count = min(batch_size, total - start)
+        which = index if labels is None else labels[start:start + count]
+        images.append(model.sample(count, which, truncation=truncation, generator=generator).float().cpu())
     images = torch.cat(images)
     provenance = {"operation": "sample", "model": name, "run": str(run), "seed": seed, "truncation": truncation,
-                  "label": index, "git": info.get("git"), "data": info.get("data")}
+                  "label": "all" if every else index, "git": info.get("git"), "data": info.get("data")}
     out = Path(out)
     if out.suffix.lower() == ".png":
-        write_image(out, grid(images, ncol=min(8, n)), provenance={**provenance, "count": n})
+        write_image(out, grid(images, ncol=n if every else min(8, n)), provenance={**provenance, "count": total})
         return [out]
     paths = []
     for i, image in enumerate(images):
-        paths.append(write_image(out / f"sample_{i:05d}.png", image, provenance={**provenance, "latent_index": i}))
+        own = {"label": int(labels[i])} if every else {}
+        paths.append(write_image(out / f"sample_{i:05d}.png", image,
+                                 provenance={**provenance, "latent_index": i, **own}))
     return paths
