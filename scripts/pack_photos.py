@@ -27,10 +27,6 @@ def read_list(path) -> set[str]:
     return {line for line in lines if line}
 
 
-def keys(data, source) -> set[str]:
-    return {Path(k).relative_to(source).with_suffix("").as_posix() for k in data.photos if not k.startswith("skimage:")}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source")
@@ -43,6 +39,7 @@ def main() -> None:
     only = read_list(args.only) if args.only else None
     for split in ("train", "val"):
         data = load_dataset(f"photos:{args.source},scale={args.scale},split={split}")
+        packed = 0
         for key in data.photos:
             if key.startswith("skimage:"):
                 continue  # bundled with scikit-image: available everywhere
@@ -53,7 +50,8 @@ def main() -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(data._photo(key)).save(target, quality=args.quality, subsampling=0)
             total += target.stat().st_size
-        print(f"{split}: {len(data.photos) if only is None else len(only & keys(data, args.source))} photos")
+            packed += 1
+        print(f"{split}: {packed} photos")
     print(f"{out}: {total / 1e6:.1f} MB")
 
 
