@@ -208,6 +208,10 @@ def test_sample_refuses_non_generators(tmp_path, capsys):
                  flags={"steps": 1}, progress=False, print_fn=quiet)
     assert main(["sample", str(tmp_path / "ae"), "-n", "2", "--out", str(tmp_path / "x.png")]) == 2
     assert "not a generator" in capsys.readouterr().err
+    run_training("dcgan", "digits:size=16", tmp_path / "dc", SMALL["dcgan"], flags={"steps": 1}, progress=False,
+                 print_fn=quiet)
+    assert main(["sample", str(tmp_path / "dc"), "-n", "2", "--out", str(tmp_path / "x.png"), "--label", "all"]) == 2
+    assert "--label all needs one that is" in capsys.readouterr().err
 
 
 def test_shipped_cgan_draws_the_requested_digits():
