@@ -19,6 +19,7 @@ from darkroom.data.base import to_tensor
 from darkroom.data.photos import skimage_photo
 from darkroom.io import grid, write_image, write_text_atomic
 from darkroom.models import load_run
+from darkroom.ops.generate import class_labels
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 img.px{image-rendering:pixelated} figure{display:inline-block;margin:6px;vertical-align:top;width:150px}
@@ -153,8 +154,8 @@ def section_generation(page: Page, quick: bool) -> str:
         return "<h2>Generation</h2><p>No shipped generator in this version.</p>"
     model, info = load_run("cgan-digits")
     g = torch.Generator().manual_seed(page.seed)
-    labels = torch.arange(10).repeat_interleave(8)
-    grid_src = page.image("cgan_digits.png", grid(model.sample(80, labels, generator=g), ncol=8),
+    labels = class_labels(model, 8)
+    grid_src = page.image("cgan_digits.png", grid(model.sample(len(labels), labels, generator=g), ncol=8),
                           model="cgan-digits", seed=page.seed)
     strip = edit.interpolate("cgan-digits", page.out / "img" / "cgan_interp.png", steps=8, seed=page.seed, label=3)
     sefa = edit.directions("cgan-digits", page.out / "img" / "cgan_sefa.png", count=4, seed=page.seed, label=7)
@@ -182,7 +183,7 @@ def _scenes_generation(page: Page, shipped: dict) -> str:
         return ""
     model, _ = load_run("cgan-scenes")
     g = torch.Generator().manual_seed(page.seed)
-    labels = torch.arange(model.config.num_classes).repeat_interleave(8)
+    labels = class_labels(model, 8)
     src = page.image("cgan_scenes.png", grid(model.sample(len(labels), labels, generator=g), ncol=8),
                      model="cgan-scenes", seed=page.seed)
     right = edit.directions("cgan-scenes", page.out / "img" / "cgan_scenes_x.png", seed=page.seed, label=0,

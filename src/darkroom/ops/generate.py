@@ -27,6 +27,11 @@ def resolve_label(label, info: dict) -> int | None:
     return index
 
 
+def class_labels(model, n: int) -> torch.Tensor:
+    """Labels for ``n`` samples of every class of a class-conditional model, class by class."""
+    return torch.arange(model.config.num_classes).repeat_interleave(n)
+
+
 def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float = 1.0, prompt: str | None = None,
                   device: str = "auto", batch_size: int = 64) -> list[Path]:
     """Write ``n`` samples: a grid when ``out`` ends in .png, else ``out/sample_00000.png ...``.
@@ -46,7 +51,7 @@ def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float
     if every and not conditional:
         raise ValueError(f"{run}: a {name} is not class-conditional; --label all needs one that is")
     index = None if every else resolve_label(label, info)
-    labels = torch.arange(model.config.num_classes).repeat_interleave(n) if every else None
+    labels = class_labels(model, n) if every else None
     if conditional and index is None and not every:
         raise ValueError(f"{run}: a {name} is class-conditional: pass --label (all, or one of "
                          f"{', '.join(info['data_info'].get('class_names', []))})")
