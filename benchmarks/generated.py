@@ -74,7 +74,7 @@ def spectral_detector(train_spectra, train_labels, holdout: int):
 @torch.no_grad()
 def network_probs(model, images: np.ndarray) -> np.ndarray:
     x = as_tensor(images)
-    return np.concatenate([torch.sigmoid(model(x[i:i + 256])).numpy() for i in range(0, len(x), 256)])
+    return np.concatenate([model.probability(model(x[i:i + 256])).numpy() for i in range(0, len(x), 256)])
 
 
 def scores(probs, labels, family):

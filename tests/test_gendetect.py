@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from darkroom.models import build_model, resolve_config
-from darkroom.models.gendetect import DetectSample
+from darkroom.models.gendetect import DetectSample, npr_residual
 from darkroom.ops.generated import FAMILIES, detail, make_examples, real_example
 
 
@@ -59,3 +59,28 @@ def test_augmentation_probabilities_come_from_the_config():
     assert model.sample_transform.jpeg_prob == 0.0 and model.sample_transform.blur_prob == 0.1
     with pytest.raises(ValueError, match="jpeg_prob"):
         resolve_config("gendetect", {"jpeg_prob": 1.5})
+
+
+def test_npr_residual_is_zero_on_a_nearest_upsampled_image_and_not_on_a_smooth_one():
+    blocky = torch.nn.functional.interpolate(torch.rand(1, 3, 16, 16), scale_factor=2, mode="nearest")
+    assert npr_residual(blocky).abs().max() == 0
+    assert npr_residual(textured(0, 33)[None]).shape[-2:] == (32, 32)  # odd sizes lose their last row and column
+    assert npr_residual(textured(0, 32)[None]).abs().max() > 0
+
+
+@pytest.mark.parametrize("inputs", ["npr", "srm+npr"])
+def test_npr_inputs_take_any_size(inputs):
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
+                                                                  "inputs": inputs})).eval()
+    assert model(torch.rand(2, 3, 33, 31)).shape == (2,) and 0 <= model.image_prob(torch.rand(3, 40, 41)) <= 1
+    with pytest.raises(ValueError, match="inputs"):
+        resolve_config("gendetect", {"inputs": "fft"})
+
+
+def test_probability_applies_the_calibration_of_the_config():
+    plain = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2}))
+    fitted = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "logit_slope": 2.0,
+                                                                   "logit_shift": -1.0}))
+    logits = torch.tensor([-1.0, 0.0, 0.5])
+    assert torch.allclose(plain.probability(logits), torch.sigmoid(logits))
+    assert torch.allclose(fitted.probability(logits), torch.sigmoid(2 * logits - 1))

@@ -3,13 +3,16 @@ outputs versus camera photographs, trained on the set of ``ops/generated.py`` (`
 real, k > 0 = family k).
 
 Works at full resolution on small crops (network traces live in the finest pixels; resizing would erase
-them): the image and its SRM high-pass residual into a small ResNet with a stride-1 stem, GeM pooling, one
+them): the image and its SRM high-pass residual (``inputs = "srm"``) or the neighbouring-pixel residual
+alone (``"npr"``: each pixel minus the top-left pixel of its 2x2 block, after Tan et al. 2024, whose
+upsampling traces generalise across generators) into a small ResNet with a stride-1 stem, GeM pooling, one
 logit; both classes weigh the same in the loss. Training crops pass through the same
 random flips and rotations whatever their class and, with the probabilities of the config, JPEG and mild
 blur or resizing (on a CPU budget these cost much of the accuracy on clean crops: see
 configs/gendetect.toml). ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
 
     model(crops)          -> (B,) logits
+    model.probability(l)  -> calibrated probabilities for logits (see scripts/calibrate_gendetect.py)
     model.image_prob(x)   -> probability for a whole (3, H, W) image: mean logit over a grid of crops
 """
 from __future__ import annotations
@@ -24,6 +27,16 @@ from torch import nn
 from darkroom.data import degrade
 from darkroom.models.modelparse import HIGHPASS
 from darkroom.nn.resnet import GeM, SmallResNet
+
+
+INPUTS = ("srm", "npr", "srm+npr")
+
+
+def npr_residual(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W): each pixel minus the top-left pixel of its 2x2 block (odd sizes lose the last row/column)."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    x = x[..., :h, :w]
+    return x - F.interpolate(x[..., ::2, ::2], scale_factor=2, mode="nearest")
 
 
 class DetectSample:
@@ -57,14 +70,22 @@ class GenDetectConfig:
     crop: int = 64
     width: int = 16
     stages: int = 4
+    # srm: image + SRM high-pass residual; npr: neighbouring-pixel residual only; srm+npr: all three
+    inputs: str = "srm"
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1
     resize_prob: float = 0.1
+    # probability = sigmoid(logit_slope * logit + logit_shift), fitted on validation photos
+    # (scripts/calibrate_gendetect.py); 1 and 0 leave the network's logit as is
+    logit_slope: float = 1.0
+    logit_shift: float = 0.0
 
     def check(self):
         if self.crop < 16 or self.width < 1 or self.stages < 1 or self.holdout < 0:
             raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout >= 0")
+        if self.inputs not in INPUTS:
+            raise ValueError(f"gendetect: inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
         if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob)):
             raise ValueError("gendetect: jpeg_prob, blur_prob and resize_prob must be in [0, 1]")
 
@@ -77,7 +98,7 @@ class GeneratedDetector(nn.Module):
         super().__init__()
         self.config = c = config
         self.register_buffer("highpass", HIGHPASS.expand(3, 1, 3, 3).clone())
-        self.body = SmallResNet(6, c.width, c.stages, stem_stride=1)
+        self.body = SmallResNet({"srm": 6, "npr": 3, "srm+npr": 9}[c.inputs], c.width, c.stages, stem_stride=1)
         self.pool = GeM()
         self.head = nn.Linear(self.body.out_channels, 1)
         self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob)
@@ -86,8 +107,13 @@ class GeneratedDetector(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = x * 2 - 1
-        residual = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.highpass, groups=3) * 8
-        return self.head(self.pool(self.body(torch.cat([x, residual], 1)))).squeeze(1)
+        inputs = []
+        if "srm" in self.config.inputs:
+            inputs += [x, F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.highpass, groups=3) * 8]
+        if "npr" in self.config.inputs:
+            x = x[..., :x.shape[-2] // 2 * 2, :x.shape[-1] // 2 * 2]
+            inputs = [t[..., :x.shape[-2], :x.shape[-1]] for t in inputs] + [npr_residual(x) * 8]
+        return self.head(self.pool(self.body(torch.cat(inputs, 1)))).squeeze(1)
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x, labels = batch["image"], batch["label"]
@@ -102,6 +128,10 @@ class GeneratedDetector(nn.Module):
         weight = torch.where(target > 0, 0.5 / share, 0.5 / (1 - share))
         loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
         return {"loss": loss, "accuracy": ((logits > 0).float() == target).float().mean().detach()}
+
+    def probability(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits -> calibrated probabilities that the crops came out of a network."""
+        return torch.sigmoid(self.config.logit_slope * logits + self.config.logit_shift)
 
     @torch.no_grad()
     def image_prob(self, image: torch.Tensor, max_crops: int = 64) -> float:
@@ -120,4 +150,4 @@ class GeneratedDetector(nn.Module):
         lefts = np.linspace(0, w - c, cols).round().astype(int)
         crops = torch.stack([x[:, t:t + c, l:l + c] for t in tops for l in lefts])
         device = next(self.parameters()).device
-        return float(torch.sigmoid(self(crops.to(device)).mean()))
+        return float(self.probability(self(crops.to(device)).mean()))
