@@ -12,20 +12,15 @@ reports the calibrated accuracy on them).
 """
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
+from calibration import fit_logistic, open_card, save_card
 from darkroom.data import degrade, load_dataset
 from darkroom.data.tamper import EDITS, tamper
 from darkroom.forensics.tampermap import localize
-from darkroom.models import load_run
 
 
 def views(photo: torch.Tensor, rng) -> dict[str, torch.Tensor]:
@@ -44,14 +39,7 @@ def views(photo: torch.Tensor, rng) -> dict[str, torch.Tensor]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("card", help="the model card (JSON) to calibrate, e.g. src/darkroom/weights/tamper.json")
-    parser.add_argument("--model", help="shipped name or run folder (default: the card's name)")
-    parser.add_argument("--photos", default="/usr/share/backgrounds")
-    args = parser.parse_args()
-    card_path = Path(args.card)
-    card = json.loads(card_path.read_text())
-    model, _ = load_run(args.model or card["name"])
+    args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/tamper.json")
     data = load_dataset(f"photos:{args.photos},split=val")
     scores, labels = [], []
     for i, key in enumerate(tqdm(data.photos, desc="val photos")):
@@ -70,20 +58,15 @@ def main() -> None:
                 scores.append(float(model.image_score(localize(x, model)[None])[0]))
                 labels.append(label)
     scores, labels = np.array(scores), np.array(labels)
-    logit = torch.logit(torch.tensor(scores).clamp(1e-4, 1 - 1e-4)).numpy()[:, None]
-    fit = LogisticRegression(class_weight="balanced").fit(logit, labels)
-    slope, shift = float(fit.coef_[0, 0]), float(fit.intercept_[0])
-    prob = fit.predict_proba(logit)[:, 1]
+    logit = torch.logit(torch.tensor(scores).clamp(1e-4, 1 - 1e-4)).numpy()
+    slope, shift, prob = fit_logistic(logit, labels)
     summary = {"photos": f"photos:{args.photos},split=val ({len(data.photos)} photos)",
                "untouched": int((labels == 0).sum()), "edited": int(labels.sum()),
                "raw_untouched_above_half": round(float((scores[labels == 0] > 0.5).mean()), 3),
                "untouched_above_half": round(float((prob[labels == 0] > 0.5).mean()), 3),
                "edited_above_half": round(float((prob[labels == 1] > 0.5).mean()), 3),
                "raw_threshold": round(1 / (1 + np.exp(shift / slope)), 4)}
-    card["model_config"].update(score_slope=round(slope, 4), score_shift=round(shift, 4))
-    card["calibration"] = summary
-    card_path.write_text(json.dumps(card, indent=1) + "\n")
-    print(f"slope {slope:.4f}, shift {shift:.4f}: {json.dumps(summary)} -> {card_path}")
+    save_card(card_path, card, {"score_slope": slope, "score_shift": shift}, summary)
 
 
 if __name__ == "__main__":
