@@ -84,3 +84,20 @@ def test_probability_applies_the_calibration_of_the_config():
     logits = torch.tensor([-1.0, 0.0, 0.5])
     assert torch.allclose(plain.probability(logits), torch.sigmoid(logits))
     assert torch.allclose(fitted.probability(logits), torch.sigmoid(2 * logits - 1))
+
+
+def test_real_blur_softens_real_crops_only():
+    transform = DetectSample(64, jpeg_prob=0.0, blur_prob=0.0, resize_prob=0.0, real_blur_prob=1.0)
+    sharp = textured(3, 64)
+    sharp = sharp + 0.05 * torch.randn(sharp.shape, generator=torch.Generator().manual_seed(0))
+    sharp = sharp.clamp(0, 1)
+
+    def roughness(x):
+        return (x[..., 1:] - x[..., :-1]).abs().mean()
+
+    real = transform({"image": sharp, "label": 0}, np.random.default_rng(0))["image"]
+    fake = transform({"image": sharp, "label": 2}, np.random.default_rng(0))["image"]
+    assert roughness(real) < 0.7 * roughness(fake) and torch.equal(torch.sort(fake.flatten())[0],
+                                                                  torch.sort(sharp.flatten())[0])
+    with pytest.raises(ValueError, match="real_blur_prob"):
+        resolve_config("gendetect", {"real_blur_prob": -0.1})

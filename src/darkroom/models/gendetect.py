@@ -43,8 +43,10 @@ class DetectSample:
     """Per-sample augmentation (the data loader's workers): dihedral transform, then with some probability
     a mild resize, a blur, a JPEG recompression; then a crop of ``crop`` px."""
 
-    def __init__(self, crop: int, jpeg_prob: float = 0.3, blur_prob: float = 0.1, resize_prob: float = 0.1):
+    def __init__(self, crop: int, jpeg_prob: float = 0.3, blur_prob: float = 0.1, resize_prob: float = 0.1,
+                 real_blur_prob: float = 0.0):
         self.crop, self.jpeg_prob, self.blur_prob, self.resize_prob = crop, jpeg_prob, blur_prob, resize_prob
+        self.real_blur_prob = real_blur_prob
 
     def __call__(self, sample: dict, rng) -> dict:
         x = sample["image"]
@@ -55,6 +57,9 @@ class DetectSample:
             x = degrade.resize(x, [max(self.crop, round(s * rng.uniform(0.8, 1.25))) for s in x.shape[-2:]])[0]
         if rng.random() < self.blur_prob:
             x = degrade.gaussian_blur(x, float(rng.uniform(0.3, 1.0)))[0]
+        if sample.get("label", 1) == 0 and rng.random() < self.real_blur_prob:  # soft photos are still photos
+            x = degrade.gaussian_blur(x, float(rng.uniform(0.5, 2.0)))[0]
+            x = (x * 255).round() / 255
         if rng.random() < self.jpeg_prob:
             x = degrade.jpeg(x, int(rng.integers(65, 101)))[0]
         h, w = x.shape[-2:]
@@ -76,6 +81,7 @@ class GenDetectConfig:
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1
     resize_prob: float = 0.1
+    real_blur_prob: float = 0.0  # real crops only: a blur of sigma 0.5-2, still labelled real
     # probability = sigmoid(logit_slope * logit + logit_shift), fitted on validation photos
     # (scripts/calibrate_gendetect.py); 1 and 0 leave the network's logit as is
     logit_slope: float = 1.0
@@ -86,8 +92,8 @@ class GenDetectConfig:
             raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout >= 0")
         if self.inputs not in INPUTS:
             raise ValueError(f"gendetect: inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
-        if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob)):
-            raise ValueError("gendetect: jpeg_prob, blur_prob and resize_prob must be in [0, 1]")
+        if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob, self.real_blur_prob)):
+            raise ValueError("gendetect: jpeg_prob, blur_prob, resize_prob and real_blur_prob must be in [0, 1]")
 
 
 class GeneratedDetector(nn.Module):
@@ -101,7 +107,7 @@ class GeneratedDetector(nn.Module):
         self.body = SmallResNet({"srm": 6, "npr": 3, "srm+npr": 9}[c.inputs], c.width, c.stages, stem_stride=1)
         self.pool = GeM()
         self.head = nn.Linear(self.body.out_channels, 1)
-        self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob)
+        self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
