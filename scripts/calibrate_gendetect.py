@@ -17,14 +17,14 @@ import torch
 from calibration import fit_logistic, open_card, save_card
 from darkroom.data import degrade, load_dataset
 from darkroom.ops.generated import FAMILIES, make_examples
+from darkroom.ops.zoo import to_uint8
 
 CROP = 64  # the benchmark's test crops
 JPEG = 90
 
 
 @torch.no_grad()
-def logits(model, images: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+def logits(model, x: torch.Tensor) -> np.ndarray:
     return np.concatenate([model(x[i:i + 256]).numpy() for i in range(0, len(x), 256)])
 
 
@@ -33,9 +33,9 @@ def main() -> None:
     data = load_dataset(f"photos:{args.photos},split=val,scale=0.5", patch=128)
     images, labels = make_examples((data[i]["image"] for i in range(len(data))), CROP, per_patch=len(FAMILIES),
                                    seed=7)
-    squeezed = (degrade.jpeg(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, JPEG)[0]
-                .permute(0, 2, 3, 1) * 255).round().byte().numpy()
-    raw = np.concatenate([logits(model, images), logits(model, squeezed)])
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    squeezed = torch.from_numpy(to_uint8(degrade.jpeg(x, JPEG)[0])).permute(0, 3, 1, 2).float() / 255
+    raw = np.concatenate([logits(model, x), logits(model, squeezed)])
     generated = np.concatenate([labels, labels]) > 0
     slope, shift, prob = fit_logistic(raw, generated)
     before = 1 / (1 + np.exp(-raw))

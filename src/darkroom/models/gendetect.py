@@ -113,12 +113,14 @@ class GeneratedDetector(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = x * 2 - 1
-        inputs = []
-        if "srm" in self.config.inputs:
-            inputs += [x, F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.highpass, groups=3) * 8]
-        if "npr" in self.config.inputs:
+        kind = self.config.inputs
+        if "npr" in kind:  # whole 2x2 blocks only
             x = x[..., :x.shape[-2] // 2 * 2, :x.shape[-1] // 2 * 2]
-            inputs = [t[..., :x.shape[-2], :x.shape[-1]] for t in inputs] + [npr_residual(x) * 8]
+        inputs = []
+        if "srm" in kind:
+            inputs += [x, F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.highpass, groups=3) * 8]
+        if "npr" in kind:
+            inputs.append(npr_residual(x) * 8)
         return self.head(self.pool(self.body(torch.cat(inputs, 1)))).squeeze(1)
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
