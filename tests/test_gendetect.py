@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from darkroom.models import build_model, resolve_config
-from darkroom.models.gendetect import DetectSample, npr_residual
+from darkroom.models.gendetect import DetectSample
+from darkroom.nn.residuals import npr_residual
 from darkroom.ops.generated import FAMILIES, detail, make_examples, real_example
 
 

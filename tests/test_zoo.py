@@ -68,15 +68,18 @@ def test_dataset_labels_and_splits(tmp_path):
         load_dataset(f"zoo:{root}")
 
 
-def test_parser_learns_from_every_head(tmp_path):
+@pytest.mark.parametrize("inputs", ["srm", "npr", "srm+npr"])
+def test_parser_learns_from_every_head(tmp_path, inputs):
     data = load_dataset(f"zoo:{fake_zoo(tmp_path)}")
     torch.manual_seed(0)
-    model = build_model("modelparse", resolve_config("modelparse", {"width": 8, "stages": 2}, data.info()))
+    settings = {"width": 8, "stages": 2, "inputs": inputs}
+    model = build_model("modelparse", resolve_config("modelparse", settings, data.info()))
     batch = collate([data[i] for i in range(0, len(data), 7)])
     out = model.loss(batch)
     assert {f"{h}_acc" for h in ["attribution", *HYPERPARAMS]} <= set(out)
     out["loss"].backward()
     assert all(p.grad is not None for p in model.heads.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.fingerprint.parameters())
     probs = model.predict(batch["image"][:3])
     assert probs["attribution"].shape == (3, len(ATTRIBUTION))
     assert torch.allclose(probs["upsample"].sum(1), torch.ones(3))

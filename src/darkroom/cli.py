@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="the generator zoo for model parsing and attribution: list or build")
     p.add_argument("action", choices=["build", "list"])
     p.add_argument("--out", metavar="DIR", help="build: zoo folder (resumes an interrupted build)")
-    p.add_argument("--steps", type=int, default=800, help="training steps per member (default 800)")
+    p.add_argument("--steps", type=int, default=600, help="training steps per member (default 600)")
     p.add_argument("--samples", type=int, default=2000, help="samples drawn per member (default 2000)")
     p.add_argument("--jobs", type=int, default=2, help="members trained in parallel, one thread each")
     p.add_argument("--members", help="comma-separated member names (default: all)")

@@ -25,18 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from darkroom.data import degrade
-from darkroom.models.modelparse import HIGHPASS
 from darkroom.nn.resnet import GeM, SmallResNet
-
-
-INPUTS = ("srm", "npr", "srm+npr")
-
-
-def npr_residual(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W): each pixel minus the top-left pixel of its 2x2 block (odd sizes lose the last row/column)."""
-    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-    x = x[..., :h, :w]
-    return x - F.interpolate(x[..., ::2, ::2], scale_factor=2, mode="nearest")
+from darkroom.nn.residuals import CHANNELS, HIGHPASS, INPUTS, residual_inputs
 
 
 class DetectSample:
@@ -104,7 +94,7 @@ class GeneratedDetector(nn.Module):
         super().__init__()
         self.config = c = config
         self.register_buffer("highpass", HIGHPASS.expand(3, 1, 3, 3).clone())
-        self.body = SmallResNet({"srm": 6, "npr": 3, "srm+npr": 9}[c.inputs], c.width, c.stages, stem_stride=1)
+        self.body = SmallResNet(CHANNELS[c.inputs], c.width, c.stages, stem_stride=1)
         self.pool = GeM()
         self.head = nn.Linear(self.body.out_channels, 1)
         self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob)
@@ -112,16 +102,8 @@ class GeneratedDetector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        x = x * 2 - 1
-        kind = self.config.inputs
-        if "npr" in kind:  # whole 2x2 blocks only
-            x = x[..., :x.shape[-2] // 2 * 2, :x.shape[-1] // 2 * 2]
-        inputs = []
-        if "srm" in kind:
-            inputs += [x, F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.highpass, groups=3) * 8]
-        if "npr" in kind:
-            inputs.append(npr_residual(x) * 8)
-        return self.head(self.pool(self.body(torch.cat(inputs, 1)))).squeeze(1)
+        x = residual_inputs(x * 2 - 1, self.config.inputs, self.highpass)
+        return self.head(self.pool(self.body(x))).squeeze(1)
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x, labels = batch["image"], batch["label"]

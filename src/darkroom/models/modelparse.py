@@ -2,7 +2,8 @@
 engineering of generative models", 2023).
 
 A fingerprint extractor (a few full-resolution convolutions whose output is added to a fixed high-pass
-residual of the image) feeds a small ResNet; one classification head per hyper-parameter of the
+residual of the image; with ``inputs = "npr"`` or ``"srm+npr"`` also or only the neighbouring-pixel
+residual that upsampling layers mark, nn/residuals.py) feeds a small ResNet; one classification head per hyper-parameter of the
 generator zoo (``data/zoo.py``: model type, upsampling, normalisation, activation, loss, latent size,
 width) and an attribution head over the zoo's known members plus "real". Trained on ``zoo:DIR``; the
 hyper-parameter heads learn only from generated images, so for a generator never seen in training they
@@ -28,24 +29,30 @@ from torch import nn
 from darkroom.data.zoo import HYPERPARAMS
 from darkroom.losses import SupConLoss
 from darkroom.nn.resnet import GeM, SmallResNet
-
-HIGHPASS = torch.tensor([[-1.0, 2.0, -1.0], [2.0, -4.0, 2.0], [-1.0, 2.0, -1.0]]) / 4  # SRM "square 3x3"
+from darkroom.nn.residuals import CHANNELS, GAIN, HIGHPASS, INPUTS, npr_residual, srm_residual
 
 
 class Fingerprint(nn.Module):
-    """(B, 3, H, W) in [0, 1] -> (B, 6, H, W): the image and a learned + fixed high-pass residual."""
+    """(B, 3, H, W) in [0, 1] -> (B, CHANNELS[inputs], H, W). "srm": the image and a learned + fixed
+    high-pass residual; "npr": the neighbouring-pixel residual (nn/residuals.py) alone; "srm+npr": all."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, inputs: str = "srm"):
         super().__init__()
+        self.inputs = inputs
         self.register_buffer("highpass", HIGHPASS.expand(3, 1, 3, 3).clone())
-        self.learned = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.LeakyReLU(0.2, True),
-                                     nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2, True),
-                                     nn.Conv2d(width, 3, 3, padding=1))
+        if "srm" in inputs:
+            self.learned = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.LeakyReLU(0.2, True),
+                                         nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2, True),
+                                         nn.Conv2d(width, 3, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x * 2 - 1
-        residual = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.highpass, groups=3) * 8
-        return torch.cat([x, residual + self.learned(x)], 1)
+        parts = []
+        if "srm" in self.inputs:
+            parts += [x, srm_residual(x, self.highpass) * GAIN + self.learned(x)]
+        if "npr" in self.inputs:
+            parts.append(npr_residual(x) * GAIN)
+        return torch.cat(parts, 1)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class ModelParseConfig:
     num_classes: int = 0  # attribution classes: from the data (the zoo's known members + real)
     width: int = 32
     stages: int = 3
+    inputs: str = "srm"  # what the network reads: nn/residuals.py INPUTS
     ce_weight: float = 1.0  # the heads' cross-entropy; 0 = contrastive pretraining (heads as linear probes)
     supcon: float = 0.0  # supervised contrastive loss on generator identity
     projection_dim: int = 0  # the contrastive projection head (needed when supcon > 0)
@@ -63,6 +71,8 @@ class ModelParseConfig:
     def check(self):
         if self.width < 1 or self.stages < 1:
             raise ValueError("modelparse: width and stages must be >= 1")
+        if self.inputs not in INPUTS:
+            raise ValueError(f"modelparse: inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
         if self.supcon and not self.projection_dim:
             raise ValueError("modelparse: supcon > 0 needs projection_dim > 0")
         if self.ce_weight < 0 or self.supcon < 0 or not (self.ce_weight or self.supcon):
@@ -79,8 +89,8 @@ class ModelParser(nn.Module):
         self.config = c = config
         if c.num_classes < 2:
             raise ValueError("modelparse learns from zoo data (--data zoo:DIR), which names its classes")
-        self.fingerprint = Fingerprint()
-        self.body = SmallResNet(6, c.width, c.stages, stem_stride=1)
+        self.fingerprint = Fingerprint(inputs=c.inputs)
+        self.body = SmallResNet(CHANNELS[c.inputs], c.width, c.stages, stem_stride=1)
         self.pool = GeM()
         features = self.body.out_channels
         self.trunk = nn.Sequential(nn.Linear(features, 256), nn.ReLU(True), nn.Dropout(0.2))

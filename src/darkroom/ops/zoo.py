@@ -17,7 +17,7 @@ from tqdm import tqdm
 from darkroom.data import load_dataset
 from darkroom.data.zoo import MEMBERS, REAL, member, write_card
 
-DEFAULT_STEPS = 800
+DEFAULT_STEPS = 600
 DEFAULT_SAMPLES = 2000
 
 

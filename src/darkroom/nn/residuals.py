@@ -1,0 +1,40 @@
+"""Fixed high-pass residuals that forensic networks read beside (or instead of) the pixels.
+
+``srm``: the SRM "square 3x3" high-pass of each channel. ``npr``: each pixel minus the top-left pixel of
+its 2x2 block (Tan et al. 2024, "Rethinking the up-sampling operations in CNN-based generative network for
+generalizable deepfake detection"): upsampling layers leave their trace there, whatever the generator.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+HIGHPASS = torch.tensor([[-1.0, 2.0, -1.0], [2.0, -4.0, 2.0], [-1.0, 2.0, -1.0]]) / 4  # SRM "square 3x3"
+INPUTS = ("srm", "npr", "srm+npr")
+CHANNELS = {"srm": 6, "npr": 3, "srm+npr": 9}  # for a 3-channel image
+GAIN = 8  # residuals are small: scale them to the image's range
+
+
+def npr_residual(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W): each pixel minus the top-left pixel of its 2x2 block (odd sizes lose the last row/column)."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    x = x[..., :h, :w]
+    return x - F.interpolate(x[..., ::2, ::2], scale_factor=2, mode="nearest")
+
+
+def srm_residual(x: torch.Tensor, highpass: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> the same shape: ``highpass`` ((C, 1, 3, 3), HIGHPASS per channel) with reflected borders."""
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), highpass, groups=x.shape[1])
+
+
+def residual_inputs(x: torch.Tensor, kind: str, highpass: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] -> the network input for ``kind`` (INPUTS), CHANNELS[kind] channels;
+    with "npr" in kind, cropped to whole 2x2 blocks."""
+    if "npr" in kind:
+        x = x[..., :x.shape[-2] // 2 * 2, :x.shape[-1] // 2 * 2]
+    inputs = []
+    if "srm" in kind:
+        inputs += [x, srm_residual(x, highpass) * GAIN]
+    if "npr" in kind:
+        inputs.append(npr_residual(x) * GAIN)
+    return torch.cat(inputs, 1)
