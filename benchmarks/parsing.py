@@ -138,7 +138,9 @@ VARIANTS = {"supervised": "runs/modelparse-supervised", "supervised + contrastiv
             "contrastive-pretrained, then supervised": "runs/modelparse-pretrained",
             "contrastive only (linear-probe heads)": "runs/modelparse-supcon",
             "supervised, seed 1": "runs/modelparse-supervised-seed1",
-            "supervised + contrastive, seed 1": "runs/modelparse-combined-seed1"}
+            "supervised + contrastive, seed 1": "runs/modelparse-combined-seed1",
+            "supervised, neighbouring-pixel residual input": "runs/modelparse-npr",
+            "supervised, image + SRM + neighbouring-pixel residual": "runs/modelparse-srm-npr"}
 
 
 def compare(zoo: Path, variants: dict, quick: bool = False) -> None:
