@@ -140,7 +140,8 @@ VARIANTS = {"supervised": "runs/modelparse-supervised", "supervised + contrastiv
             "supervised, seed 1": "runs/modelparse-supervised-seed1",
             "supervised + contrastive, seed 1": "runs/modelparse-combined-seed1",
             "supervised, neighbouring-pixel residual input": "runs/modelparse-npr",
-            "supervised, image + SRM + neighbouring-pixel residual": "runs/modelparse-srm-npr"}
+            "supervised, image + SRM + neighbouring-pixel residual": "runs/modelparse-srm-npr",
+            "supervised, image + SRM + neighbouring-pixel residual, seed 1": "runs/modelparse-srm-npr-seed1"}
 
 
 def compare(zoo: Path, variants: dict, quick: bool = False) -> None:

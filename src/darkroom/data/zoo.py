@@ -3,8 +3,10 @@ samples that darkroom's model-parsing network learns from.
 
 ``MEMBERS`` is fixed (same names and settings on every machine): 24 GANs in which upsampling x loss
 covers all 16 pairs once plus 8 more pairs, the data (scenes or digits) balanced over both, with
-normalisation, activation, latent size, width and seed drawn from a seeded generator, and 4 VAEs. A third of them are *held out*: the parsing network
-never sees their samples, so its hyper-parameter predictions on them measure generalisation to unseen
+normalisation, activation, latent size, width and seed drawn from a seeded generator; 4 VAEs; then 16
+more GANs covering the 16 pairs again (gan24-gan39, added so that the parser sees eight builds of each
+upsampler, not four). Ten of them (gan16-gan23, vae02, vae03) are *held out*: the parsing network never
+sees their samples, so its hyper-parameter predictions on them measure generalisation to unseen
 generators, and the attribution head must answer "unknown" for them (open set).
 
 A built zoo folder holds ``<member>/samples.npz`` (uint8 images, (N, H, W, C)) and ``<member>/card.json``
@@ -51,6 +53,13 @@ def _members() -> list[dict]:
                         "latent_dim": int(rng.choice(HYPERPARAMS["latent_dim"])),
                         "width": int(rng.choice(HYPERPARAMS["width"])), "data": DATASETS[j % 2],
                         "seed": int(rng.integers(1000)), "heldout": j >= 2})
+    for i in range(24, 40):  # a second known upsampling x loss grid: more builds of each kind to learn from
+        members.append({"name": f"gan{i:02d}", "model": "gan", "upsample": ups[i % 4], "loss": losses[(i // 4) % 4],
+                        "norm": HYPERPARAMS["norm"][int(rng.integers(3))],
+                        "activation": HYPERPARAMS["activation"][int(rng.integers(4))],
+                        "latent_dim": int(rng.choice(HYPERPARAMS["latent_dim"])),
+                        "width": int(rng.choice(HYPERPARAMS["width"])), "data": DATASETS[(i + i // 4) % 2],
+                        "seed": int(rng.integers(1000)), "heldout": False})
     return members
 
 
