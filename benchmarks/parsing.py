@@ -141,7 +141,11 @@ VARIANTS = {"supervised": "runs/modelparse-supervised", "supervised + contrastiv
             "supervised + contrastive, seed 1": "runs/modelparse-combined-seed1",
             "supervised, neighbouring-pixel residual input": "runs/modelparse-npr",
             "supervised, image + SRM + neighbouring-pixel residual": "runs/modelparse-srm-npr",
-            "supervised, image + SRM + neighbouring-pixel residual, seed 1": "runs/modelparse-srm-npr-seed1"}
+            "supervised, image + SRM + neighbouring-pixel residual, seed 1": "runs/modelparse-srm-npr-seed1",
+            "supervised + contrastive, image + SRM + neighbouring-pixel residual":
+                "runs/modelparse-srm-npr-combined",
+            "supervised + contrastive, image + SRM + neighbouring-pixel residual, seed 1":
+                "runs/modelparse-srm-npr-combined-seed1"}
 
 
 def compare(zoo: Path, variants: dict, quick: bool = False) -> None:
