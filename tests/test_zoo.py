@@ -81,6 +81,7 @@ def test_parser_learns_from_every_head(tmp_path, inputs):
     out["loss"].backward()
     assert all(p.grad is not None for p in model.heads.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.fingerprint.parameters())
+    assert model.predict(torch.rand(1, 3, 33, 31))["upsample"].shape == (1, len(HYPERPARAMS["upsample"]))  # odd sizes
     probs = model.predict(batch["image"][:3])
     assert probs["attribution"].shape == (3, len(ATTRIBUTION))
     assert torch.allclose(probs["upsample"].sum(1), torch.ones(3))

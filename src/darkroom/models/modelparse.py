@@ -3,9 +3,9 @@ engineering of generative models", 2023).
 
 A fingerprint extractor (a few full-resolution convolutions whose output is added to a fixed high-pass
 residual of the image; with ``inputs = "npr"`` or ``"srm+npr"`` also or only the neighbouring-pixel
-residual that upsampling layers mark, nn/residuals.py) feeds a small ResNet; one classification head per hyper-parameter of the
-generator zoo (``data/zoo.py``: model type, upsampling, normalisation, activation, loss, latent size,
-width) and an attribution head over the zoo's known members plus "real". Trained on ``zoo:DIR``; the
+residual that upsampling layers mark, nn/residuals.py) feeds a small ResNet; one classification head per
+hyper-parameter of the generator zoo (``data/zoo.py``: model type, upsampling, normalisation, activation,
+loss, latent size, width) and an attribution head over the zoo's known members plus "real". Trained on ``zoo:DIR``; the
 hyper-parameter heads learn only from generated images, so for a generator never seen in training they
 still say how it was built, and a low top attribution probability says "unknown generator".
 
@@ -29,7 +29,7 @@ from torch import nn
 from darkroom.data.zoo import HYPERPARAMS
 from darkroom.losses import SupConLoss
 from darkroom.nn.resnet import GeM, SmallResNet
-from darkroom.nn.residuals import CHANNELS, GAIN, HIGHPASS, INPUTS, npr_residual, srm_residual
+from darkroom.nn.residuals import CHANNELS, GAIN, HIGHPASS, INPUTS, npr_residual, srm_residual, whole_blocks
 
 
 class Fingerprint(nn.Module):
@@ -47,6 +47,7 @@ class Fingerprint(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x * 2 - 1
+        x = whole_blocks(x) if "npr" in self.inputs else x
         parts = []
         if "srm" in self.inputs:
             parts += [x, srm_residual(x, self.highpass) * GAIN + self.learned(x)]

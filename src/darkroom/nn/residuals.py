@@ -15,10 +15,14 @@ CHANNELS = {"srm": 6, "npr": 3, "srm+npr": 9}  # for a 3-channel image
 GAIN = 8  # residuals are small: scale them to the image's range
 
 
+def whole_blocks(x: torch.Tensor) -> torch.Tensor:
+    """(..., H, W) cropped to whole 2x2 blocks: odd sizes lose their last row or column."""
+    return x[..., :x.shape[-2] // 2 * 2, :x.shape[-1] // 2 * 2]
+
+
 def npr_residual(x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W): each pixel minus the top-left pixel of its 2x2 block (odd sizes lose the last row/column)."""
-    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-    x = x[..., :h, :w]
+    x = whole_blocks(x)
     return x - F.interpolate(x[..., ::2, ::2], scale_factor=2, mode="nearest")
 
 
@@ -30,8 +34,7 @@ def srm_residual(x: torch.Tensor, highpass: torch.Tensor) -> torch.Tensor:
 def residual_inputs(x: torch.Tensor, kind: str, highpass: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1] -> the network input for ``kind`` (INPUTS), CHANNELS[kind] channels;
     with "npr" in kind, cropped to whole 2x2 blocks."""
-    if "npr" in kind:
-        x = x[..., :x.shape[-2] // 2 * 2, :x.shape[-1] // 2 * 2]
+    x = whole_blocks(x) if "npr" in kind else x
     inputs = []
     if "srm" in kind:
         inputs += [x, srm_residual(x, highpass) * GAIN]
