@@ -29,9 +29,9 @@ from sklearn.preprocessing import StandardScaler
 from darkroom.data import degrade, load_dataset
 from darkroom.data.spec import parse_spec
 from darkroom.forensics.classical import spectrum_profile
+from darkroom.io import to_uint8
 from darkroom.models import load_run
 from darkroom.ops.generated import FAMILIES, make_examples
-from darkroom.ops.zoo import to_uint8
 
 TRAIN_SET = "runs/generated96/train.npz"  # when the detector's card names no npz training set
 CROP = 64

@@ -16,8 +16,8 @@ import torch
 
 from calibration import fit_logistic, open_card, save_card
 from darkroom.data import degrade, load_dataset
+from darkroom.io import to_uint8
 from darkroom.ops.generated import FAMILIES, make_examples
-from darkroom.ops.zoo import to_uint8
 
 CROP = 64  # the benchmark's test crops
 JPEG = 90

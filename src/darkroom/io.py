@@ -107,16 +107,17 @@ def rgb_to_gray(array: np.ndarray) -> np.ndarray:
 
 
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(C, H, W) tensor or (H, W[, C]) array in [0, 1] -> uint8 (H, W, C) with C in {1, 3}."""
+    """(C, H, W) tensor or (H, W[, C]) array in [0, 1] -> uint8 (H, W, C) with C in {1, 3}; a batch
+    (N, C, H, W) tensor -> (N, H, W, C), as a PNG or an npz of samples stores them."""
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().float()
-        if image.ndim == 3:
-            image = image.permute(1, 2, 0)
+        if image.ndim in (3, 4):
+            image = image.movedim(-3, -1)
         image = image.numpy()
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 2:
         image = image[..., None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3):
+    if image.ndim not in (3, 4) or image.shape[-1] not in (1, 3):
         raise ValueError(f"expected an image (C, H, W) with 1 or 3 channels, got shape {tuple(image.shape)}")
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 

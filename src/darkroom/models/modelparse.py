@@ -29,7 +29,7 @@ from torch import nn
 from darkroom.data.zoo import HYPERPARAMS
 from darkroom.losses import SupConLoss
 from darkroom.nn.resnet import GeM, SmallResNet
-from darkroom.nn.residuals import CHANNELS, GAIN, HIGHPASS, INPUTS, npr_residual, srm_residual, whole_blocks
+from darkroom.nn.residuals import CHANNELS, HIGHPASS, INPUTS, residual_inputs
 
 
 class Fingerprint(nn.Module):
@@ -46,14 +46,7 @@ class Fingerprint(nn.Module):
                                          nn.Conv2d(width, 3, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * 2 - 1
-        x = whole_blocks(x) if "npr" in self.inputs else x
-        parts = []
-        if "srm" in self.inputs:
-            parts += [x, srm_residual(x, self.highpass) * GAIN + self.learned(x)]
-        if "npr" in self.inputs:
-            parts.append(npr_residual(x) * GAIN)
-        return torch.cat(parts, 1)
+        return residual_inputs(x * 2 - 1, self.inputs, self.highpass, getattr(self, "learned", None))
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,15 @@ def srm_residual(x: torch.Tensor, highpass: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), highpass, groups=x.shape[1])
 
 
-def residual_inputs(x: torch.Tensor, kind: str, highpass: torch.Tensor) -> torch.Tensor:
+def residual_inputs(x: torch.Tensor, kind: str, highpass: torch.Tensor, learned=None) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1] -> the network input for ``kind`` (INPUTS), CHANNELS[kind] channels;
-    with "npr" in kind, cropped to whole 2x2 blocks."""
+    with "npr" in kind, cropped to whole 2x2 blocks. ``learned`` (a module, optional) adds its output on
+    the image to the SRM residual."""
     x = whole_blocks(x) if "npr" in kind else x
     inputs = []
     if "srm" in kind:
-        inputs += [x, srm_residual(x, highpass) * GAIN]
+        residual = srm_residual(x, highpass) * GAIN
+        inputs += [x, residual if learned is None else residual + learned(x)]
     if "npr" in kind:
         inputs.append(npr_residual(x) * GAIN)
     return torch.cat(inputs, 1)

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from darkroom.data import load_dataset
 from darkroom.data.zoo import MEMBERS, REAL, member, write_card
+from darkroom.io import to_uint8
 
 DEFAULT_STEPS = 600
 DEFAULT_SAMPLES = 2000
@@ -31,11 +32,6 @@ def member_run(m: dict, steps: int) -> tuple[str, dict, dict]:
              "upsample": m["upsample"], "norm": m["norm"], "activation": m["activation"],
              "spectral_norm": True, "gp": 10.0 if m["loss"] == "wgan" else 0.0}
     return "gan", model, {**train, "ema": 0.99}
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N, C, H, W) in [0, 1] -> (N, H, W, C) uint8, as a PNG would store them."""
-    return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
 
 
 def _save_samples(path: Path, images: np.ndarray) -> None:
