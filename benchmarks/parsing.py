@@ -31,6 +31,7 @@ from darkroom.data import load_dataset
 from darkroom.data.zoo import ATTRIBUTION, HYPERPARAMS, REAL
 from darkroom.forensics.classical import spectrum_profile
 from darkroom.models import load_run
+from darkroom.ops.parsing import generator_choice
 
 
 def arrays(dataset, limit=None):
@@ -108,6 +109,17 @@ def run(zoo: Path, model_name: str = "modelparse", quick: bool = False) -> None:
         rows.append([name, float(roc_auc_score(truth, unknown)), called_real])
     table("Open set: held-out generators versus known generators (score: 1 - top attribution probability)",
           ["method", "AUROC unknown", "held-out images called real"], rows)
+    threshold = model.config.open_set_threshold
+    top_known, score_known, _ = generator_choice(torch.from_numpy(p_known["attribution"][gen]))
+    top_held, score_held, real_held = generator_choice(torch.from_numpy(p_held["attribution"]))
+    named_known, named_held = score_known.numpy() >= threshold, (score_held >= threshold) & (real_held < 0.5)
+    right = named_known & (top_known.numpy() == known[1][gen])
+    print(f"\nAt the parser's open-set threshold {threshold:g} (top attribution probability among generators; "
+          f"{'scripts/calibrate_modelparse.py' if threshold != 0.5 else 'not calibrated'}): "
+          f"{right.mean():.1%} of the known members' generated test samples are named right, "
+          f"{1 - named_known.mean():.1%} are called unknown; {named_held.numpy().mean():.1%} of the held-out "
+          f"members' samples are named after a known member (at 0.5: "
+          f"{((score_held >= 0.5) & (real_held < 0.5)).numpy().mean():.1%})")
     rows = []
     for k, (head, values) in enumerate(HYPERPARAMS.items()):
         y_train, y_held = train[2][:, k], held[2][:, k]

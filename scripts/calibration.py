@@ -1,5 +1,6 @@
-"""What the calibration scripts (calibrate_tamper.py, calibrate_gendetect.py) share: the command line, the
-logistic fit of one score with both classes weighted equally, and writing the result into the model card."""
+"""What the calibration scripts (calibrate_tamper.py, calibrate_gendetect.py, calibrate_modelparse.py) share:
+the command line, the logistic fit of one score with both classes weighted equally, and writing the result
+into the model card."""
 from __future__ import annotations
 
 import argparse
@@ -12,12 +13,15 @@ from sklearn.linear_model import LogisticRegression
 from darkroom.models import load_run
 
 
-def open_card(description: str, example: str):
-    """Parse ``CARD [--model M] [--photos DIR]`` -> (args, card path, card, model in eval mode)."""
+def open_card(description: str, example: str, options: dict | None = None):
+    """Parse ``CARD [--model M] [--photos DIR]`` and ``options`` (flag -> add_argument keywords) -> (args,
+    card path, card, model in eval mode)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("card", help=f"the model card (JSON) to calibrate, e.g. {example}")
     parser.add_argument("--model", help="shipped name or run folder (default: the card's name)")
     parser.add_argument("--photos", default="/usr/share/backgrounds")
+    for flag, keywords in (options or {}).items():
+        parser.add_argument(flag, **keywords)
     args = parser.parse_args()
     card_path = Path(args.card)
     card = json.loads(card_path.read_text())

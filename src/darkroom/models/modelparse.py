@@ -61,6 +61,9 @@ class ModelParseConfig:
     supcon: float = 0.0  # supervised contrastive loss on generator identity
     projection_dim: int = 0  # the contrastive projection head (needed when supcon > 0)
     temperature: float = 0.1
+    # open set: a generated image is named only when its top attribution probability among generators
+    # reaches this (calibrated on known members' validation samples: scripts/calibrate_modelparse.py)
+    open_set_threshold: float = 0.5
 
     def check(self):
         if self.width < 1 or self.stages < 1:
@@ -71,6 +74,8 @@ class ModelParseConfig:
             raise ValueError("modelparse: supcon > 0 needs projection_dim > 0")
         if self.ce_weight < 0 or self.supcon < 0 or not (self.ce_weight or self.supcon):
             raise ValueError("modelparse: ce_weight and supcon must be >= 0, and not both 0")
+        if not 0 < self.open_set_threshold <= 1:
+            raise ValueError(f"modelparse: open_set_threshold must be in (0, 1], got {self.open_set_threshold}")
 
 
 class ModelParser(nn.Module):

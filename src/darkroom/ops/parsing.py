@@ -3,8 +3,10 @@ of ``darkroom inspect`` from the shipped ``modelparse`` network (trained on the 
 
 Images up to ``MAX_SIDE`` px are resized to the network's 32 px; larger ones are photographs, outside the
 zoo's domain, and get null here. ``source`` is null ("unknown generator") when the top attribution
-probability among generators is below ``OPEN_SET_THRESHOLD`` (0.5; not yet calibrated: `darkroom bench
-parsing` measures the open-set AUROC of this score).
+probability among generators is below the model's ``open_set_threshold``, calibrated so that 99 % of the
+known members' validation samples are named (scripts/calibrate_modelparse.py; `darkroom bench parsing`
+measures the AUROC of this score and what the threshold names on test samples). ``nearest`` always names
+the most likely known generator, and ``source_prob`` is its probability.
 """
 from __future__ import annotations
 
@@ -14,7 +16,16 @@ import torch.nn.functional as F
 from darkroom.data.zoo import ATTRIBUTION, HYPERPARAMS, REAL
 
 MAX_SIDE = 64
-OPEN_SET_THRESHOLD = 0.5
+
+
+def generator_choice(attribution: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Attribution probabilities (N, K) -> (the most likely generator's index, its probability among
+    generators only, the probability of "real"), each (N,): the open-set score is the middle one."""
+    real = attribution[:, ATTRIBUTION.index(REAL)]
+    generators = attribution.clone()
+    generators[:, ATTRIBUTION.index(REAL)] = 0
+    top_prob, top = generators.max(1)
+    return top, top_prob / (1 - real).clamp_min(1e-8), real
 
 
 @torch.no_grad()
@@ -28,14 +39,10 @@ def parse_generator(image: torch.Tensor, model) -> tuple[dict | None, dict | Non
     if (h, w) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     probs = {k: v[0] for k, v in model.predict(x.to(next(model.parameters()).device)).items()}
-    attribution = probs["attribution"].cpu()
-    real = attribution[ATTRIBUTION.index(REAL)].item()
-    generators = attribution.clone()
-    generators[ATTRIBUTION.index(REAL)] = 0
-    top = int(generators.argmax())
-    top_prob = generators[top].item() / max(1 - real, 1e-8)  # among generators
-    generated = {"prob": round(1 - real, 4), "source": ATTRIBUTION[top] if top_prob >= OPEN_SET_THRESHOLD else None,
-                 "source_prob": round(top_prob, 4), "detector": "modelparse"}
+    top, top_prob, real = (v.item() for v in generator_choice(probs["attribution"][None].cpu()))
+    named = top_prob >= model.config.open_set_threshold
+    generated = {"prob": round(1 - real, 4), "source": ATTRIBUTION[top] if named else None,
+                 "source_prob": round(top_prob, 4), "nearest": ATTRIBUTION[top], "detector": "modelparse"}
     if (h, w) != (size, size):
         generated["note"] = f"{w}x{h} image resized to the model's {size}x{size}"
     if real >= 0.5:
