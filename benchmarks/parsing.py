@@ -76,9 +76,17 @@ def table(title, header, rows):
         print("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |")
 
 
+def fits_zoo(model) -> bool:
+    """Attribution classes are the zoo's known members + real: a parser trained before the zoo grew has fewer."""
+    return model.config.num_classes == len(ATTRIBUTION)
+
+
 def run(zoo: Path, model_name: str = "modelparse", quick: bool = False) -> None:
     t0 = time.time()
     model, info = load_run(model_name)
+    if not fits_zoo(model):
+        sys.exit(f"{model_name} was trained on a zoo of {model.config.num_classes - 1} known members; this "
+                 f"darkroom's zoo has {len(ATTRIBUTION) - 1}: retrain it (configs/modelparse.toml)")
     train = arrays(load_dataset(f"zoo:{zoo}"), 3000 if quick else 12000)
     known = arrays(load_dataset(f"zoo:{zoo},split=test"), 1000 if quick else None)
     held = arrays(load_dataset(f"zoo:{zoo},members=heldout,split=test"), 600 if quick else None)
@@ -168,6 +176,10 @@ def compare(zoo: Path, variants: dict, quick: bool = False) -> None:
     rows = []
     for name, run_dir in variants.items():
         model, info = load_run(run_dir)
+        if not fits_zoo(model):
+            rows.append([f"{name}: trained on another zoo ({model.config.num_classes - 1} known members), "
+                         "retrain it on this one", "", "", "", "", "", ""])
+            continue
         p_known, p_held = parser_probs(model, known[0]), parser_probs(model, held[0])
         unknown = np.concatenate([1 - p_known["attribution"][gen].max(1), 1 - p_held["attribution"].max(1)])
         truth = np.concatenate([np.zeros(gen.sum()), np.ones(len(held[0]))])

@@ -5,7 +5,10 @@ samples that darkroom's model-parsing network learns from.
 covers all 16 pairs once plus 8 more pairs, the data (scenes or digits) balanced over both, with
 normalisation, activation, latent size, width and seed drawn from a seeded generator; 4 VAEs; then 16
 more GANs covering the 16 pairs again (gan24-gan39, added so that the parser sees eight builds of each
-upsampler, not four). Ten of them (gan16-gan23, vae02, vae03) are *held out*: the parsing network never
+upsampler, not four); then 12 GANs (gan40-gan51, three per upsampler) whose other settings are the ones
+their upsampler had least often. Without them transposed convolutions had one instance-norm build where
+every other upsampler had four, and the parser read instance-norm transposed GANs as pixel shuffle. Ten
+of them (gan16-gan23, vae02, vae03) are *held out*: the parsing network never
 sees their samples, so its hyper-parameter predictions on them measure generalisation to unseen
 generators, and the attribution head must answer "unknown" for them (open set).
 
@@ -59,6 +62,18 @@ def _members() -> list[dict]:
                         "activation": HYPERPARAMS["activation"][int(rng.integers(4))],
                         "latent_dim": int(rng.choice(HYPERPARAMS["latent_dim"])),
                         "width": int(rng.choice(HYPERPARAMS["width"])), "data": DATASETS[(i + i // 4) % 2],
+                        "seed": int(rng.integers(1000)), "heldout": False})
+    for i in range(40, 52):  # a third set against confounds: the values each upsampler has had least often
+        same = [m for m in members if m["model"] == "gan" and m["upsample"] == ups[i % 4] and not m["heldout"]]
+
+        def rarest(key, values):
+            return min(values, key=lambda v: sum(m[key] == v for m in same))  # ties: the first value
+
+        members.append({"name": f"gan{i:02d}", "model": "gan", "upsample": ups[i % 4], "loss": rarest("loss", losses),
+                        "norm": rarest("norm", HYPERPARAMS["norm"][:3]),
+                        "activation": rarest("activation", HYPERPARAMS["activation"]),
+                        "latent_dim": rarest("latent_dim", HYPERPARAMS["latent_dim"]),
+                        "width": rarest("width", HYPERPARAMS["width"]), "data": rarest("data", DATASETS),
                         "seed": int(rng.integers(1000)), "heldout": False})
     return members
 
