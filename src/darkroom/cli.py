@@ -219,7 +219,8 @@ def _cmd_zoo(args) -> int:
         for m in MEMBERS:
             hp = ", ".join(f"{k}={m[k]}" for k in ("model", "upsample", "loss", "norm", "activation",
                                                    "latent_dim", "width", "data", "seed"))
-            print(f"{m['name']}  {'held-out' if m['heldout'] else 'known   '}  {hp}")
+            kind = "held-out" if m["heldout"] else "shipped " if m.get("shipped") else "known   "
+            print(f"{m['name']}  {kind}  {hp}")
         return 0
     if not args.out:
         raise ValueError("zoo build needs --out DIR")

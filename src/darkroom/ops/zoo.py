@@ -41,7 +41,8 @@ def _save_samples(path: Path, images: np.ndarray) -> None:
 
 
 def build_member(name: str, out: str, steps: int, samples: int) -> dict:
-    """Train one member (resuming if a checkpoint exists), sample it, write its card."""
+    """Train one member (resuming if a checkpoint exists; a shipped one is not trained), sample it, write
+    its card."""
     from darkroom.models import load_run
     from darkroom.ops.training import run_training
     from darkroom.train.checkpoint import list_checkpoints
@@ -49,9 +50,9 @@ def build_member(name: str, out: str, steps: int, samples: int) -> dict:
     m, folder = member(name), Path(out) / name
     folder.mkdir(parents=True, exist_ok=True)
     model_name, model_cfg, train_cfg = member_run(m, steps)
-    run_dir = folder / "run"
+    run_dir = name if m.get("shipped") else folder / "run"  # shipped weights: sampled, not trained again
     t0 = time.time()
-    if not (run_dir / "model.safetensors").is_file():
+    if not m.get("shipped") and not (run_dir / "model.safetensors").is_file():
         log = open(folder / "train.log", "a")
         resume = bool(list_checkpoints(run_dir)) if run_dir.is_dir() else False
         run_training(model_name, f"{m['data']}:size=32", run_dir, {} if resume else model_cfg,
@@ -61,8 +62,13 @@ def build_member(name: str, out: str, steps: int, samples: int) -> dict:
     seconds = time.time() - t0
     model, info = load_run(run_dir)
     gen = torch.Generator().manual_seed(m["seed"])
-    chunks = [model.sample(min(500, samples - i), generator=gen) for i in range(0, samples, 500)]
+    classes = getattr(model.config, "num_classes", 0)  # class-conditional: every class in turn
+    labels = [torch.arange(i, min(i + 500, samples)) % classes if classes else None for i in range(0, samples, 500)]
+    chunks = [model.sample(min(500, samples - i), labels[k], generator=gen)
+              for k, i in enumerate(range(0, samples, 500))]
     _save_samples(folder / "samples.npz", to_uint8(torch.cat(chunks)))
+    if m.get("shipped"):  # the shipped card's settings, not the zoo's
+        model_name, model_cfg, train_cfg = info["model"], info["model_config"], info["train_config"]
     card = {"member": m, "model": model_name, "model_config": model_cfg, "train": train_cfg,
             "data": f"{m['data']}:size=32", "train_seconds": round(seconds, 1), "samples": samples,
             "metrics": info.get("metrics", {})}
