@@ -223,3 +223,36 @@ def test_shipped_cgan_draws_the_requested_digits():
     images = generator.sample(200, labels, generator=torch.Generator().manual_seed(1))
     assert images.shape == (200, 1, 32, 32)
     assert float((predicted_labels(images, judge) == labels).float().mean()) > 0.85
+
+
+def test_diff_augment_transforms_are_what_they_say_and_pass_gradients():
+    from darkroom.nn.diffaug import diff_augment, parse_policy
+    torch.manual_seed(0)
+    assert parse_policy(" translation, cutout ") == ("translation", "cutout") and parse_policy("") == ()
+    with pytest.raises(ValueError, match="augment must be"):
+        parse_policy("translation,flip")
+    x = torch.rand(16, 3, 32, 32) * 2 - 1
+    assert diff_augment(x, ()) is x
+    shifted = diff_augment(x, ("translation",))
+    for a, b in zip(x, shifted):  # every image is the original moved by at most 4 whole pixels
+        assert any(torch.equal(b[:, max(dy, 0):32 + min(dy, 0), max(dx, 0):32 + min(dx, 0)],
+                               a[:, max(-dy, 0):32 + min(-dy, 0), max(-dx, 0):32 + min(-dx, 0)])
+                   for dy in range(-4, 5) for dx in range(-4, 5))
+    cut = diff_augment(torch.ones(64, 1, 32, 32), ("cutout",))
+    zeros = (cut == 0).flatten(1).sum(1)
+    assert zeros.max() == 256 and zeros.min() >= 64  # a 16x16 square, at most three quarters off the edge
+    leaf = x.clone().requires_grad_(True)
+    diff_augment(leaf, parse_policy("color,translation,cutout")).sum().backward()
+    assert leaf.grad.abs().sum() > 0
+
+
+def test_gan_augment_is_checked_and_trains():
+    with pytest.raises(ValueError, match="augment must be"):
+        resolve_config("gan", {**SMALL["gan"], "augment": "rotate"}, DIGITS)
+    torch.manual_seed(0)
+    model = build_model("gan", resolve_config("gan", {**SMALL["gan"], "augment": "translation,cutout"}, DIGITS))
+    batch = {"image": torch.rand(4, 1, 16, 16)}
+    for phase in model.phases():
+        out = model.loss(batch, phase=phase)
+        out["loss"].backward()
+    assert all(p.grad is not None for p in model.G.parameters())

@@ -94,6 +94,27 @@ def test_tamper_model_trains_and_localizes_in_tiles():
     assert prob.shape == (1, 150, 700) and 0 <= prob.min() and prob.max() <= 1
 
 
+def test_training_photos_get_a_uniform_past_before_the_edit(host):
+    from darkroom.models.tamper import TamperSample
+    with pytest.raises(ValueError, match="host_prob"):
+        resolve_config("tamper", {"host_prob": "1.5"}, {"channels": 3, "image_size": [32, 32]})
+    sample = {"image": host}
+    plain = TamperSample(clean_prob=1.0)(sample, np.random.default_rng(0))
+    assert torch.equal(plain["image"], host) and plain["mask"].sum() == 0
+    gray = TamperSample(clean_prob=1.0, gray_prob=1.0)(sample, np.random.default_rng(0))["image"]
+    assert torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])
+    assert abs(float(gray.mean() - host.mean())) < 0.05  # luma, not a blank frame
+    rng = np.random.default_rng(3)
+    pasts = [TamperSample(clean_prob=1.0, host_prob=1.0)(sample, rng) for _ in range(6)]
+    assert all(p["mask"].sum() == 0 and p["label"] == 0 for p in pasts)  # still untouched: nothing to find
+    assert sum(not torch.equal(p["image"], host) for p in pasts) >= 4  # almost every history changes pixels
+    # an edit after the history is still found where it was made
+    edited = TamperSample(clean_prob=0.0, host_prob=1.0)
+    edited.seen = [host.flip(-1)]
+    out = edited(sample, np.random.default_rng(1))
+    assert out["label"] == 1 and out["mask"].sum() > 0
+
+
 def test_image_prob_applies_the_cards_calibration():
     data = {"channels": 3, "image_size": [32, 32]}
     plain = build_model("tamper", resolve_config("tamper", {"width": 4, "levels": 2, "cap": 8}, data))

@@ -98,8 +98,9 @@ def _match_colours(patch: torch.Tensor, host: torch.Tensor, mask: torch.Tensor) 
     return out.clamp(0, 1)
 
 
-def _history(rng) -> dict:
-    """A random processing history for a spliced-in region: what makes it differ from its host."""
+def random_history(rng) -> dict:
+    """A random processing history (noise, blur, JPEG) for a spliced-in region, which makes it differ from
+    its host, or for a whole photo before it is edited, as photos arrive with histories of their own."""
     chain = dict(IDENTITY)
     if rng.random() < 0.6:
         chain["noise_sigma"] = float(rng.uniform(2, 15))
@@ -140,7 +141,7 @@ def tamper(image: torch.Tensor, rng, edit: str | None = None, donor: torch.Tenso
             if donor.shape[-2:] != (h, w) else donor
         shift = (float(rng.uniform(-h / 3, h / 3)), float(rng.uniform(-w / 3, w / 3)))
         patch = _warp(donor, 0.0, 1.0, shift)
-        history = _history(rng)
+        history = random_history(rng)
         patch = apply_chain(patch, history, seed=int(rng.integers(2 ** 31)))
         params.update(history={k: v for k, v in history.items() if k != "order" and v != IDENTITY[k]})
         if rng.random() < 0.5:

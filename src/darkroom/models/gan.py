@@ -13,6 +13,7 @@ from torch import nn
 
 from darkroom.losses import (GAN_LOSSES, batch_diversity, discriminator_loss, generator_loss,
                              gradient_penalty, r1_penalty)
+from darkroom.nn.diffaug import diff_augment, parse_policy
 from darkroom.nn.gan import G_NORMS, UPSAMPLERS, DCGANDiscriminator, DCGANGenerator, Discriminator, Generator
 
 
@@ -90,11 +91,12 @@ class _GANBase(nn.Module):
         with torch.set_grad_enabled(phase == "g"):  # the D phase needs no graph through G
             fake = self.G(z, labels) if self.conditional else self.G(z)
         kind = self.config.loss
+        policy = parse_policy(getattr(self.config, "augment", ""))
         if phase == "d":
             penalty_r1 = getattr(self.config, "r1", 0.0)
             real_in = real.requires_grad_(True) if penalty_r1 else real
-            real_logits = self._d(real_in, labels)
-            fake_logits = self._d(fake.detach(), labels)
+            real_logits = self._d(diff_augment(real_in, policy), labels)
+            fake_logits = self._d(diff_augment(fake.detach(), policy), labels)
             d_loss = discriminator_loss(kind, real_logits, fake_logits)
             out = {"d_loss": d_loss.detach(), "d_real": real_logits.mean().detach(),
                    "d_fake": fake_logits.mean().detach()}
@@ -110,7 +112,7 @@ class _GANBase(nn.Module):
                 out["gp"] = gp.detach()
             return {"loss": d_loss, **out}
         self.D.requires_grad_(False)  # the G phase needs no gradients for D's weights
-        fake_logits = self._d(fake, labels)
+        fake_logits = self._d(diff_augment(fake, policy), labels)
         self.D.requires_grad_(True)
         g_loss = generator_loss(kind, fake_logits)
         return {"loss": g_loss, "g_loss": g_loss.detach(), "diversity": batch_diversity(fake, real)}
@@ -169,6 +171,7 @@ class GANConfig:
     g_convs: int = 1  # convolutions per generator stage (the first one upsamples)
     g_lr: float = 2e-4
     d_lr: float = 2e-4
+    augment: str = ""  # differentiable augmentation before D (DiffAugment): e.g. "translation,cutout"
 
     def check(self):
         _check_size(self.image_size)
@@ -180,6 +183,7 @@ class GANConfig:
             raise ValueError("r1 and gp must be >= 0")
         if self.g_convs < 1:
             raise ValueError(f"g_convs must be >= 1, got {self.g_convs}")
+        parse_policy(self.augment)
 
 
 class GAN(_GANBase):

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import kornia
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from darkroom.data import tamper as tampering
+from darkroom.data.chain import apply_chain
 from darkroom.nn.unet import UNet
 
 # SRM-style residual filters: second-order differences, horizontal / vertical / the 3x3 "square" kernel.
@@ -29,13 +31,20 @@ class TamperSample:
     """Per-sample transform for the loader: edit a patch (or leave it clean), keep the mask. The second
     photo that splicing needs comes from the last few patches this worker has seen."""
 
-    def __init__(self, clean_prob: float, keep: int = 8):
+    def __init__(self, clean_prob: float, keep: int = 8, host_prob: float = 0.0, gray_prob: float = 0.0):
         self.clean_prob, self.keep, self.seen = clean_prob, keep, []
+        self.host_prob, self.gray_prob = host_prob, gray_prob
 
     def __call__(self, sample: dict, rng) -> dict:
         image = sample["image"]
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1)
+        # the photo's own past, uniform over the frame: only what differs inside it is an edit
+        if rng.random() < self.gray_prob:
+            image = kornia.color.rgb_to_grayscale(image[None])[0].expand(3, -1, -1)
+        if rng.random() < self.host_prob:
+            image = apply_chain(image, tampering.random_history(rng), seed=int(rng.integers(2 ** 31)))
+            image = ((image * 255).round() / 255).clamp(0, 1)
         h, w = image.shape[-2:]
         if rng.random() < self.clean_prob or not self.seen:
             edited, mask, params = image, torch.zeros(1, h, w), {"edit": None}
@@ -58,6 +67,8 @@ class TamperConfig:
     cap: int = 128
     clean_prob: float = 0.25  # share of training patches left untouched
     pos_weight: float = 3.0  # BCE weight of tampered pixels
+    host_prob: float = 0.0  # share of training photos given a random noise / blur / JPEG history before the edit
+    gray_prob: float = 0.0  # share of training photos made gray (3 equal channels) before the edit
     # image_prob = sigmoid(score_slope * logit(image_score) + score_shift); 1 and 0 leave the score as is
     score_slope: float = 1.0
     score_shift: float = 0.0
@@ -65,6 +76,8 @@ class TamperConfig:
     def check(self):
         if self.width < 1 or self.levels < 1 or not 0 <= self.clean_prob < 1:
             raise ValueError("width and levels must be >= 1, clean_prob in [0, 1)")
+        if not (0 <= self.host_prob <= 1 and 0 <= self.gray_prob <= 1):
+            raise ValueError("host_prob and gray_prob must be in [0, 1]")
 
 
 class TamperLocalizer(nn.Module):
@@ -79,7 +92,7 @@ class TamperLocalizer(nn.Module):
         self.register_buffer("srm", _SRM[:, None].repeat(3, 1, 1, 1), persistent=False)  # depthwise, 9 maps
         # at half resolution (pixel-unshuffled: the finest pixels survive as channels), 4x cheaper on a CPU
         self.net = UNet(4 * (3 + 9), 4, c.width, c.levels, c.cap)
-        self.sample_transform = TamperSample(c.clean_prob)
+        self.sample_transform = TamperSample(c.clean_prob, host_prob=c.host_prob, gray_prob=c.gray_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
