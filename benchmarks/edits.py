@@ -8,7 +8,8 @@
    column also signed: a direction should move it one way), rotation as mean |change| / the shape's
    symmetry period, and how often shape, colour name and background kind change. Directions: InterFaceGAN
    (linear SVM on 2,000 latents labelled by sceneparams, one per parameter), the top SeFa and GANSpace
-   directions, a random unit direction, and, as the ceiling of "changes everything", two unrelated
+   directions, the size direction made orthogonal to the x and y ones (InterFaceGAN's conditional
+   manipulation), a random unit direction, and, as the ceiling of "changes everything", two unrelated
    samples. "Make it bigger" is good when |size| is large and the others stay near zero.
 2. Inversion of held-out real images (test split, never seen by the generator): PSNR of G(z) after 0 or
    200 steps from the best random latent or from the ``latentenc`` encoder, with and without the feature
@@ -26,7 +27,7 @@ import torch
 from darkroom.data import load_dataset
 from darkroom.models import load_run, weights_path
 from darkroom.models.sceneparams import SYMMETRY
-from darkroom.ops.edit import _decode, latents, pca_directions, sefa_directions, svm_direction
+from darkroom.ops.edit import _decode, conditioned, latents, pca_directions, sefa_directions, svm_direction
 from darkroom.ops.invert import invert
 
 CONTINUOUS = ("size", "x", "y")
@@ -83,6 +84,9 @@ def directions_table(run: str, n: int, strength: float, seed: int = 0) -> None:
         rows.append((f"InterFaceGAN svm: {field} (svm acc {accuracy:.2f})", field if field != "rotation" else None,
                      vector))
         print(f"  svm {field}: {time.perf_counter() - t:.1f} s", flush=True)
+    normals = {row[1]: row[2] for row in rows if row[1]}
+    rows.append(("InterFaceGAN svm: size, x and y kept (conditional)", "size",
+                 conditioned(normals["size"], [normals["x"], normals["y"]])))
     for i, v in enumerate(sefa_directions(model, 3)[0]):
         rows.append((f"SeFa #{i + 1}", None, v))
     for i, v in enumerate(pca_directions(model, 3, seed=seed)[0]):

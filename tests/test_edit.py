@@ -103,3 +103,30 @@ def test_directions_cli_methods(runs, tmp_path):
     assert read_provenance(tmp_path / "pca.png")["method"] == "pca"
     assert main(["edit", "directions", str(runs / "cgan"), "--label", "1", "--method", "svm", "--target", "nope",
                  "--out", str(tmp_path / "svm.png")]) == 2
+
+
+def test_conditioned_direction_leaves_the_kept_labels_alone(runs, monkeypatch, tmp_path):
+    from darkroom.ops import edit
+
+    size, x = torch.zeros(8), torch.zeros(8)
+    size[:2] = torch.tensor([0.8, 0.6])  # "size" is entangled with "x" (axis 0)
+    x[0] = 1.0
+    moved = edit.conditioned(size, [x])
+    assert abs(float(moved @ x)) < 1e-6 and float(moved[1]) == pytest.approx(1.0)
+    assert torch.equal(edit.conditioned(size, []), size)
+    with pytest.raises(ValueError, match="span"):
+        edit.conditioned(x, [x])
+    # through the CLI: planted labels on two latent axes; the kept one must not move
+    model, _ = load_run(runs / "dcgan")
+    axes = torch.eye(model.config.latent_dim)
+    planted = {"scene:size": (axes[0] + axes[1]) / 2 ** 0.5, "scene:x": axes[0]}
+    used = []
+    monkeypatch.setattr(edit, "_decode", lambda m, z, label: used.append(z) or model.generate(z))
+    monkeypatch.setattr(edit, "svm_direction", lambda m, r, t, label=None, seed=0: (planted[t], 1.0))
+    assert main(["edit", "directions", str(runs / "dcgan"), "--method", "svm", "--target", "scene:size",
+                 "--keep", "scene:x", "--out", str(tmp_path / "kept.png")]) == 0
+    steps = used[-1][1:] - used[-1][:-1]  # one row: the same latent moved along the conditioned direction
+    assert float(steps[:, 0].abs().max()) < 1e-5 and float(steps[:, 1].abs().min()) > 0.1
+    assert read_provenance(tmp_path / "kept.png")["keep"] == ["scene:x"]
+    assert main(["edit", "directions", str(runs / "dcgan"), "--method", "pca", "--keep", "scene:x",
+                 "--out", str(tmp_path / "bad.png")]) == 2

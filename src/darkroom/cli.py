@@ -117,7 +117,8 @@ def _cmd_edit(args) -> int:
                                  gif=not args.no_gif)
     elif args.edit_command == "directions":
         paths = [edit.directions(args.run, args.out, count=args.count, strength=args.strength, seed=args.seed,
-                                 label=args.label, method=args.method, target=args.target)]
+                                 label=args.label, method=args.method, target=args.target,
+                                 keep=tuple(k for k in (args.keep or "").split(",") if k))]
     elif args.edit_command == "invert":
         from darkroom.ops.invert import invert_file
 
@@ -302,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = edit_sub.add_parser("directions", help="latent directions (SeFa, GANSpace PCA, InterFaceGAN SVM), a row each")
     q.add_argument("--method", default="sefa", choices=["sefa", "pca", "svm"])
     q.add_argument("--target", help="svm: classifier:K (domain classifier says class K) or scene:size|x|y|rotation")
+    q.add_argument("--keep", help="svm: targets to leave alone, comma-separated, e.g. scene:x,scene:y "
+                   "(the direction is made orthogonal to theirs)")
     q.add_argument("run")
     q.add_argument("--out", required=True)
     q.add_argument("--count", type=int, default=5)

@@ -7,7 +7,8 @@
   the latent by least squares. ``svm`` (InterFaceGAN, Shen et al. 2020): the normal of a linear SVM that
   separates sampled latents by a label read from their images: ``classifier:K`` (the domain classifier
   says class K) or ``scene:FIELD`` (``sceneparams`` reads the main object's size, x, y or rotation above
-  its median).
+  its median). ``keep`` (InterFaceGAN's conditional manipulation): other targets whose SVM normals the
+  direction is made orthogonal to, so that moving along it leaves them as they are, to first order.
 - ``attribute``: VAE encode -> add an attribute vector -> decode, for a real image. The vector is the
   mean latent of the class minus the mean latent of the other images.
 """
@@ -176,9 +177,22 @@ def svm_direction(model, run, target: str, label=None, n: int = 2000, seed: int 
     return normal / normal.norm(), accuracy
 
 
+def conditioned(normal: torch.Tensor, others: list[torch.Tensor]) -> torch.Tensor:
+    """``normal`` (D,) minus its projection on the span of ``others``, renormalised (Shen et al. 2020)."""
+    if not others:
+        return normal
+    basis, _ = torch.linalg.qr(torch.stack(others, 1))
+    rest = normal - basis @ (basis.T @ normal)
+    if rest.norm() < 1e-6:
+        raise ValueError("the direction lies in the span of the kept ones: nothing is left to move along")
+    return rest / rest.norm()
+
+
 @torch.no_grad()
 def directions(run, out, count: int = 5, strength: float = 3.0, columns: int = 7, seed: int = 0,
-               label=None, method: str = "sefa", target: str | None = None) -> Path:
+               label=None, method: str = "sefa", target: str | None = None, keep: tuple[str, ...] = ()) -> Path:
+    if keep and method != "svm":
+        raise ValueError("--keep goes with --method svm")
     model, info = _generator(run)
     index = _label(model, info, label)
     count = min(count, model.config.latent_dim)
@@ -193,7 +207,10 @@ def directions(run, out, count: int = 5, strength: float = 3.0, columns: int = 7
         if not target:
             raise ValueError("--method svm needs --target classifier:K or scene:FIELD")
         vector, accuracy = svm_direction(model, run, target, index, seed=seed)
-        vectors, extra = vector[None], {"target": target, "svm_accuracy": round(accuracy, 4)}
+        kept = [svm_direction(model, run, k, index, seed=seed)[0] for k in keep]
+        vectors, extra = conditioned(vector, kept)[None], {"target": target, "svm_accuracy": round(accuracy, 4)}
+        if keep:
+            extra["keep"] = list(keep)
     else:
         raise ValueError(f"--method must be sefa, pca or svm, got {method!r}")
     z = torch.randn(1, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
