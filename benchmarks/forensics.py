@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 import torch
 from sklearn.metrics import roc_auc_score
 
@@ -32,6 +33,10 @@ from darkroom.data.tamper import EDITS, tamper  # noqa: E402
 from darkroom.forensics.tampermap import best_f1, ela_map, localize, noise_map, pixel_scores  # noqa: E402
 from darkroom.models import load_run  # noqa: E402
 from darkroom.models.tamper import TamperLocalizer  # noqa: E402
+
+
+# scikit-image's gray photographs: no darkroom model trains on them (data/photos.py takes its colour ones)
+UNTOUCHED_GRAY = ("camera", "coins", "moon", "text", "clock", "grass", "gravel", "brick", "page")
 
 
 def make_cases(images, reps: int):
@@ -114,6 +119,15 @@ def main() -> None:
         prob = model.calibrate(raw)
         print(f"\nwhole untouched test photos (half resolution): {int((prob > 0.5).sum())} of {len(raw)} called edited "
               f"(raw top-1 % rule: {int((raw > 0.5).sum())})")
+        calls = []
+        for name in UNTOUCHED_GRAY:
+            image = torch.from_numpy(np.asarray(getattr(skimage.data, name)(), np.float32) / 255)[None].expand(3, -1, -1)
+            pixels = localize(image, model)
+            calls.append((name, float(model.image_prob(pixels[None])[0]), float((pixels > 0.5).float().mean())))
+        print(f"untouched gray scikit-image photographs (never trained on): "
+              f"{sum(p > 0.5 for _, p, _ in calls)} of {len(calls)} called edited, "
+              f"{np.mean([f for _, _, f in calls]):.1%} of their pixels above 0.5 (" +
+              ", ".join(f"{n} {p:.2f} / {f:.0%}" for n, p, f in calls) + ")")
     print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / len(cases):.2f}" for m in methods))
     print(f"model: {args.model} ({info.get('summary', '')[:120]})")
     from generated import run as bench_generated
