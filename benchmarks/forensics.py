@@ -124,6 +124,15 @@ def main() -> None:
             image = torch.from_numpy(np.asarray(getattr(skimage.data, name)(), np.float32) / 255)[None].expand(3, -1, -1)
             pixels = localize(image, model)
             calls.append((name, float(model.image_prob(pixels[None])[0]), float((pixels > 0.5).float().mean())))
+        noisy = {"Gaussian noise sigma 8": lambda x, g: x + torch.randn(x.shape, generator=g) * (8 / 255),
+                 "signal-dependent noise (sigma 12 at white)": lambda x, g: x + torch.randn(x.shape, generator=g) *
+                 (x * (12 / 255) ** 2).sqrt()}
+        for label, noise in noisy.items():
+            g = torch.Generator().manual_seed(0)
+            maps = [localize((noise(image, g).clamp(0, 1) * 255).round() / 255, model) for _, image in images]
+            called = sum(float(model.image_prob(m[None])[0]) > 0.5 for m in maps)
+            print(f"untouched test crops after {label}: {called} of {len(maps)} called edited, "
+                  f"{np.mean([float((m > 0.5).float().mean()) for m in maps]):.1%} of their pixels above 0.5")
         print(f"untouched gray scikit-image photographs (never trained on): "
               f"{sum(p > 0.5 for _, p, _ in calls)} of {len(calls)} called edited, "
               f"{np.mean([f for _, _, f in calls]):.1%} of their pixels above 0.5 (" +

@@ -135,6 +135,18 @@ def test_shipped_tamper_card_is_calibrated():
     assert card["calibration"]["untouched_above_half"] < card["calibration"]["raw_untouched_above_half"]
 
 
+def test_shipped_tamper_does_not_read_noise_all_over_as_an_edit():
+    from darkroom.models import load_run
+
+    model, _ = load_run("tamper")
+    photo = to_tensor(skimage_photo("rocket"))  # a validation photo: never trained on
+    noisy = ((photo + torch.randn(photo.shape, generator=torch.Generator().manual_seed(0)) * 8 / 255)
+             .clamp(0, 1) * 255).round() / 255
+    prob = localize(noisy, model)
+    # the stage-3 model put 19 % of these pixels above 0.5: noise everywhere read as the local-noise edit
+    assert float((prob > 0.5).float().mean()) < 0.05 and float(model.image_prob(prob[None])[0]) < 0.5
+
+
 def test_edit_local_cli_writes_masks_and_jsonl(host, donor, tmp_path):
     write_image(tmp_path / "in" / "a.png", host)
     write_image(tmp_path / "in" / "b.png", donor)
