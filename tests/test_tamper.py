@@ -96,11 +96,14 @@ def test_tamper_model_trains_and_localizes_in_tiles():
 
 def test_training_photos_get_a_uniform_past_before_the_edit(host):
     from darkroom.models.tamper import TamperSample
-    with pytest.raises(ValueError, match="host_prob"):
-        resolve_config("tamper", {"host_prob": "1.5"}, {"channels": 3, "image_size": [32, 32]})
+    for key in ("host_prob", "gray_prob", "jpeg_prob"):
+        with pytest.raises(ValueError, match="host_prob, gray_prob and jpeg_prob"):
+            resolve_config("tamper", {key: "1.5"}, {"channels": 3, "image_size": [32, 32]})
     sample = {"image": host}
-    plain = TamperSample(clean_prob=1.0)(sample, np.random.default_rng(0))
+    plain = TamperSample(clean_prob=1.0, jpeg_prob=0.0)(sample, np.random.default_rng(0))
     assert torch.equal(plain["image"], host) and plain["mask"].sum() == 0
+    recompressed = TamperSample(clean_prob=1.0, jpeg_prob=1.0)(sample, np.random.default_rng(0))
+    assert "jpeg_quality" in recompressed["post"] and not torch.equal(recompressed["image"], host)
     gray = TamperSample(clean_prob=1.0, gray_prob=1.0)(sample, np.random.default_rng(0))["image"]
     assert torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])
     assert abs(float(gray.mean() - host.mean())) < 0.05  # luma, not a blank frame

@@ -31,9 +31,10 @@ class TamperSample:
     """Per-sample transform for the loader: edit a patch (or leave it clean), keep the mask. The second
     photo that splicing needs comes from the last few patches this worker has seen."""
 
-    def __init__(self, clean_prob: float, keep: int = 8, host_prob: float = 0.0, gray_prob: float = 0.0):
+    def __init__(self, clean_prob: float, keep: int = 8, host_prob: float = 0.0, gray_prob: float = 0.0,
+                 jpeg_prob: float = 0.5):
         self.clean_prob, self.keep, self.seen = clean_prob, keep, []
-        self.host_prob, self.gray_prob = host_prob, gray_prob
+        self.host_prob, self.gray_prob, self.jpeg_prob = host_prob, gray_prob, jpeg_prob
 
     def __call__(self, sample: dict, rng) -> dict:
         image = sample["image"]
@@ -53,7 +54,7 @@ class TamperSample:
             edited, mask, params = tampering.tamper(image, rng, donor=donor)
         self.seen = (self.seen + [image])[-self.keep:]
         # the global resize runs at a fixed output size here, so that batches stack: shrink, then pad back
-        edited, mask, post = tampering.postprocess(edited, mask, rng, p_resize=0.0)
+        edited, mask, post = tampering.postprocess(edited, mask, rng, p_jpeg=self.jpeg_prob, p_resize=0.0)
         return {"image": edited.contiguous(), "label": int(params["edit"] is not None), "mask": mask,
                 "edit": params["edit"] or "clean", **({"post": post} if post else {})}
 
@@ -69,6 +70,7 @@ class TamperConfig:
     pos_weight: float = 3.0  # BCE weight of tampered pixels
     host_prob: float = 0.0  # share of training photos given a random noise / blur / JPEG history before the edit
     gray_prob: float = 0.0  # share of training photos made gray (3 equal channels) before the edit
+    jpeg_prob: float = 0.5  # share of training patches recompressed (JPEG q60-95) after the edit
     # image_prob = sigmoid(score_slope * logit(image_score) + score_shift); 1 and 0 leave the score as is
     score_slope: float = 1.0
     score_shift: float = 0.0
@@ -76,8 +78,8 @@ class TamperConfig:
     def check(self):
         if self.width < 1 or self.levels < 1 or not 0 <= self.clean_prob < 1:
             raise ValueError("width and levels must be >= 1, clean_prob in [0, 1)")
-        if not (0 <= self.host_prob <= 1 and 0 <= self.gray_prob <= 1):
-            raise ValueError("host_prob and gray_prob must be in [0, 1]")
+        if not all(0 <= p <= 1 for p in (self.host_prob, self.gray_prob, self.jpeg_prob)):
+            raise ValueError("host_prob, gray_prob and jpeg_prob must be in [0, 1]")
 
 
 class TamperLocalizer(nn.Module):
@@ -92,7 +94,8 @@ class TamperLocalizer(nn.Module):
         self.register_buffer("srm", _SRM[:, None].repeat(3, 1, 1, 1), persistent=False)  # depthwise, 9 maps
         # at half resolution (pixel-unshuffled: the finest pixels survive as channels), 4x cheaper on a CPU
         self.net = UNet(4 * (3 + 9), 4, c.width, c.levels, c.cap)
-        self.sample_transform = TamperSample(c.clean_prob, host_prob=c.host_prob, gray_prob=c.gray_prob)
+        self.sample_transform = TamperSample(c.clean_prob, host_prob=c.host_prob, gray_prob=c.gray_prob,
+                                          jpeg_prob=c.jpeg_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
