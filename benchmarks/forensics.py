@@ -39,6 +39,12 @@ from darkroom.models.tamper import TamperLocalizer  # noqa: E402
 UNTOUCHED_GRAY = ("camera", "coins", "moon", "text", "clock", "grass", "gravel", "brick", "page")
 
 
+def untouched_calls(model, images) -> list[tuple[float, float]]:
+    """For each untouched image: the calibrated probability of an edit, and the share of pixels above 0.5."""
+    maps = [localize(image, model) for image in images]
+    return [(float(model.image_prob(m[None])[0]), float((m > 0.5).float().mean())) for m in maps]
+
+
 def make_cases(images, reps: int):
     """(edit, post, image, mask) for every test photo, edit and repetition, plus the clean negatives."""
     cases = []
@@ -119,24 +125,21 @@ def main() -> None:
         prob = model.calibrate(raw)
         print(f"\nwhole untouched test photos (half resolution): {int((prob > 0.5).sum())} of {len(raw)} called edited "
               f"(raw top-1 % rule: {int((raw > 0.5).sum())})")
-        calls = []
-        for name in UNTOUCHED_GRAY:
-            image = torch.from_numpy(np.asarray(getattr(skimage.data, name)(), np.float32) / 255)[None].expand(3, -1, -1)
-            pixels = localize(image, model)
-            calls.append((name, float(model.image_prob(pixels[None])[0]), float((pixels > 0.5).float().mean())))
         noisy = {"Gaussian noise sigma 8": lambda x, g: x + torch.randn(x.shape, generator=g) * (8 / 255),
                  "signal-dependent noise (sigma 12 at white)": lambda x, g: x + torch.randn(x.shape, generator=g) *
                  (x * (12 / 255) ** 2).sqrt()}
         for label, noise in noisy.items():
             g = torch.Generator().manual_seed(0)
-            maps = [localize((noise(image, g).clamp(0, 1) * 255).round() / 255, model) for _, image in images]
-            called = sum(float(model.image_prob(m[None])[0]) > 0.5 for m in maps)
-            print(f"untouched test crops after {label}: {called} of {len(maps)} called edited, "
-                  f"{np.mean([float((m > 0.5).float().mean()) for m in maps]):.1%} of their pixels above 0.5")
+            calls = untouched_calls(model, [(noise(image, g).clamp(0, 1) * 255).round() / 255 for _, image in images])
+            print(f"untouched test crops after {label}: {sum(p > 0.5 for p, _ in calls)} of {len(calls)} called "
+                  f"edited, {np.mean([f for _, f in calls]):.1%} of their pixels above 0.5")
+        gray = [torch.from_numpy(np.asarray(getattr(skimage.data, name)(), np.float32) / 255)[None].expand(3, -1, -1)
+                for name in UNTOUCHED_GRAY]
+        calls = untouched_calls(model, gray)
         print(f"untouched gray scikit-image photographs (never trained on): "
-              f"{sum(p > 0.5 for _, p, _ in calls)} of {len(calls)} called edited, "
-              f"{np.mean([f for _, _, f in calls]):.1%} of their pixels above 0.5 (" +
-              ", ".join(f"{n} {p:.2f} / {f:.0%}" for n, p, f in calls) + ")")
+              f"{sum(p > 0.5 for p, _ in calls)} of {len(calls)} called edited, "
+              f"{np.mean([f for _, f in calls]):.1%} of their pixels above 0.5 (" +
+              ", ".join(f"{n} {p:.2f} / {f:.0%}" for n, (p, f) in zip(UNTOUCHED_GRAY, calls)) + ")")
     print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / len(cases):.2f}" for m in methods))
     print(f"model: {args.model} ({info.get('summary', '')[:120]})")
     from generated import run as bench_generated

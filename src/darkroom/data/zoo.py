@@ -9,8 +9,8 @@ upsampler, not four); then 12 GANs (gan40-gan51, three per upsampler) whose othe
 their upsampler had least often. Without them transposed convolutions had one instance-norm build where
 every other upsampler had four, and the parser read instance-norm transposed GANs as pixel shuffle. Last,
 darkroom's shipped generators ``SHIPPED`` (cgan-digits, cgan-scenes): their samples are drawn from the
-shipped weights, not trained again. Ten of them (gan16-gan23, vae02, vae03) are *held out*: the parsing network never
-sees their samples, so its hyper-parameter predictions on them measure generalisation to unseen
+shipped weights, not trained again. Ten members (gan16-gan23, vae02, vae03) are *held out*: the parsing
+network never sees their samples, so its hyper-parameter predictions on them measure generalisation to unseen
 generators, and the attribution head must answer "unknown" for them (open set).
 
 A built zoo folder holds ``<member>/samples.npz`` (uint8 images, (N, H, W, C)) and ``<member>/card.json``

@@ -26,6 +26,7 @@ class _GANBase(nn.Module):
     """Shared by every GAN here: subclasses build ``self.G`` and ``self.D`` and set the loss kind."""
 
     conditional = False
+    augment: tuple[str, ...] = ()  # DiffAugment policy applied before D (the stable GAN's ``augment``)
 
     def _labels(self, labels, n: int, device) -> torch.Tensor | None:
         if not self.conditional:
@@ -91,12 +92,11 @@ class _GANBase(nn.Module):
         with torch.set_grad_enabled(phase == "g"):  # the D phase needs no graph through G
             fake = self.G(z, labels) if self.conditional else self.G(z)
         kind = self.config.loss
-        policy = parse_policy(getattr(self.config, "augment", ""))
         if phase == "d":
             penalty_r1 = getattr(self.config, "r1", 0.0)
             real_in = real.requires_grad_(True) if penalty_r1 else real
-            real_logits = self._d(diff_augment(real_in, policy), labels)
-            fake_logits = self._d(diff_augment(fake.detach(), policy), labels)
+            real_logits = self._d(diff_augment(real_in, self.augment), labels)
+            fake_logits = self._d(diff_augment(fake.detach(), self.augment), labels)
             d_loss = discriminator_loss(kind, real_logits, fake_logits)
             out = {"d_loss": d_loss.detach(), "d_real": real_logits.mean().detach(),
                    "d_fake": fake_logits.mean().detach()}
@@ -112,7 +112,7 @@ class _GANBase(nn.Module):
                 out["gp"] = gp.detach()
             return {"loss": d_loss, **out}
         self.D.requires_grad_(False)  # the G phase needs no gradients for D's weights
-        fake_logits = self._d(diff_augment(fake, policy), labels)
+        fake_logits = self._d(diff_augment(fake, self.augment), labels)
         self.D.requires_grad_(True)
         g_loss = generator_loss(kind, fake_logits)
         return {"loss": g_loss, "g_loss": g_loss.detach(), "diversity": batch_diversity(fake, real)}
@@ -202,6 +202,7 @@ class GAN(_GANBase):
                            c.g_convs)
         self.D = Discriminator(c.channels, c.image_size, c.d_width, c.spectral_norm, classes)
         self.d_optim, self.g_optim = {"lr": c.d_lr}, {"lr": c.g_lr}
+        self.augment = parse_policy(c.augment)
 
 
 class ConditionalGAN(GAN):
