@@ -87,6 +87,19 @@ def test_restore_errors(runs, tmp_path, capsys):
     assert "--sigma" in capsys.readouterr().err
 
 
+def test_per_file_failures_name_the_file(runs, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((60, 60)) > 0.5).astype(np.uint8) * 255).save(tmp_path / "static.png")
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "tiny.png")
+    assert main(["restore", "denoise", str(tmp_path / "static.png"), "--out", str(tmp_path / "o"),
+                 "--model", str(runs / "den")]) == 1
+    err = capsys.readouterr().err
+    assert "static.png: estimated noise sigma" in err and "--sigma must" not in err
+    assert main(["restore", "sr", str(tmp_path / "tiny.png"), "--out", str(tmp_path / "o"),
+                 "--model", str(runs / "sr")]) == 1
+    assert "tiny.png: image is 2x2 pixels" in capsys.readouterr().err
+
+
 def test_denoiser_starts_as_identity_and_learns(photo):
     torch.manual_seed(0)
     model = build_model("denoise", resolve_config("denoise", {"width": "16", "depth": "4"},

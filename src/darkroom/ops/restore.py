@@ -87,10 +87,14 @@ def self_ensemble(fn):
 
 def estimate_noise_sigma(image: torch.Tensor) -> float:
     """Classical wavelet estimate (scikit-image, Donoho's MAD) of Gaussian noise, on the 0-255 scale."""
+    import warnings
+
     from skimage.restoration import estimate_sigma
 
     array = image.permute(1, 2, 0).numpy().astype(np.float64)
-    return float(estimate_sigma(array, channel_axis=-1, average_sigmas=True)) * 255.0
+    with warnings.catch_warnings():  # on a tiny image, scikit-image guesses its width is a channel axis
+        warnings.simplefilter("ignore", UserWarning)
+        return float(estimate_sigma(array, channel_axis=-1, average_sigmas=True)) * 255.0
 
 
 def default_model(task: str, scale: int | None = None) -> str:
@@ -166,7 +170,9 @@ def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None
         else:
             level, how = float(sigma), "given"
         if not 0 <= level <= 100:
-            raise ValueError(f"--sigma must be in 0..100 (0-255 scale), got {level}")
+            raise ValueError(f"--sigma must be in 0..100 (0-255 scale), got {level}" if how == "given" else
+                             f"estimated noise sigma {level:.0f} is beyond 0..100 (0-255 scale): this looks like "
+                             "noise rather than a noisy photo; give --sigma to denoise it anyway")
         result = tiled(wrap(lambda x: net(x.to(device, dtype), level)), image, tile, overlap=min(48, tile // 4))
         return result, {"noise_sigma": round(level, 2), "sigma_source": how, **done}
     scale = net.config.scale
@@ -223,7 +229,7 @@ def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=No
             result, applied = restore_image(task, image, net, sigma, tile, dev, mask=hole, half=half,
                                             ensemble=ensemble)
         except ValueError as err:
-            failures.append(str(err))
+            failures.append(str(err) if str(err).startswith(str(path)) else f"{path}: {err}")
             continue
         provenance = {"operation": f"restore-{task}", "model": net_name, "source": str(path), **applied}
         written.append(write_image(out_dir / name, result, provenance=provenance))
