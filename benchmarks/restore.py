@@ -87,12 +87,17 @@ def bench_denoise(images, sigmas, with_bm3d: bool):
             print(f"| {sigma} | {method} | {p:.2f} | {s:.4f} | {t:.2f} |")
 
 
-def bench_sr(images, scales):
+def bench_sr(images, scales, extra=()):
+    """The shipped models of each scale and any ``extra`` runs of that scale (candidates to compare)."""
     print("\n| scale | method | PSNR-Y dB | SSIM-Y | s / megapixel (output) |\n|---:|---|---:|---:|---:|")
     shipped = {card["name"] for card in shipped_weights()}
     for scale in scales:
         nets = {name: load_restorer("sr", name, scale)[0]
                 for name in (f"sr-x{scale}", f"sr-x{scale}-large") if name in shipped}
+        for run in extra:
+            net, name = load_restorer("sr", run, None)
+            if net.config.scale == scale:
+                nets[name] = net
         scores = {}
         for _, sharp in images:
             small, _ = degrade.downscale(sharp, scale)
@@ -177,6 +182,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tasks", default=",".join(TASKS), help="which tables, comma-separated")
     parser.add_argument("--colorize", default="", help="runs to score beside the shipped colorizer, comma-separated")
+    parser.add_argument("--sr", default="", help="sr runs to score beside the shipped models of their scale")
     args = parser.parse_args()
     tasks = set(args.tasks.split(","))
     if tasks - set(TASKS):
@@ -195,7 +201,7 @@ def main() -> None:
     if "denoise" in tasks:
         bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d)
     if "sr" in tasks:
-        bench_sr(images, [2, 4])
+        bench_sr(images, [2, 4], [run for run in args.sr.split(",") if run])
     if "inpaint" in tasks:
         bench_inpaint(images, 1 if args.quick else 3)
     if "colorize" in tasks:

@@ -119,8 +119,11 @@ class SRConfig:
     width: int = 64
     arch: str = "espcn"  # espcn (3 convolutions) or edsr (residual blocks, no normalisation)
     blocks: int = 8  # residual blocks (edsr)
+    loss: str = "l1"  # or "mse", the error PSNR measures (a fine-tuning stage after L1, as EDSR does)
 
     def check(self):
+        if self.loss not in ("l1", "mse"):
+            raise ValueError(f"sr: loss must be l1 or mse, got {self.loss!r}")
         if self.arch not in ("espcn", "edsr") or self.blocks < 1:
             raise ValueError(f"arch must be espcn or edsr and blocks >= 1, got {self.arch!r}, {self.blocks}")
         if self.scale not in (2, 3, 4):
@@ -172,7 +175,8 @@ class SuperResolution(nn.Module):
         sharp = random_dihedral(batch["image"]) if self.training else batch["image"]
         small, _ = degrade.downscale(sharp, self.config.scale)
         pred = self(small)
-        return {"loss": F.l1_loss(pred, sharp), "psnr": psnr_tensor(pred.detach(), sharp),
+        error = F.mse_loss if self.config.loss == "mse" else F.l1_loss
+        return {"loss": error(pred, sharp), "psnr": psnr_tensor(pred.detach(), sharp),
                 "psnr_bicubic": psnr_tensor(self.upscale_bicubic(small), sharp)}
 
     @torch.no_grad()
