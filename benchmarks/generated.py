@@ -5,7 +5,7 @@ al. (azimuthal average of the log-magnitude FFT + logistic regression), retraine
 
 Test set: patches of the test-split photos (scikit-image's `coffee` and the test split of
 /usr/share/backgrounds at half resolution; never used for training), each kept real and put through every
-family of darkroom.ops.generated (denoise, sr-x2, sr-x4, colorize), 64 px centre crops. The networks are
+family of darkroom.ops.generated (denoise, sr-x2, sr-x4, colorize, inpaint), 64 px centre crops. The networks are
 scored per family against the real crops: average precision (AP) and accuracy at the default threshold
 0.5. "Seen" uses the detector trained on every family (shipped `gendetect`); "left out" uses the detector
 trained without that family (`RUNS/gendetect-aug-no-FAMILY`: configs/gendetect.toml, then

@@ -1,11 +1,18 @@
 """Write the generated-image detector's training set (see darkroom.ops.generated).
 
     python scripts/make_generated_set.py runs/generated96/train.npz [--photos data/photos-half] [--n 8000]
-        [--crop 96] [--patch 128]
+        [--crop 96] [--patch 128] [--families F,...] [--per-patch 2] [--append BASE.npz]
 
 Patches (2x the crop unless --patch says otherwise) from the photos' train split (never the test split the
 benchmark uses), shuffled with a fixed seed; each gives a real example and two made by darkroom's
-restoration networks, centre-cropped to --crop.
+restoration networks, centre-cropped to --crop. --append BASE.npz writes BASE's examples plus only the
+generated ones of this run (a family added to an existing set: no new real examples).
+
+The shipped detector's set (five families) was made in two steps:
+    python scripts/make_generated_set.py runs/generated96/train.npz --crop 96 --patch 128 --n 8000 \
+        --families denoise,sr-x2,sr-x4,colorize
+    python scripts/make_generated_set.py runs/generated96x/train.npz --crop 96 --patch 128 --n 2700 --seed 1 \
+        --families inpaint --per-patch 1 --append runs/generated96/train.npz
 """
 import argparse
 
@@ -13,7 +20,7 @@ import numpy as np
 import torch
 
 from darkroom.data import load_dataset
-from darkroom.ops.generated import make_examples, write_set
+from darkroom.ops.generated import FAMILIES, make_examples, write_set
 
 
 def main() -> None:
@@ -26,11 +33,22 @@ def main() -> None:
     parser.add_argument("--patch", type=int, default=0, help="photo patch size (default 2x crop); the margin "
                         "around the centre crop keeps the networks' borders out")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, taken in turn")
+    parser.add_argument("--per-patch", type=int, default=2, help="generated examples per photo patch")
+    parser.add_argument("--append", default="", help="an existing set: keep it and add this run's generated examples")
     args = parser.parse_args()
     torch.set_num_threads(2)
     data = load_dataset(f"photos:{args.photos},split={args.split},patch={args.patch or 2 * args.crop}")
     order = np.random.default_rng(args.seed).permutation(len(data))[:args.n]
-    images, labels = make_examples((data[int(i)]["image"] for i in order), args.crop, seed=args.seed)
+    families = tuple(f for f in args.families.split(",") if f)
+    if set(families) - set(FAMILIES):
+        raise SystemExit(f"unknown families {sorted(set(families) - set(FAMILIES))}; known: {', '.join(FAMILIES)}")
+    images, labels = make_examples((data[int(i)]["image"] for i in order), args.crop, families=families,
+                                   per_patch=args.per_patch, seed=args.seed)
+    if args.append:
+        with np.load(args.append) as base:
+            made = labels > 0
+            images, labels = np.concatenate([base["images"], images[made]]), np.concatenate([base["labels"], labels[made]])
     write_set(args.out, images, labels)
     print(f"{args.out}: {len(labels)} examples, per label {np.bincount(labels).tolist()} (0 = real)")
 

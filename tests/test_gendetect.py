@@ -21,7 +21,15 @@ def test_examples_pair_real_and_generated_content():
     images, labels = make_examples([flat, textured(0), textured(1)], 64, per_patch=2, progress=False)
     assert images.shape == (6, 64, 64, 3) and images.dtype == np.uint8  # the flat patch is skipped
     assert labels.tolist() == [0, 1, 2, 0, 3, 4]  # one real, then families in turn
-    assert len(FAMILIES) == 4
+    assert FAMILIES == ("denoise", "sr-x2", "sr-x4", "colorize", "inpaint")
+
+
+def test_inpaint_examples_are_redrawn_by_the_network_everywhere():
+    patch = textured(3)
+    images, labels = make_examples([patch], 64, families=("inpaint",), per_patch=1, progress=False)
+    assert labels.tolist() == [0, 5]
+    real, made = images.astype(np.int16)
+    assert (real != made).mean() > 0.5  # the raw prediction, not the photo with its holes filled
 
 
 def test_resized_real_examples_still_hold_a_crop_with_a_small_margin():

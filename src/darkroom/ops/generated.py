@@ -10,6 +10,8 @@ network: those are the hard negatives). A generated example is a network's outpu
     sr-x2     bicubic downscale x1/2, then sr-x2 or sr-x2-large
     sr-x4     bicubic downscale x1/4, then sr-x4 or sr-x4-large
     colorize  the luma only, then the colorizer
+    inpaint   a random LaMa-style mask (thin, medium or thick), then the inpainter's raw prediction: every
+              pixel redrawn by the network, inside the holes and out
 
 Labels: 0 real, 1.. the index in FAMILIES plus one. Stored as an ``npz`` (``images`` uint8, ``labels``),
 readable by the ``npz:`` dataset spec, so ``darkroom train gendetect --data npz:FILE`` trains on it.
@@ -26,9 +28,9 @@ from tqdm import tqdm
 from darkroom.data import degrade
 from darkroom.models import load_run
 
-FAMILIES = ("denoise", "sr-x2", "sr-x4", "colorize")
+FAMILIES = ("denoise", "sr-x2", "sr-x4", "colorize", "inpaint")
 _MODELS = {"denoise": ["denoise"], "sr-x2": ["sr-x2", "sr-x2-large"], "sr-x4": ["sr-x4", "sr-x4-large"],
-           "colorize": ["colorize"]}
+           "colorize": ["colorize"], "inpaint": ["inpaint"]}
 
 
 def _resize(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -55,6 +57,10 @@ class Generators:
             return net(noisy[None], sigma)[0].clamp(0, 1)
         if family == "colorize":
             return net(patch[None])[0].clamp(0, 1)
+        if family == "inpaint":
+            shape = rng.choice(list(degrade.MASK_FAMILIES))
+            mask, _ = degrade.inpainting_mask(*patch.shape[-2:], shape, seed=int(rng.integers(2 ** 31)))
+            return net.fill(patch[None], mask[None])[1][0].clamp(0, 1)
         scale = 2 if family == "sr-x2" else 4
         return net(_resize(patch, 1 / scale)[None])[0].clamp(0, 1)
 
