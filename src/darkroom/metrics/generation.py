@@ -5,6 +5,8 @@ Every function takes images (N, C, H, W) in [0, 1] and a feature extractor (a cl
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
@@ -51,8 +53,10 @@ def kid(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module, subsets: i
     """Kernel distance (unbiased MMD^2, cubic polynomial kernel): mean and std over random subsets."""
     _check(real, fake)
     subset_size = min(subset_size, len(real), len(fake))
-    metric = KernelInceptionDistance(feature=Features(extractor), normalize=True, subsets=subsets,
-                                     subset_size=subset_size)
+    with warnings.catch_warnings():  # torchmetrics warns that it keeps the features (a few thousand here)
+        warnings.filterwarnings("ignore", message=".*will save all extracted features")
+        metric = KernelInceptionDistance(feature=Features(extractor), normalize=True, subsets=subsets,
+                                         subset_size=subset_size)
     for batch in _batches(real):
         metric.update(batch, real=True)
     for batch in _batches(fake):
