@@ -91,13 +91,11 @@ def bench_sr(images, scales, extra=()):
     """The shipped models of each scale and any ``extra`` runs of that scale (candidates to compare)."""
     print("\n| scale | method | PSNR-Y dB | SSIM-Y | s / megapixel (output) |\n|---:|---|---:|---:|---:|")
     shipped = {card["name"] for card in shipped_weights()}
+    candidates_of = [load_restorer("sr", run, None) for run in extra]
     for scale in scales:
         nets = {name: load_restorer("sr", name, scale)[0]
                 for name in (f"sr-x{scale}", f"sr-x{scale}-large") if name in shipped}
-        for run in extra:
-            net, name = load_restorer("sr", run, None)
-            if net.config.scale == scale:
-                nets[name] = net
+        nets.update({name: net for net, name in candidates_of if net.config.scale == scale})
         scores = {}
         for _, sharp in images:
             small, _ = degrade.downscale(sharp, scale)

@@ -48,7 +48,8 @@ def main() -> None:
     if args.append:
         with np.load(args.append) as base:
             made = labels > 0
-            images, labels = np.concatenate([base["images"], images[made]]), np.concatenate([base["labels"], labels[made]])
+            images = np.concatenate([base["images"], images[made]])
+            labels = np.concatenate([base["labels"], labels[made]])
     write_set(args.out, images, labels)
     print(f"{args.out}: {len(labels)} examples, per label {np.bincount(labels).tolist()} (0 = real)")
 

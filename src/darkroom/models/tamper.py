@@ -95,7 +95,7 @@ class TamperLocalizer(nn.Module):
         # at half resolution (pixel-unshuffled: the finest pixels survive as channels), 4x cheaper on a CPU
         self.net = UNet(4 * (3 + 9), 4, c.width, c.levels, c.cap)
         self.sample_transform = TamperSample(c.clean_prob, host_prob=c.host_prob, gray_prob=c.gray_prob,
-                                          jpeg_prob=c.jpeg_prob)
+                                             jpeg_prob=c.jpeg_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:

@@ -6,6 +6,7 @@ the output buffer plus one tile's activations, not the whole image's.
 """
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -87,8 +88,6 @@ def self_ensemble(fn):
 
 def estimate_noise_sigma(image: torch.Tensor) -> float:
     """Classical wavelet estimate (scikit-image, Donoho's MAD) of Gaussian noise, on the 0-255 scale."""
-    import warnings
-
     from skimage.restoration import estimate_sigma
 
     array = image.permute(1, 2, 0).numpy().astype(np.float64)
