@@ -23,12 +23,14 @@ from pathlib import Path
 import numpy as np
 import skimage.data
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from restore import test_images  # noqa: E402
 
 from darkroom.data import degrade  # noqa: E402
+from darkroom.data.photos import SKIMAGE_PHOTOS, skimage_photo  # noqa: E402
 from darkroom.data.tamper import EDITS, tamper  # noqa: E402
 from darkroom.forensics.tampermap import best_f1, ela_map, localize, noise_map, pixel_scores  # noqa: E402
 from darkroom.models import load_run  # noqa: E402
@@ -39,10 +41,48 @@ from darkroom.models.tamper import TamperLocalizer  # noqa: E402
 UNTOUCHED_GRAY = ("camera", "coins", "moon", "text", "clock", "grass", "gravel", "brick", "page")
 
 
-def untouched_calls(model, images) -> list[tuple[float, float]]:
-    """For each untouched image: the calibrated probability of an edit, and the share of pixels above 0.5."""
+def untouched_calls(model, images) -> list[tuple[float, float, float]]:
+    """For each untouched image: the calibrated probability of an edit, the share of pixels above 0.5 and the
+    raw image score."""
     maps = [localize(image, model) for image in images]
-    return [(float(model.image_prob(m[None])[0]), float((m > 0.5).float().mean())) for m in maps]
+    return [(float(model.image_prob(m[None])[0]), float((m > 0.5).float().mean()),
+             float(TamperLocalizer.image_score(m[None])[0])) for m in maps]
+
+
+def untouched_line(model, label: str, images, names=None) -> None:
+    calls = untouched_calls(model, images)
+    detail = f" ({', '.join(f'{n} {p:.2f} / {f:.0%}' for n, (p, f, _) in zip(names, calls))})" if names else ""
+    print(f"{label}: {sum(c[0] > 0.5 for c in calls)} of {len(calls)} called edited (raw top-1 % rule: "
+          f"{sum(c[2] > 0.5 for c in calls)}), {np.mean([c[1] for c in calls]):.1%} of their pixels above 0.5{detail}")
+
+
+def untouched_lines(model, crops) -> None:
+    """What the model calls untouched photos: the whole test photos at three sizes, the test crops enlarged
+    or noisy all over, and camera photographs (scikit-image's; per photo: probability / pixels above 0.5)."""
+    whole = [image for _, image in test_images(0, 8)]
+    print()
+    for factor in (1, 2, 4):
+        label = f"whole untouched test photos, {f'1/{2 * factor} of full' if factor > 1 else 'half'} resolution"
+        untouched_line(model, label, [eight_bit(degrade.downscale(x, factor)[0]) for x in whole])
+    def enlarged(mode):
+        return lambda x, g: F.interpolate(F.avg_pool2d(x[None], 2), scale_factor=2, mode=mode)[0]
+    pasts = {"enlarged x2 (nearest neighbour)": enlarged("nearest"), "enlarged x2 (bilinear)": enlarged("bilinear"),
+             "Gaussian noise sigma 8": lambda x, g: x + torch.randn(x.shape, generator=g) * (8 / 255),
+             "signal-dependent noise (sigma 12 at white)":
+                 lambda x, g: x + torch.randn(x.shape, generator=g) * (x * (12 / 255) ** 2).sqrt()}
+    for label, past in pasts.items():
+        g = torch.Generator().manual_seed(0)
+        untouched_line(model, f"untouched test crops {label}", [eight_bit(past(image, g)) for _, image in crops])
+    colour = [torch.from_numpy(skimage_photo(n)).permute(2, 0, 1).float() / 255 for n in SKIMAGE_PHOTOS]
+    splits = ", ".join(f"{n}: {split}" for n, split in SKIMAGE_PHOTOS.items())
+    untouched_line(model, f"scikit-image's colour photographs, whole ({splits} split)", colour, list(SKIMAGE_PHOTOS))
+    gray = [torch.from_numpy(np.asarray(getattr(skimage.data, name)(), np.float32) / 255)[None].expand(3, -1, -1)
+            for name in UNTOUCHED_GRAY]
+    untouched_line(model, "untouched gray scikit-image photographs (never trained on)", gray, UNTOUCHED_GRAY)
+
+
+def eight_bit(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round() / 255
 
 
 def make_cases(images, reps: int):
@@ -67,13 +107,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="tamper", help="shipped name or run folder of the tamper model")
+    parser.add_argument("--untouched", action="store_true", help="only the lines on untouched photos")
     parser.add_argument("--runs", default="runs", help="folder with the generated-image leave-one-family-out runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
     images = test_images(384, 3 if args.quick else 8)
-    cases = make_cases(images, 1 if args.quick else 2)
     model, info = load_run(args.model)
+    if args.untouched:
+        return untouched_lines(model, images)
+    cases = make_cases(images, 1 if args.quick else 2)
     methods = {"darkroom tamper": lambda x: localize(x, model), "ELA (q90)": ela_map, "noise inconsistency": noise_map}
     print(f"## Tamper localization on {len(images)} held-out photos (384x384: {', '.join(n for n, _ in images)}), "
           f"{len(cases)} images; {args.threads} thread(s)")
@@ -119,27 +162,8 @@ def main() -> None:
         ela = overall["ELA (q90)"]
         print(f"\noverall pixel F1 @0.5: darkroom {overall['darkroom tamper']:.3f} vs ELA {ela:.3f} "
               f"({overall['darkroom tamper'] / max(ela, 1e-6):.1f}x)")
-    if not args.quick:  # the whole untouched photos (half resolution, as the crops above), as a user sends them
-        raw = torch.tensor([float(TamperLocalizer.image_score(localize(image, model)[None])[0])
-                            for _, image in test_images(0, 8)])
-        prob = model.calibrate(raw)
-        print(f"\nwhole untouched test photos (half resolution): {int((prob > 0.5).sum())} of {len(raw)} called edited "
-              f"(raw top-1 % rule: {int((raw > 0.5).sum())})")
-        noisy = {"Gaussian noise sigma 8": lambda x, g: x + torch.randn(x.shape, generator=g) * (8 / 255),
-                 "signal-dependent noise (sigma 12 at white)": lambda x, g: x + torch.randn(x.shape, generator=g) *
-                 (x * (12 / 255) ** 2).sqrt()}
-        for label, noise in noisy.items():
-            g = torch.Generator().manual_seed(0)
-            calls = untouched_calls(model, [(noise(image, g).clamp(0, 1) * 255).round() / 255 for _, image in images])
-            print(f"untouched test crops after {label}: {sum(p > 0.5 for p, _ in calls)} of {len(calls)} called "
-                  f"edited, {np.mean([f for _, f in calls]):.1%} of their pixels above 0.5")
-        gray = [torch.from_numpy(np.asarray(getattr(skimage.data, name)(), np.float32) / 255)[None].expand(3, -1, -1)
-                for name in UNTOUCHED_GRAY]
-        calls = untouched_calls(model, gray)
-        print(f"untouched gray scikit-image photographs (never trained on): "
-              f"{sum(p > 0.5 for p, _ in calls)} of {len(calls)} called edited, "
-              f"{np.mean([f for _, f in calls]):.1%} of their pixels above 0.5 (" +
-              ", ".join(f"{n} {p:.2f} / {f:.0%}" for n, (p, f) in zip(UNTOUCHED_GRAY, calls)) + ")")
+    if not args.quick:  # untouched photos as users send them: whole, smaller, enlarged, noisy, camera photos
+        untouched_lines(model, images)
     print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / len(cases):.2f}" for m in methods))
     print(f"model: {args.model} ({info.get('summary', '')[:120]})")
     from generated import run as bench_generated

@@ -170,6 +170,7 @@ def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys)
     assert results["text.png"]["provenance"]["malformed"] is True
     photo_generated = results["photo.jpg"]["generated"]
     assert photo_generated["detector"] == "gendetect" and 0 <= photo_generated["prob"] <= 1
+    assert "JPEG-compressed (q80)" in photo_generated["notes"][0]  # the detector is blind after JPEG: say so
     assert results["photo.jpg"]["model_parsing"] is None
     assert results["text.png"]["generated"]["detector"] == "modelparse"  # small: read by the zoo parser
     assert results["text.png"]["tamper"]["score"] is None and "not analysed" in results["text.png"]["tamper"]["note"]
@@ -178,6 +179,15 @@ def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys)
     maps = {results[name]["tamper"]["heatmap"] for name in ("photo.jpg", "photo.png")}
     assert len(maps) == 2 and all(Path(m).is_file() for m in maps)
     assert (tmp_path / "r.html").read_text().count("<tr>") == 4
+
+
+def test_detector_caveats_follow_the_processing_estimate():
+    from darkroom.ops.inspect import detector_caveats
+
+    clean = {"noise_sigma": 1.0, "jpeg_quality": None, "blur_sigma": 0.1}
+    assert detector_caveats(clean) == []
+    assert ["JPEG" in n for n in detector_caveats({**clean, "jpeg_quality": 90})] == [True]
+    assert ["blurred" in n for n in detector_caveats({**clean, "blur_sigma": 1.5})] == [True]
 
 
 def _pnginfo(key, value):

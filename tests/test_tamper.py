@@ -9,7 +9,8 @@ from darkroom.cli import main
 from darkroom.data import collate, load_dataset
 from darkroom.data.base import to_tensor
 from darkroom.data.photos import skimage_photo
-from darkroom.data.tamper import EDITS, normalized_fill, postprocess, region_mask, tamper
+from darkroom.data.tamper import (EDITS, FRAME_PASTS, frame_history, normalized_fill, postprocess, region_mask,
+                                  tamper)
 from darkroom.forensics.tampermap import best_f1, ela_map, localize, noise_map, pixel_scores
 from darkroom.io import read_image, write_image
 from darkroom.models import build_model, resolve_config
@@ -96,8 +97,8 @@ def test_tamper_model_trains_and_localizes_in_tiles():
 
 def test_training_photos_get_a_uniform_past_before_the_edit(host):
     from darkroom.models.tamper import TamperSample
-    for key in ("host_prob", "gray_prob", "jpeg_prob"):
-        with pytest.raises(ValueError, match="host_prob, gray_prob and jpeg_prob"):
+    for key in ("host_prob", "gray_prob", "jpeg_prob", "frame_prob"):
+        with pytest.raises(ValueError, match="host_prob, gray_prob, jpeg_prob and frame_prob"):
             resolve_config("tamper", {key: "1.5"}, {"channels": 3, "image_size": [32, 32]})
     sample = {"image": host}
     plain = TamperSample(clean_prob=1.0, jpeg_prob=0.0)(sample, np.random.default_rng(0))
@@ -116,6 +117,42 @@ def test_training_photos_get_a_uniform_past_before_the_edit(host):
     edited.seen = [host.flip(-1)]
     out = edited(sample, np.random.default_rng(1))
     assert out["label"] == 1 and out["mask"].sum() > 0
+
+
+def test_frame_pasts_keep_the_size_and_stay_untouched(host):
+    from darkroom.models.tamper import TamperSample
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(12):
+        out, params = frame_history(host, rng)
+        kinds.add(params["frame"])
+        assert out.shape == host.shape and 0 < float((out - host).abs().mean()) < 0.1
+        assert torch.equal((out * 255).round() / 255, out)  # 8-bit, as a saved file
+    assert kinds == set(FRAME_PASTS)
+    gray = host.mean(0, keepdim=True).expand(3, -1, -1)
+    for seed in range(6):
+        out, _ = frame_history(gray, np.random.default_rng(seed))
+        assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])  # a gray photo stays gray
+    enlarged = [frame_history(host, np.random.default_rng(s)) for s in range(40)]
+    nearest = next(x for x, p in enlarged if p.get("mode") == "nearest")
+    assert (nearest[:, :, 1:] == nearest[:, :, :-1]).float().mean() > 0.3  # repeated columns
+    pasts = [TamperSample(clean_prob=1.0, frame_prob=1.0)({"image": host}, rng) for _ in range(4)]
+    assert all(p["mask"].sum() == 0 and p["label"] == 0 and not torch.equal(p["image"], host) for p in pasts)
+
+
+def test_training_windows_show_photos_at_several_densities():
+    from darkroom.models.tamper import TamperSample
+    with pytest.raises(ValueError, match="crop must be"):
+        resolve_config("tamper", {"crop": "64"}, {"channels": 3, "image_size": [32, 32]})
+    ramp = torch.linspace(0, 1, 128).expand(3, 128, 128)  # brightness = x / 127
+    sample, rng = TamperSample(clean_prob=0.999, crop=64, jpeg_prob=0.0), np.random.default_rng(0)
+    spans = []
+    for _ in range(12):
+        out = sample({"image": ramp}, rng)
+        assert out["image"].shape == (3, 64, 64) and out["mask"].shape == (1, 64, 64)
+        spans.append(float((out["image"][:, 8:-8, -9] - out["image"][:, 8:-8, 8]).mean()))
+    # a window 64 px wide shows 47 px of the ramp (span 0.37) unshrunk, up to twice that shrunk by 2
+    assert all(0.35 < v < 0.77 for v in spans) and max(spans) - min(spans) > 0.15
 
 
 def test_image_prob_applies_the_cards_calibration():

@@ -111,6 +111,37 @@ def random_history(rng) -> dict:
     return chain
 
 
+FRAME_PASTS = ("enlarged", "sharpened", "grain")
+
+
+def frame_history(image: torch.Tensor, rng) -> tuple[torch.Tensor, dict]:
+    """A whole-frame past that keeps the size, as untouched photos arrive with: enlarged from a smaller
+    copy (nearest, bilinear or bicubic: screenshots, web images, scans), sharpened all over (an unsharp
+    mask, as cameras and editors apply) or given film-like grain (noise blurred to 1-2 px grains)."""
+    kind = FRAME_PASTS[int(rng.integers(len(FRAME_PASTS)))]
+    x = image[None]
+    h, w = image.shape[-2:]
+    if kind == "enlarged":
+        factor, mode = float(rng.uniform(1.3, 3.0)), ("nearest", "bilinear", "bicubic")[int(rng.integers(3))]
+        small = F.interpolate(x, size=(max(1, round(h / factor)), max(1, round(w / factor))), mode="area")
+        x = F.interpolate(small, size=(h, w), mode=mode, **({} if mode == "nearest" else {"align_corners": False}))
+        params = {"frame": kind, "factor": round(factor, 3), "mode": mode}
+    elif kind == "sharpened":
+        amount, sigma = float(rng.uniform(0.3, 1.5)), float(rng.uniform(0.8, 2.0))
+        x = x + amount * (x - feather(image, sigma)[None])
+        params = {"frame": kind, "amount": round(amount, 3), "sigma": round(sigma, 3)}
+    else:
+        sigma, size = float(rng.uniform(3, 10)), float(rng.uniform(0.6, 1.5))
+        g = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
+        gray = bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
+        channels = 1 if gray or rng.random() < 0.5 else 3  # luma grain, or grain per channel
+        grain = feather(torch.randn(channels, h, w, generator=g), size)
+        grain = grain / grain.std().clamp_min(1e-6) * (sigma / 255)
+        x = x + grain[None]
+        params = {"frame": kind, "sigma": round(sigma, 3), "grain_px": round(size, 3)}
+    return ((x[0].clamp(0, 1) * 255).round() / 255), params
+
+
 def _warp(image: torch.Tensor, angle: float, scale: float, shift: tuple[float, float]) -> torch.Tensor:
     """Rotate by ``angle`` degrees and scale about the centre, then shift by (dy, dx) pixels."""
     h, w = image.shape[-2:]

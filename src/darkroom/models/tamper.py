@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import kornia
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,20 +33,38 @@ class TamperSample:
     photo that splicing needs comes from the last few patches this worker has seen."""
 
     def __init__(self, clean_prob: float, keep: int = 8, host_prob: float = 0.0, gray_prob: float = 0.0,
-                 jpeg_prob: float = 0.5):
-        self.clean_prob, self.keep, self.seen = clean_prob, keep, []
-        self.host_prob, self.gray_prob, self.jpeg_prob = host_prob, gray_prob, jpeg_prob
+                 jpeg_prob: float = 0.5, frame_prob: float = 0.0, crop: int = 0):
+        self.clean_prob, self.keep, self.seen, self.crop = clean_prob, keep, [], crop
+        self.host_prob, self.gray_prob, self.jpeg_prob, self.frame_prob = host_prob, gray_prob, jpeg_prob, frame_prob
+
+    def zoom_out(self, image: torch.Tensor, rng) -> torch.Tensor:
+        """A random crop x crop window of the patch, shrunk first by a log-uniform factor from 1 to
+        side / crop: the same photos at several densities of content, as users' photos come."""
+        h, w = image.shape[-2:]
+        most = min(h, w) / self.crop
+        if most > 1:
+            factor = float(np.exp(rng.uniform(0, np.log(most))))
+            size = (max(self.crop, round(h / factor)), max(self.crop, round(w / factor)))
+            image = F.interpolate(image[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0]
+            image = ((image.clamp(0, 1) * 255).round() / 255)
+        top = int(rng.integers(image.shape[-2] - self.crop + 1))
+        left = int(rng.integers(image.shape[-1] - self.crop + 1))
+        return image[:, top:top + self.crop, left:left + self.crop]
 
     def __call__(self, sample: dict, rng) -> dict:
         image = sample["image"]
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1)
+        if self.crop:
+            image = self.zoom_out(image, rng)
         # the photo's own past, uniform over the frame: only what differs inside it is an edit
         if rng.random() < self.gray_prob:
             image = kornia.color.rgb_to_grayscale(image[None])[0].expand(3, -1, -1)
         if rng.random() < self.host_prob:
             image = apply_chain(image, tampering.random_history(rng), seed=int(rng.integers(2 ** 31)))
             image = ((image * 255).round() / 255).clamp(0, 1)
+        if rng.random() < self.frame_prob:
+            image, _ = tampering.frame_history(image, rng)
         h, w = image.shape[-2:]
         if rng.random() < self.clean_prob or not self.seen:
             edited, mask, params = image, torch.zeros(1, h, w), {"edit": None}
@@ -71,6 +90,8 @@ class TamperConfig:
     host_prob: float = 0.0  # share of training photos given a random noise / blur / JPEG history before the edit
     gray_prob: float = 0.0  # share of training photos made gray (3 equal channels) before the edit
     jpeg_prob: float = 0.5  # share of training patches recompressed (JPEG q60-95) after the edit
+    frame_prob: float = 0.0  # share of training photos enlarged, sharpened or given grain all over before the edit
+    crop: int = 0  # > 0: train on crop x crop windows of the patches, shrunk first by up to patch / crop
     # image_prob = sigmoid(score_slope * logit(image_score) + score_shift); 1 and 0 leave the score as is
     score_slope: float = 1.0
     score_shift: float = 0.0
@@ -78,8 +99,10 @@ class TamperConfig:
     def check(self):
         if self.width < 1 or self.levels < 1 or not 0 <= self.clean_prob < 1:
             raise ValueError("width and levels must be >= 1, clean_prob in [0, 1)")
-        if not all(0 <= p <= 1 for p in (self.host_prob, self.gray_prob, self.jpeg_prob)):
-            raise ValueError("host_prob, gray_prob and jpeg_prob must be in [0, 1]")
+        if not all(0 <= p <= 1 for p in (self.host_prob, self.gray_prob, self.jpeg_prob, self.frame_prob)):
+            raise ValueError("host_prob, gray_prob, jpeg_prob and frame_prob must be in [0, 1]")
+        if self.crop and not 32 <= self.crop <= (self.image_size or self.crop):
+            raise ValueError(f"crop must be 0 or from 32 to the patch size, got {self.crop}")
 
 
 class TamperLocalizer(nn.Module):
@@ -95,7 +118,7 @@ class TamperLocalizer(nn.Module):
         # at half resolution (pixel-unshuffled: the finest pixels survive as channels), 4x cheaper on a CPU
         self.net = UNet(4 * (3 + 9), 4, c.width, c.levels, c.cap)
         self.sample_transform = TamperSample(c.clean_prob, host_prob=c.host_prob, gray_prob=c.gray_prob,
-                                             jpeg_prob=c.jpeg_prob)
+                                             jpeg_prob=c.jpeg_prob, frame_prob=c.frame_prob, crop=c.crop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:

@@ -113,6 +113,19 @@ def _generated_photo(image: torch.Tensor, detector) -> dict:
             "detector": "gendetect"}
 
 
+def detector_caveats(processing: dict) -> list[str]:
+    """When ``gendetect``'s reading is known to fail (README, darkroom bench generated): JPEG erases the
+    pixel traces it reads, and blurred camera photos look to it like a network's output."""
+    notes = []
+    if processing.get("jpeg_quality") is not None:
+        notes.append(f"JPEG-compressed (q{processing['jpeg_quality']}): compression erases the traces the "
+                     "detector reads; after JPEG q90 it is near chance")
+    if processing.get("blur_sigma", 0) >= 0.7:
+        notes.append(f"looks blurred (sigma {processing['blur_sigma']:.1f} px): the detector calls most blurred "
+                     "camera photos generated")
+    return notes
+
+
 def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=None, detector=None) -> dict:
     """Everything darkroom can say about one image; ``heatmap``: the PNG path for its tamper overlay."""
     image = read_image(path)
@@ -120,6 +133,8 @@ def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=N
     if generated is None and detector is not None:
         generated = _generated_photo(image, detector)
     processing = estimate_processing(image, chain, path=path)
+    if generated is not None and generated["detector"] == "gendetect":
+        generated.update({"notes": notes} if (notes := detector_caveats(processing)) else {})
     scene = _scene(image, scenes)
     provenance = declared(path)
     tamper = _tamper(image, tamper_model, path, heatmap) if tamper_model is not None else None
@@ -185,6 +200,7 @@ def summary(result: dict) -> list[str]:
                      f", by an unknown generator (nearest known: {generated['nearest']}, "
                      f"{generated['source_prob']:.2f})")
         lines.append(line)
+        lines += [f"note: {n}" for n in generated.get("notes", [])]
     if parsing:
         lines.append("generator: " + ", ".join(f"{k} {v['value']} ({v['prob']:.2f})" for k, v in parsing.items()))
     scene = result.get("scene")
