@@ -4,10 +4,10 @@
 
 The raw image score (mean of the 1 % most suspicious pixels) of untouched photos is often above 0.5, so
 0.5 was no threshold to read it by. Here every validation photo is scored untouched, at full size (up to
-4000 px), at half size and as 256 and 384 px crops, and every crop again after each edit of
-``darkroom.data.tamper``; everything once more after JPEG q75. A logistic regression on logit(score), the
-two classes weighted equally, gives ``score_slope`` and ``score_shift``: ``image_prob`` =
-sigmoid(slope * logit(score) + shift). The test photos are never used (``darkroom bench forensics``
+4000 px), at half size (and quarter size with ``--quarter``) and as 256 and 384 px crops, and every crop
+again after each edit of ``darkroom.data.tamper``; everything once more after JPEG q75. A logistic
+regression on logit(score), the two classes weighted equally, gives ``score_slope`` and ``score_shift``:
+``image_prob`` = sigmoid(slope * logit(score) + shift). The test photos are never used (``darkroom bench forensics``
 reports the calibrated accuracy on them).
 """
 from __future__ import annotations
@@ -23,11 +23,13 @@ from darkroom.data.tamper import EDITS, tamper
 from darkroom.forensics.tampermap import localize
 
 
-def views(photo: torch.Tensor, rng) -> dict[str, torch.Tensor]:
+def views(photo: torch.Tensor, rng, quarter: bool = False) -> dict[str, torch.Tensor]:
     """The untouched versions of one (3, H, W) photo that are scored."""
     out = {"full": photo} if max(photo.shape[-2:]) <= 4000 else {}
     half = F.interpolate(photo[None], scale_factor=0.5, mode="bilinear", antialias=True)[0].clamp(0, 1)
     out["half"] = half
+    if quarter:
+        out["quarter"] = F.interpolate(photo[None], scale_factor=0.25, mode="bilinear", antialias=True)[0].clamp(0, 1)
     for size in (256, 384):
         base = half if min(half.shape[-2:]) > size else photo
         if min(base.shape[-2:]) <= size:
@@ -39,7 +41,8 @@ def views(photo: torch.Tensor, rng) -> dict[str, torch.Tensor]:
 
 
 def main() -> None:
-    args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/tamper.json")
+    args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/tamper.json", {
+        "--quarter": {"action": "store_true", "help": "score the untouched photos at quarter size too"}})
     data = load_dataset(f"photos:{args.photos},split=val")
     scores, labels = [], []
     for i, key in enumerate(tqdm(data.photos, desc="val photos")):
@@ -47,7 +50,7 @@ def main() -> None:
         photo = torch.from_numpy(data._photo(key)).permute(2, 0, 1).float() / 255
         donor = torch.from_numpy(data._photo(data.photos[(i + 1) % len(data.photos)])).permute(2, 0, 1) / 255
         cases = []
-        for name, view in views(photo, rng).items():
+        for name, view in views(photo, rng, args.quarter).items():
             cases.append((view, 0))
             if name.startswith("crop"):
                 size = view.shape[-1]
