@@ -133,8 +133,9 @@ def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=N
     if generated is None and detector is not None:
         generated = _generated_photo(image, detector)
     processing = estimate_processing(image, chain, path=path)
-    if generated is not None and generated["detector"] == "gendetect":
-        generated.update({"notes": notes} if (notes := detector_caveats(processing)) else {})
+    caveats = detector_caveats(processing) if generated and generated["detector"] == "gendetect" else []
+    if caveats:
+        generated["notes"] = caveats
     scene = _scene(image, scenes)
     provenance = declared(path)
     tamper = _tamper(image, tamper_model, path, heatmap) if tamper_model is not None else None
