@@ -52,7 +52,7 @@ def test_calibrate_gives_batchnorm_the_statistics_of_these_weights(name):
     assert not model.G.training and all(m.momentum == 0.1 for m in norms)
     first = norms[0]
     captured = []
-    handle = first.register_forward_hook(lambda m, i, o: captured.append(i[0]))
+    handle = first.register_forward_hook(lambda m, i, o: captured.append(i[0].detach()))
     labels = torch.randint(0, 10, (512,)) if name == "cgan" else None
     model.generate(torch.randn(512, model.config.latent_dim), labels)
     handle.remove()
