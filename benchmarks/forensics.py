@@ -64,6 +64,7 @@ def untouched_lines(model, crops) -> None:
     for factor in (1, 2, 4):
         label = f"whole untouched test photos, {f'1/{2 * factor} of full' if factor > 1 else 'half'} resolution"
         untouched_line(model, label, [eight_bit(degrade.downscale(x, factor)[0]) for x in whole])
+
     def enlarged(mode):
         return lambda x, g: F.interpolate(F.avg_pool2d(x[None], 2), scale_factor=2, mode=mode)[0]
     pasts = {"enlarged x2 (nearest neighbour)": enlarged("nearest"), "enlarged x2 (bilinear)": enlarged("bilinear"),

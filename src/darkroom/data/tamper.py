@@ -128,14 +128,14 @@ def frame_history(image: torch.Tensor, rng) -> tuple[torch.Tensor, dict]:
         params = {"frame": kind, "factor": round(factor, 3), "mode": mode}
     elif kind == "sharpened":
         amount, sigma = float(rng.uniform(0.3, 1.5)), float(rng.uniform(0.8, 2.0))
-        x = x + amount * (x - feather(image, sigma)[None])
+        x = x + amount * (x - degrade.gaussian_blur(x, sigma)[0])
         params = {"frame": kind, "amount": round(amount, 3), "sigma": round(sigma, 3)}
     else:
         sigma, size = float(rng.uniform(3, 10)), float(rng.uniform(0.6, 1.5))
         g = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
         gray = bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
         channels = 1 if gray or rng.random() < 0.5 else 3  # luma grain, or grain per channel
-        grain = feather(torch.randn(channels, h, w, generator=g), size)
+        grain, _ = degrade.gaussian_blur(torch.randn(channels, h, w, generator=g), size)
         grain = grain / grain.std().clamp_min(1e-6) * (sigma / 255)
         x = x + grain[None]
         params = {"frame": kind, "sigma": round(sigma, 3), "grain_px": round(size, 3)}

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from darkroom.data import degrade
 from darkroom.data import tamper as tampering
 from darkroom.data.chain import apply_chain
 from darkroom.nn.unet import UNet
@@ -45,8 +46,7 @@ class TamperSample:
         if most > 1:
             factor = float(np.exp(rng.uniform(0, np.log(most))))
             size = (max(self.crop, round(h / factor)), max(self.crop, round(w / factor)))
-            image = F.interpolate(image[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0]
-            image = ((image.clamp(0, 1) * 255).round() / 255)
+            image = (degrade.resize(image, size)[0] * 255).round() / 255
         top = int(rng.integers(image.shape[-2] - self.crop + 1))
         left = int(rng.integers(image.shape[-1] - self.crop + 1))
         return image[:, top:top + self.crop, left:left + self.crop]
