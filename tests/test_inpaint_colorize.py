@@ -110,6 +110,10 @@ def test_scribbles_and_masks():
     small[:, 5:10, 5:10] = 1
     resized = prepare_mask(small, image, warnings.append)
     assert resized.shape == (1, 40, 40) and float(resized.sum()) == 100 and "resized" in warnings[0]
+    assert len(warnings) == 1  # a black-and-white mask draws no other warning
+    photo = torch.linspace(0, 1, 40 * 40).reshape(1, 40, 40)  # a grey ramp given as the mask
+    thresholded = prepare_mask(photo, image, warnings.append)
+    assert "not black and white" in warnings[1] and float(thresholded.mean()) == pytest.approx(0.5, abs=0.01)
 
 
 def test_metrics_for_restoration():

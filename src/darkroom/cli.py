@@ -45,6 +45,13 @@ def _cmd_data(args) -> int:
     return _report(failures)
 
 
+def _warn_beside_progress(text: str) -> None:
+    """A warning on its own line while a progress bar is drawn (a plain print would land inside the bar)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {text}", file=sys.stderr)
+
+
 def _report(failures: list[str]) -> int:
     for line in failures:
         print(f"failed: {line}", file=sys.stderr)
@@ -142,7 +149,7 @@ def _cmd_restore(args) -> int:
     sigma = args.sigma if args.sigma in (None, "auto") else _number(args.sigma, "--sigma")
     written, failures = restore_files(args.task, args.inputs, args.out, model=args.model, sigma=sigma,
                                       scale=args.scale, device=args.device, tile=args.tile, mask=args.mask,
-                                      half=args.half, ensemble=args.ensemble, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+                                      half=args.half, ensemble=args.ensemble, warn=_warn_beside_progress)
     print(f"wrote {len(written)} image(s) to {args.out}")
     return _report(failures)
 

@@ -123,10 +123,17 @@ def scribble_mask(image: torch.Tensor, colour: str = "white") -> torch.Tensor:
     return F.max_pool2d(hit[None, None].float(), 5, 1, 2)[0]
 
 
+MASK_GRAY_WARN = 0.05  # share of grey pixels above which a mask is not black and white (JPEG edges stay below)
+
+
 def prepare_mask(mask: torch.Tensor, image: torch.Tensor, warn=None) -> torch.Tensor:
     """A (1, H, W) 0/1 mask for ``image`` from a mask image (white = fill); a mask of another size is
-    resized (nearest) with a warning."""
+    resized (nearest) with a warning, and so is one that is not black and white (a photo given as the mask,
+    say): it is thresholded at half grey."""
     mask = mask.mean(0, keepdim=True) if mask.shape[0] > 1 else mask
+    gray = float(((mask > 0.1) & (mask < 0.9)).float().mean())
+    if warn and gray > MASK_GRAY_WARN:
+        warn(f"mask is not black and white ({gray:.0%} of its pixels are grey): white = fill, thresholded at half grey")
     if mask.shape[-2:] != image.shape[-2:]:
         if warn:
             warn(f"mask is {mask.shape[2]}x{mask.shape[1]}, image {image.shape[2]}x{image.shape[1]}: mask resized")
