@@ -41,29 +41,38 @@ from darkroom.models.tamper import TamperLocalizer  # noqa: E402
 UNTOUCHED_GRAY = ("camera", "coins", "moon", "text", "clock", "grass", "gravel", "brick", "page")
 
 
-def untouched_calls(model, images) -> list[tuple[float, float, float]]:
+def localize_at(image: torch.Tensor, model, zoom: float = 1.0) -> torch.Tensor:
+    """The tamper map of ``image`` enlarged ``zoom`` times (bicubic) and shrunk back to its size: a test of
+    whether showing photos less densely quiets the model (``--zoom``; 1 is the shipped behaviour)."""
+    if zoom == 1:
+        return localize(image, model)
+    big = F.interpolate(image[None], scale_factor=zoom, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    return F.interpolate(localize(big, model)[None], size=image.shape[-2:], mode="area")[0]
+
+
+def untouched_calls(model, images, zoom: float = 1.0) -> list[tuple[float, float, float]]:
     """For each untouched image: the calibrated probability of an edit, the share of pixels above 0.5 and the
     raw image score."""
-    maps = [localize(image, model) for image in images]
+    maps = [localize_at(image, model, zoom) for image in images]
     return [(float(model.image_prob(m[None])[0]), float((m > 0.5).float().mean()),
              float(TamperLocalizer.image_score(m[None])[0])) for m in maps]
 
 
-def untouched_line(model, label: str, images, names=None) -> None:
-    calls = untouched_calls(model, images)
+def untouched_line(model, label: str, images, names=None, zoom: float = 1.0) -> None:
+    calls = untouched_calls(model, images, zoom)
     detail = f" ({', '.join(f'{n} {p:.2f} / {f:.0%}' for n, (p, f, _) in zip(names, calls))})" if names else ""
     print(f"{label}: {sum(c[0] > 0.5 for c in calls)} of {len(calls)} called edited (raw top-1 % rule: "
           f"{sum(c[2] > 0.5 for c in calls)}), {np.mean([c[1] for c in calls]):.1%} of their pixels above 0.5{detail}")
 
 
-def untouched_lines(model, crops) -> None:
+def untouched_lines(model, crops, zoom: float = 1.0) -> None:
     """What the model calls untouched photos: the whole test photos at three sizes, the test crops enlarged
     or noisy all over, and camera photographs (scikit-image's; per photo: probability / pixels above 0.5)."""
     whole = [image for _, image in test_images(0, 8)]
     print()
     for factor in (1, 2, 4):
         label = f"whole untouched test photos, {f'1/{2 * factor} of full' if factor > 1 else 'half'} resolution"
-        untouched_line(model, label, [eight_bit(degrade.downscale(x, factor)[0]) for x in whole])
+        untouched_line(model, label, [eight_bit(degrade.downscale(x, factor)[0]) for x in whole], zoom=zoom)
 
     def enlarged(mode):
         return lambda x, g: F.interpolate(F.avg_pool2d(x[None], 2), scale_factor=2, mode=mode)[0]
@@ -73,13 +82,15 @@ def untouched_lines(model, crops) -> None:
                  lambda x, g: x + torch.randn(x.shape, generator=g) * (x * (12 / 255) ** 2).sqrt()}
     for label, past in pasts.items():
         g = torch.Generator().manual_seed(0)
-        untouched_line(model, f"untouched test crops {label}", [eight_bit(past(image, g)) for _, image in crops])
+        untouched_line(model, f"untouched test crops {label}", [eight_bit(past(image, g)) for _, image in crops],
+                       zoom=zoom)
     colour = [torch.from_numpy(skimage_photo(n)).permute(2, 0, 1).float() / 255 for n in SKIMAGE_PHOTOS]
     splits = ", ".join(f"{n}: {split}" for n, split in SKIMAGE_PHOTOS.items())
-    untouched_line(model, f"scikit-image's colour photographs, whole ({splits} split)", colour, list(SKIMAGE_PHOTOS))
+    untouched_line(model, f"scikit-image's colour photographs, whole ({splits} split)", colour, list(SKIMAGE_PHOTOS),
+                   zoom)
     gray = [torch.from_numpy(np.asarray(getattr(skimage.data, name)(), np.float32) / 255)[None].expand(3, -1, -1)
             for name in UNTOUCHED_GRAY]
-    untouched_line(model, "untouched gray scikit-image photographs (never trained on)", gray, UNTOUCHED_GRAY)
+    untouched_line(model, "untouched gray scikit-image photographs (never trained on)", gray, UNTOUCHED_GRAY, zoom)
 
 
 def eight_bit(x: torch.Tensor) -> torch.Tensor:
@@ -109,6 +120,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="tamper", help="shipped name or run folder of the tamper model")
     parser.add_argument("--untouched", action="store_true", help="only the lines on untouched photos")
+    parser.add_argument("--zoom", type=float, default=1.0,
+                        help="run darkroom's model on each image enlarged this many times (map shrunk back)")
     parser.add_argument("--runs", default="runs", help="folder with the generated-image leave-one-family-out runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -116,9 +129,10 @@ def main() -> None:
     images = test_images(384, 3 if args.quick else 8)
     model, info = load_run(args.model)
     if args.untouched:
-        return untouched_lines(model, images)
+        return untouched_lines(model, images, args.zoom)
     cases = make_cases(images, 1 if args.quick else 2)
-    methods = {"darkroom tamper": lambda x: localize(x, model), "ELA (q90)": ela_map, "noise inconsistency": noise_map}
+    methods = {"darkroom tamper": lambda x: localize_at(x, model, args.zoom), "ELA (q90)": ela_map,
+               "noise inconsistency": noise_map}
     print(f"## Tamper localization on {len(images)} held-out photos (384x384: {', '.join(n for n, _ in images)}), "
           f"{len(cases)} images; {args.threads} thread(s)")
     results = {m: [] for m in methods}  # per case: (prob map, image score)
@@ -164,9 +178,10 @@ def main() -> None:
         print(f"\noverall pixel F1 @0.5: darkroom {overall['darkroom tamper']:.3f} vs ELA {ela:.3f} "
               f"({overall['darkroom tamper'] / max(ela, 1e-6):.1f}x)")
     if not args.quick:  # untouched photos as users send them: whole, smaller, enlarged, noisy, camera photos
-        untouched_lines(model, images)
+        untouched_lines(model, images, args.zoom)
     print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / len(cases):.2f}" for m in methods))
-    print(f"model: {args.model} ({info.get('summary', '')[:120]})")
+    zoom = f", run at zoom {args.zoom:g}" if args.zoom != 1 else ""
+    print(f"model: {args.model} ({info.get('summary', '')[:120]}){zoom}")
     from generated import run as bench_generated
 
     bench_generated("gendetect", Path(args.runs), args.quick)
