@@ -46,7 +46,8 @@ def localize_at(image: torch.Tensor, model, zoom: float = 1.0) -> torch.Tensor:
     whether showing photos less densely quiets the model (``--zoom``; 1 is the shipped behaviour)."""
     if zoom == 1:
         return localize(image, model)
-    big = F.interpolate(image[None], scale_factor=zoom, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    h, w = image.shape[-2:]
+    big, _ = degrade.resize(image, (round(h * zoom), round(w * zoom)))
     return F.interpolate(localize(big, model)[None], size=image.shape[-2:], mode="area")[0]
 
 

@@ -128,8 +128,8 @@ MASK_GRAY_WARN = 0.05  # share of grey pixels above which a mask is not black an
 
 def prepare_mask(mask: torch.Tensor, image: torch.Tensor, warn=None) -> torch.Tensor:
     """A (1, H, W) 0/1 mask for ``image`` from a mask image (white = fill); a mask of another size is
-    resized (nearest) with a warning, and so is one that is not black and white (a photo given as the mask,
-    say): it is thresholded at half grey."""
+    resized (nearest) with a warning; one that is not black and white (a photo given as the mask, say) draws a
+    warning too. Every mask is thresholded at half grey."""
     mask = mask.mean(0, keepdim=True) if mask.shape[0] > 1 else mask
     gray = float(((mask > 0.1) & (mask < 0.9)).float().mean())
     if warn and gray > MASK_GRAY_WARN:
