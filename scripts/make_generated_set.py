@@ -13,14 +13,20 @@ The shipped detector's set (five families) was made in two steps:
         --families denoise,sr-x2,sr-x4,colorize
     python scripts/make_generated_set.py runs/generated96x/train.npz --crop 96 --patch 128 --n 2700 --seed 1 \
         --families inpaint --per-patch 1 --append runs/generated96/train.npz
+
+A zoo of photo autoencoders (scripts/train_photoae_zoo.sh runs/photoae-zoo) adds the training-only
+autoencode family the same way:
+    python scripts/make_generated_set.py runs/generated96ae/train.npz --crop 96 --patch 128 --n 2700 --seed 2 \
+        --families autoencode --per-patch 1 --autoencoders runs/photoae-zoo --append runs/generated96x/train.npz
 """
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from darkroom.data import load_dataset
-from darkroom.ops.generated import FAMILIES, make_examples, write_set
+from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, make_examples, write_set
 
 
 def main() -> None:
@@ -36,15 +42,21 @@ def main() -> None:
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, taken in turn")
     parser.add_argument("--per-patch", type=int, default=2, help="generated examples per photo patch")
     parser.add_argument("--append", default="", help="an existing set: keep it and add this run's generated examples")
+    parser.add_argument("--autoencoders", default="", help="a folder of photoae runs (scripts/train_photoae_zoo.sh): "
+                        "the autoencode family's networks")
     args = parser.parse_args()
     torch.set_num_threads(2)
     data = load_dataset(f"photos:{args.photos},split={args.split},patch={args.patch or 2 * args.crop}")
     order = np.random.default_rng(args.seed).permutation(len(data))[:args.n]
     families = tuple(f for f in args.families.split(",") if f)
-    if set(families) - set(FAMILIES):
-        raise SystemExit(f"unknown families {sorted(set(families) - set(FAMILIES))}; known: {', '.join(FAMILIES)}")
+    if set(families) - set(ALL_FAMILIES):
+        raise SystemExit(f"unknown families {sorted(set(families) - set(ALL_FAMILIES))}; "
+                         f"known: {', '.join(ALL_FAMILIES)}")
+    autoencoders = sorted(p.parent for p in Path(args.autoencoders).glob("*/run.json")) if args.autoencoders else []
+    if "autoencode" in families and not autoencoders:
+        raise SystemExit("the autoencode family needs --autoencoders DIR, a folder of photoae runs")
     images, labels = make_examples((data[int(i)]["image"] for i in order), args.crop, families=families,
-                                   per_patch=args.per_patch, seed=args.seed)
+                                   per_patch=args.per_patch, seed=args.seed, autoencoders=autoencoders)
     if args.append:
         with np.load(args.append) as base:
             made = labels > 0

@@ -6,7 +6,8 @@ import torch
 from darkroom.models import build_model, resolve_config
 from darkroom.models.gendetect import DetectSample
 from darkroom.nn.residuals import npr_residual
-from darkroom.ops.generated import FAMILIES, detail, make_examples, real_example
+from darkroom.io import write_image
+from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, detail, make_examples, real_example
 
 
 def textured(seed: int, side: int = 128) -> torch.Tensor:
@@ -30,6 +31,35 @@ def test_inpaint_examples_are_redrawn_by_the_network_everywhere():
     assert labels.tolist() == [0, 5]
     real, made = images.astype(np.int16)
     assert (real != made).mean() > 0.5  # the raw prediction, not the photo with its holes filled
+
+
+def test_autoencode_examples_come_from_the_zoo_runs_given(tmp_path):
+    from darkroom.cli import main
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(3):
+        write_image(photos / f"p{k}.png", textured(10 + k, 96))
+    run = tmp_path / "zoo" / "f2"
+    assert main(["train", "photoae", "--data", f"photos:{photos},patch=32", "--steps", "2", "--set",
+                 "model.factor=2", "--set", "model.width=4", "--set", "model.upsample=pixelshuffle",
+                 "--out", str(run), "--quiet"]) == 0
+    images, labels = make_examples([textured(4)], 64, families=("autoencode",), per_patch=1, progress=False,
+                                   autoencoders=[run])
+    assert labels.tolist() == [0, len(FAMILIES) + 1] == [0, ALL_FAMILIES.index("autoencode") + 1]
+    assert images.shape == (2, 64, 64, 3)
+    with pytest.raises(ValueError, match="photoae runs"):
+        make_examples([textured(4)], 64, families=("autoencode",), per_patch=1, progress=False)
+
+
+def test_photo_autoencoder_redraws_at_the_input_size_and_refuses_odd_sizes():
+    model = build_model("photoae", resolve_config("photoae", {"channels": 3, "factor": 8, "width": 4,
+                                                             "upsample": "transposed"}))
+    assert model.encode(torch.rand(1, 3, 64, 48)).shape == (1, 8, 8, 6)
+    assert model(torch.rand(2, 3, 64, 48)).shape == (2, 3, 64, 48)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        model(torch.rand(1, 3, 60, 64))
+    with pytest.raises(ValueError, match="factor"):
+        resolve_config("photoae", {"factor": 3})
 
 
 def test_resized_real_examples_still_hold_a_crop_with_a_small_margin():

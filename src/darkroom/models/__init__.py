@@ -21,6 +21,7 @@ from darkroom.models.gendetect import GeneratedDetector
 from darkroom.models.inpaint import Inpainter
 from darkroom.models.latentenc import LatentEncoder
 from darkroom.models.modelparse import ModelParser
+from darkroom.models.photoae import PhotoAutoencoder
 from darkroom.models.restore import Denoiser, SuperResolution
 from darkroom.models.sceneparams import SceneParams
 from darkroom.models.tamper import TamperLocalizer
@@ -46,6 +47,7 @@ MODELS = {
     "modelparse": ModelParser,
     "gendetect": GeneratedDetector,
     "latentenc": LatentEncoder,
+    "photoae": PhotoAutoencoder,
 }
 DATA_FIELDS = {"channels": "channels", "image_size": "image_size", "num_classes": "num_classes"}
 

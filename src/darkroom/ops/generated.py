@@ -13,8 +13,14 @@ network: those are the hard negatives). A generated example is a network's outpu
     inpaint   a random LaMa-style mask (thin, medium or thick), then the inpainter's raw prediction: every
               pixel redrawn by the network, inside the holes and out
 
-Labels: 0 real, 1.. the index in FAMILIES plus one. Stored as an ``npz`` (``images`` uint8, ``labels``),
-readable by the ``npz:`` dataset spec, so ``darkroom train gendetect --data npz:FILE`` trains on it.
+and, for training only (``EXTRA_FAMILIES``: not shipped, so not in the benchmark's test set),
+
+    autoencode  a photo autoencoder of a zoo (``photoae`` runs: spatial latents, every upsampler), the
+                photo redrawn from its latent, as latent-diffusion decoders draw theirs
+
+Labels: 0 real, 1.. the index in ALL_FAMILIES (FAMILIES + EXTRA_FAMILIES) plus one. Stored as an ``npz``
+(``images`` uint8, ``labels``), readable by the ``npz:`` dataset spec, so ``darkroom train gendetect --data
+npz:FILE`` trains on it.
 """
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ from darkroom.data import degrade
 from darkroom.models import load_run
 
 FAMILIES = ("denoise", "sr-x2", "sr-x4", "colorize", "inpaint")
+EXTRA_FAMILIES = ("autoencode",)
+ALL_FAMILIES = FAMILIES + EXTRA_FAMILIES
 _MODELS = {"denoise": ["denoise"], "sr-x2": ["sr-x2", "sr-x2-large"], "sr-x4": ["sr-x4", "sr-x4-large"],
            "colorize": ["colorize"], "inpaint": ["inpaint"]}
 
@@ -43,13 +51,22 @@ def _center(x: torch.Tensor, crop: int) -> torch.Tensor:
 
 
 class Generators:
-    """The shipped restoration networks, loaded once; ``make(family, patch, rng)`` runs one on a patch."""
+    """The shipped restoration networks, loaded once; ``make(family, patch, rng)`` runs one on a patch.
+    ``autoencoders``: ``photoae`` runs for the autoencode family (needed only when it is asked for)."""
 
-    def __init__(self):
+    def __init__(self, autoencoders=()):
         self.nets = {name: load_run(name)[0].eval() for names in _MODELS.values() for name in names}
+        self.autoencoders = [load_run(run)[0].eval() for run in autoencoders]
 
     @torch.no_grad()
     def make(self, family: str, patch: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        if family == "autoencode":
+            if not self.autoencoders:
+                raise ValueError("the autoencode family needs photoae runs (--autoencoders)")
+            net = self.autoencoders[int(rng.integers(len(self.autoencoders)))]
+            f = net.config.factor
+            h, w = (s - s % f for s in patch.shape[-2:])
+            return net(patch[None, :, :h, :w])[0].clamp(0, 1)
         net = self.nets[_MODELS[family][int(rng.integers(len(_MODELS[family])))]]
         if family == "denoise":
             sigma = float(rng.uniform(5, 50))
@@ -81,12 +98,13 @@ def detail(patch: torch.Tensor) -> float:
 
 
 def make_examples(patches, crop: int, families=FAMILIES, per_patch: int = 2, seed: int = 0,
-                  min_detail: float = 0.01, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                  min_detail: float = 0.01, progress: bool = True,
+                  autoencoders=()) -> tuple[np.ndarray, np.ndarray]:
     """``patches``: an iterable of (3, P, P) photo patches, P > crop -> (images (N, crop, crop, 3) uint8,
     labels (N,)). Every patch gives one real example and ``per_patch`` generated ones (families in turn),
     so both classes show the same content. Patches flatter than ``min_detail`` (see ``detail``) are skipped."""
     rng = np.random.default_rng(seed)
-    generators = Generators()
+    generators = Generators(autoencoders)
     images, labels, turn = [], [], 0
     for patch in tqdm(patches, disable=not progress, unit="patch", desc="generated set"):
         if detail(patch) < min_detail:
@@ -95,7 +113,7 @@ def make_examples(patches, crop: int, families=FAMILIES, per_patch: int = 2, see
         for _ in range(per_patch):
             family = families[turn % len(families)]
             turn += 1
-            made.append((generators.make(family, patch, rng), FAMILIES.index(family) + 1))
+            made.append((generators.make(family, patch, rng), ALL_FAMILIES.index(family) + 1))
         for out, label in made:
             if min(out.shape[-2:]) >= crop:
                 images.append((_center(out, crop).permute(1, 2, 0) * 255).round().byte().numpy())
