@@ -37,6 +37,8 @@ class PhotoAEConfig:
             raise ValueError(f"photoae: upsample must be one of {', '.join(UPSAMPLERS)}, got {self.upsample!r}")
         if self.latent < 1 or self.width < 1 or self.convs < 1:
             raise ValueError("photoae: latent, width and convs must be >= 1")
+        if self.image_size and self.image_size % self.factor:
+            raise ValueError(f"photoae: the image size ({self.image_size}) must be divisible by factor {self.factor}")
 
 
 class PhotoAutoencoder(nn.Module):
