@@ -88,10 +88,11 @@ def untouched_lines(model, crops, zoom: float = 1.0) -> None:
     colour = [torch.from_numpy(skimage_photo(n)).permute(2, 0, 1).float() / 255 for n in SKIMAGE_PHOTOS]
     splits = ", ".join(f"{n}: {split}" for n, split in SKIMAGE_PHOTOS.items())
     untouched_line(model, f"scikit-image's colour photographs, whole ({splits} split)", colour, list(SKIMAGE_PHOTOS),
-                   zoom)
+                   zoom=zoom)
     gray = [torch.from_numpy(np.asarray(getattr(skimage.data, name)(), np.float32) / 255)[None].expand(3, -1, -1)
             for name in UNTOUCHED_GRAY]
-    untouched_line(model, "untouched gray scikit-image photographs (never trained on)", gray, UNTOUCHED_GRAY, zoom)
+    untouched_line(model, "untouched gray scikit-image photographs (never trained on)", gray, UNTOUCHED_GRAY,
+                   zoom=zoom)
 
 
 def eight_bit(x: torch.Tensor) -> torch.Tensor:
