@@ -126,10 +126,14 @@ def cv2_inpaint(image: torch.Tensor, mask: torch.Tensor, flag) -> torch.Tensor:
     return torch.from_numpy(out).permute(2, 0, 1).float() / 255
 
 
-def bench_inpaint(images, masks_per_image: int = 3):
-    net, name = load_restorer("inpaint", None, None)
-    methods = {f"darkroom {name}": lambda x, m: restore_image("inpaint", x, net, mask=m)[0],
-               f"darkroom {name} --ensemble": lambda x, m: restore_image("inpaint", x, net, mask=m, ensemble=True)[0]}
+def bench_inpaint(images, masks_per_image: int = 3, extra=()):
+    """The shipped inpainter (plain and self-ensembled), any ``extra`` runs, and OpenCV's two methods."""
+    methods = {}
+    for model in (None, *extra):
+        net, name = load_restorer("inpaint", model, None)
+        methods[f"darkroom {name}"] = lambda x, m, net=net: restore_image("inpaint", x, net, mask=m)[0]
+        methods[f"darkroom {name} --ensemble"] = lambda x, m, net=net: restore_image(
+            "inpaint", x, net, mask=m, ensemble=True)[0]
     try:
         import cv2
         methods["OpenCV Telea"] = lambda x, m: cv2_inpaint(x, m, cv2.INPAINT_TELEA)
@@ -180,6 +184,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tasks", default=",".join(TASKS), help="which tables, comma-separated")
     parser.add_argument("--colorize", default="", help="runs to score beside the shipped colorizer, comma-separated")
+    parser.add_argument("--inpaint", default="", help="runs to score beside the shipped inpainter, comma-separated")
     parser.add_argument("--sr", default="", help="sr runs to score beside the shipped models of their scale")
     args = parser.parse_args()
     tasks = set(args.tasks.split(","))
@@ -201,7 +206,7 @@ def main() -> None:
     if "sr" in tasks:
         bench_sr(images, [2, 4], [run for run in args.sr.split(",") if run])
     if "inpaint" in tasks:
-        bench_inpaint(images, 1 if args.quick else 3)
+        bench_inpaint(images, 1 if args.quick else 3, [run for run in args.inpaint.split(",") if run])
     if "colorize" in tasks:
         bench_colorize(images, [run for run in args.colorize.split(",") if run])
     print(f"\ntotal {time.time() - t0:.0f} s")

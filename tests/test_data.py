@@ -181,3 +181,24 @@ def test_photos_folder_with_split_subfolders(tmp_path):
     ours = lambda data: [k for k in data.photos if not k.startswith("skimage:")]  # noqa: E731
     assert len(ours(train)) == 3 and all("/train/" in k for k in ours(train))
     assert len(ours(val)) == 1 and "/val/" in ours(val)[0]
+
+
+def test_photos_jitter_takes_train_patches_anywhere_and_keeps_the_val_grid(tmp_path):
+    from PIL import Image
+
+    ramp = np.add.outer(np.arange(64), 64 * np.arange(64)) % 251  # every 16 px window differs
+    for split in ("train", "val"):
+        (tmp_path / split).mkdir()
+        Image.fromarray(np.repeat(ramp[..., None], 3, 2).astype(np.uint8)).save(tmp_path / split / "a.png")
+    grid = load_dataset(f"photos:{tmp_path},patch=16")
+    jittered = load_dataset(f"photos:{tmp_path},patch=16,jitter=1")
+    assert len(jittered) == len(grid)  # as many patches per photo as the grid cuts
+    index = grid.photos.index(next(k for k in grid.photos if k.endswith("a.png")))
+    ours = [i for i, (photo, _, _) in enumerate(grid.patches) if photo == index]
+    torch.manual_seed(0)
+    draws = {tuple(jittered[ours[0]]["image"][0, :2, :2].flatten().tolist()) for _ in range(20)}
+    assert len(draws) > 10  # the same index gives new crops
+    assert torch.equal(grid[ours[0]]["image"], grid[ours[0]]["image"])
+    val = load_dataset(f"photos:{tmp_path},patch=16,split=val,jitter=1")
+    first = [i for i, (_, top, left) in enumerate(val.patches) if "/val/" in val.photos[val.patches[i][0]]][0]
+    assert torch.equal(val[first]["image"], val[first]["image"])  # val keeps its grid

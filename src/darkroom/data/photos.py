@@ -6,6 +6,10 @@ subfolders when it has them, else a stable hash of each file's path. Variants of
 name with a resolution suffix, ``_3840x2160``, or a dark/light suffix, ``-d``/``-l``/``-Dark``/``-Light``)
 share the earliest of their splits (train, then val, then test), so no evaluated photo has a copy in
 training. Photos are decoded lazily and kept in a small cache bounded in bytes.
+
+Patches lie on a fixed grid, so an index always names the same pixels. ``jitter=1`` takes each training
+patch at a random place in its photo instead (a photo still gives as many patches as the grid cuts from
+it), so a long run sees new crops rather than the same few thousand; val and test keep the grid.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from darkroom.data.base import ImageDataset, fit_image, split_of, to_tensor
@@ -62,13 +67,13 @@ def _split(relative: Path, root: Path) -> str:
 
 
 class PhotosDataset(ImageDataset):
-    OPTIONS = {"patch": int, "scale": float}
+    OPTIONS = {"patch": int, "scale": float, "jitter": bool}
     NEEDS_PATH = False
     TAKES_PATH = True
 
     def __init__(self, path=None, *, split="train", size=None, limit=None, grayscale=False, patch=None,
-                 scale=1.0):
-        self.split, self.grayscale, self.scale = split, grayscale, scale
+                 scale=1.0, jitter=False):
+        self.split, self.grayscale, self.scale, self.jitter = split, grayscale, scale, bool(jitter) and split == "train"
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.patch = patch or size or 64
         self.size = size or self.patch
@@ -133,6 +138,10 @@ class PhotosDataset(ImageDataset):
             raise IndexError(f"index {index} out of range for {len(self.patches)} patches")
         photo, top, left = self.patches[index]
         key = self.photos[photo]
-        crop = self._photo(key)[top:top + self.patch, left:left + self.patch]
+        array = self._photo(key)
+        if self.jitter:  # torch's generator: the data loader seeds it per worker
+            top = int(torch.randint(array.shape[0] - self.patch + 1, ()))
+            left = int(torch.randint(array.shape[1] - self.patch + 1, ()))
+        crop = array[top:top + self.patch, left:left + self.patch]
         image = fit_image(to_tensor(crop), self.size, self.grayscale)
         return {"image": image, "label": -1, "path": key, "box": (top, left, self.patch)}
