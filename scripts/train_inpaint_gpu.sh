@@ -6,7 +6,7 @@
 #   deep     a 4-level U-Net (2.8M parameters) from scratch, 128 px then 256 px, jittered patches
 # Outcome (8 minutes each, side by side, so each made ~2,400 steps at batch 16; medium masks, bench restore):
 # shipped 24.22 dB in the hole, long 24.34, grid 24.32, deep 19.09 (too few steps from scratch). The shipped
-# weights are `long` run alone for 8.6 minutes (8,965 steps): configs/gpu/inpaint-jitter.toml, 24.86 dB.
+# weights are `long` run alone for 8.6 minutes, then 6.3 more: configs/gpu/inpaint-jitter.toml, 25.11 dB.
 # PHOTOS defaults to data/photos-half (scripts/pack_photos.py); score the runs beside the shipped model with
 #   python benchmarks/restore.py --tasks inpaint --inpaint RUNS_DIR/long,RUNS_DIR/grid,RUNS_DIR/deep
 set -u
