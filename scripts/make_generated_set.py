@@ -8,16 +8,9 @@ benchmark uses), shuffled with a fixed seed; each gives a real example and two m
 restoration networks, centre-cropped to --crop. --append BASE.npz writes BASE's examples plus only the
 generated ones of this run (a family added to an existing set: no new real examples).
 
-The shipped detector's set (five families) was made in two steps:
-    python scripts/make_generated_set.py runs/generated96/train.npz --crop 96 --patch 128 --n 8000 \
-        --families denoise,sr-x2,sr-x4,colorize
-    python scripts/make_generated_set.py runs/generated96x/train.npz --crop 96 --patch 128 --n 2700 --seed 1 \
-        --families inpaint --per-patch 1 --append runs/generated96/train.npz
-
-A zoo of photo autoencoders (scripts/train_photoae_zoo.sh runs/photoae-zoo) adds the training-only
-autoencode family the same way:
-    python scripts/make_generated_set.py runs/generated96ae/train.npz --crop 96 --patch 128 --n 2700 --seed 2 \
-        --families autoencode --per-patch 1 --autoencoders runs/photoae-zoo --append runs/generated96x/train.npz
+--families autoencode --autoencoders DIR adds the training-only family of a zoo of photo autoencoders
+(scripts/train_photoae_zoo.sh). The shipped detector's set (five families, then the zoo's) was made in three
+such steps: the commands are in configs/gendetect.toml.
 """
 import argparse
 from pathlib import Path

@@ -200,5 +200,5 @@ def test_photos_jitter_takes_train_patches_anywhere_and_keeps_the_val_grid(tmp_p
     assert len(draws) > 10  # the same index gives new crops
     assert torch.equal(grid[ours[0]]["image"], grid[ours[0]]["image"])
     val = load_dataset(f"photos:{tmp_path},patch=16,split=val,jitter=1")
-    first = [i for i, (_, top, left) in enumerate(val.patches) if "/val/" in val.photos[val.patches[i][0]]][0]
+    first = next(i for i, (photo, _, _) in enumerate(val.patches) if "/val/" in val.photos[photo])
     assert torch.equal(val[first]["image"], val[first]["image"])  # val keeps its grid

@@ -73,7 +73,8 @@ class PhotosDataset(ImageDataset):
 
     def __init__(self, path=None, *, split="train", size=None, limit=None, grayscale=False, patch=None,
                  scale=1.0, jitter=False):
-        self.split, self.grayscale, self.scale, self.jitter = split, grayscale, scale, bool(jitter) and split == "train"
+        self.split, self.grayscale, self.scale = split, grayscale, scale
+        self.jitter = bool(jitter) and split == "train"  # val and test keep the grid
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.patch = patch or size or 64
         self.size = size or self.patch
