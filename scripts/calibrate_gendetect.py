@@ -1,12 +1,14 @@
 """Fit the probability calibration of a ``gendetect`` model on validation photos and write it into its card.
 
     python scripts/calibrate_gendetect.py src/darkroom/weights/gendetect.json [--model RUN]
+    python scripts/calibrate_gendetect.py src/darkroom/weights/gendetect-jpeg.json --versions 90,75
 
 A detector can rank well (high average precision) and still call many camera photos generated at 0.5: the
 photos it was trained on are not the photos it is used on. Here 128 px patches of the validation photos
 (half resolution, never trained on, never tested on) are made into 64 px examples exactly as the benchmark
 makes its test set (one real crop and one per family of ``darkroom.ops.generated``), scored as they are and
-after JPEG q90; a logistic regression on the network's logit, the two classes weighted equally, gives
+after JPEG q90 (``--versions``: ``clean`` and JPEG qualities; the JPEG expert is fitted on q90 and q75 crops
+alone, as it reads JPEG files alone); a logistic regression on the network's logit, the two classes weighted equally, gives
 ``logit_slope`` and ``logit_shift``: probability = sigmoid(slope * logit + shift).
 """
 from __future__ import annotations
@@ -20,7 +22,6 @@ from darkroom.io import to_uint8
 from darkroom.ops.generated import FAMILIES, make_examples
 
 CROP = 64  # the benchmark's test crops
-JPEG = 90
 
 
 @torch.no_grad()
@@ -29,18 +30,21 @@ def logits(model, x: torch.Tensor) -> np.ndarray:
 
 
 def main() -> None:
-    args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/gendetect.json")
+    args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/gendetect.json", {
+        "--versions": {"default": "clean,90", "help": "comma-separated: clean and/or JPEG qualities"}})
+    versions = args.versions.split(",")
     data = load_dataset(f"photos:{args.photos},split=val,scale=0.5", patch=128)
     images, labels = make_examples((data[i]["image"] for i in range(len(data))), CROP, per_patch=len(FAMILIES),
                                    seed=7)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-    squeezed = torch.from_numpy(to_uint8(degrade.jpeg(x, JPEG)[0])).permute(0, 3, 1, 2).float() / 255
-    raw = np.concatenate([logits(model, x), logits(model, squeezed)])
-    generated = np.concatenate([labels, labels]) > 0
+    raw = np.concatenate([logits(model, x if v == "clean" else
+                                 torch.from_numpy(to_uint8(degrade.jpeg(x, int(v))[0])).permute(0, 3, 1, 2) / 255)
+                          for v in versions])
+    generated = np.concatenate([labels] * len(versions)) > 0
     slope, shift, prob = fit_logistic(raw, generated)
     before = 1 / (1 + np.exp(-raw))
     summary = {"photos": f"photos:{args.photos},split=val,scale=0.5 (128 px patches, {CROP} px crops, "
-                         f"as they are and after JPEG q{JPEG})",
+                         + ", ".join("as they are" if v == "clean" else f"JPEG q{v}" for v in versions) + ")",
                "real": int((~generated).sum()), "generated": int(generated.sum()),
                "raw_real_above_half": round(float((before[~generated] > 0.5).mean()), 3),
                "real_above_half": round(float((prob[~generated] > 0.5).mean()), 3),

@@ -4,8 +4,9 @@ like a ``scenes`` render (``sceneparams``), where it was edited (``tamper``: an 
 ``heatmap``, an overlay PNG the size of the image), and what the file itself declares (PNG text chunks),
 with a flag for every declared value the estimates contradict. For small images (scenes and digits, up
 to 64 px) ``generated`` and ``model_parsing`` come from ``modelparse`` (trained on the generator zoo);
-for photographs ``generated`` comes from ``gendetect`` (restoration-network output or camera photo) and
-``model_parsing`` is null.
+for photographs ``generated`` comes from ``gendetect`` (restoration-network output or camera photo), or,
+when the image is a JPEG (its file, or its pixels as ``chain`` reads them), from ``gendetect-jpeg``, the
+same detector trained on recompressed crops only; ``model_parsing`` is null.
 """
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ from darkroom.forensics.tampermap import localize
 from darkroom.io import list_images, output_names, read_image, to_pil, write_image, write_text_atomic
 from darkroom.models import load_run
 from darkroom.ops.parsing import parse_generator
+from darkroom.weights import shipped_weights
 
 TAMPER_MIN_SIDE = 64  # below this the tamper map says nothing useful
 SCENE_MAX_SIDE = 128  # scenes are rendered at 32 or 64 px: larger images are not read as scenes
 TOLERANCE = {"noise_sigma": 5.0, "jpeg_quality": 5, "blur_sigma": 0.5}
 RELATIVE = {"resize_factor": 0.25, "gamma": 0.25}
+JPEG_DETECTOR = "gendetect-jpeg"  # gendetect trained on recompressed crops: read JPEGs with it
 
 
 def declared(path) -> dict | None:
@@ -108,17 +111,26 @@ def _tamper(image: torch.Tensor, model, path, heatmap) -> dict:
     return result
 
 
-def _generated_photo(image: torch.Tensor, detector) -> dict:
-    return {"prob": round(detector.image_prob(image), 4), "source": None, "source_prob": None,
-            "detector": "gendetect"}
+def _generated_photo(image: torch.Tensor, detectors: dict, processing: dict) -> dict:
+    """``gendetect``'s reading, or its JPEG expert's when the image is a JPEG and the expert is there."""
+    name = JPEG_DETECTOR if processing.get("jpeg_quality") is not None and JPEG_DETECTOR in detectors \
+        else "gendetect"
+    return {"prob": round(detectors[name].image_prob(image), 4), "source": None, "source_prob": None,
+            "detector": name}
 
 
-def detector_caveats(processing: dict) -> list[str]:
-    """When ``gendetect``'s reading is known to fail (README, darkroom bench generated): JPEG erases the
-    pixel traces it reads, and blurred camera photos look to it like a network's output."""
+def detector_caveats(processing: dict, detector: str = "gendetect") -> list[str]:
+    """When the photo detector's reading is known to be weak (README, darkroom bench generated): JPEG erases
+    most of the pixel traces it reads (``gendetect`` is near chance after JPEG q90; its JPEG expert finds
+    denoised and x4-enlarged images but few others), and blurred camera photos look like a network's output."""
     notes = []
-    if processing.get("jpeg_quality") is not None:
-        notes.append(f"JPEG-compressed (q{processing['jpeg_quality']}): compression erases the traces the "
+    quality = processing.get("jpeg_quality")
+    if quality is not None and detector == JPEG_DETECTOR:
+        notes.append(f"JPEG-compressed (q{quality}): read by the JPEG expert, which after JPEG q90 finds most "
+                     "denoised and x4-enlarged images but few colorized, x2-enlarged or inpainted ones, and "
+                     "is weaker at lower qualities")
+    elif quality is not None:
+        notes.append(f"JPEG-compressed (q{quality}): compression erases the traces the "
                      "detector reads; after JPEG q90 it is near chance")
     if processing.get("blur_sigma", 0) >= 0.7:
         notes.append(f"looks blurred (sigma {processing['blur_sigma']:.1f} px): the detector calls most blurred "
@@ -126,14 +138,16 @@ def detector_caveats(processing: dict) -> list[str]:
     return notes
 
 
-def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=None, detector=None) -> dict:
-    """Everything darkroom can say about one image; ``heatmap``: the PNG path for its tamper overlay."""
+def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=None, detectors=None) -> dict:
+    """Everything darkroom can say about one image; ``heatmap``: the PNG path for its tamper overlay;
+    ``detectors``: ``gendetect`` and, optionally, its JPEG expert, by name."""
     image = read_image(path)
-    generated, parsing = parse_generator(image, parser) if parser is not None else (None, None)
-    if generated is None and detector is not None:
-        generated = _generated_photo(image, detector)
     processing = estimate_processing(image, chain, path=path)
-    caveats = detector_caveats(processing) if generated and generated["detector"] == "gendetect" else []
+    generated, parsing = parse_generator(image, parser) if parser is not None else (None, None)
+    if generated is None and detectors:
+        generated = _generated_photo(image, detectors, processing)
+    caveats = detector_caveats(processing, generated["detector"]) \
+        if generated and generated["detector"].startswith("gendetect") else []
     if caveats:
         generated["notes"] = caveats
     scene = _scene(image, scenes)
@@ -156,13 +170,15 @@ def inspect(inputs, report=None, heatmap=None, progress: bool = True) -> tuple[l
     scenes, _ = load_run("sceneparams")
     tamper_model, _ = load_run("tamper")
     parser, _ = load_run("modelparse")
-    detector, _ = load_run("gendetect")
+    detectors = {"gendetect": load_run("gendetect")[0]}
+    if JPEG_DETECTOR in {card["name"] for card in shipped_weights()}:
+        detectors[JPEG_DETECTOR] = load_run(JPEG_DETECTOR)[0]
     results = []
     for path, name in tqdm(list(zip(paths, output_names(paths))), desc="inspect", unit="img",
                            disable=not progress or len(paths) < 2):
         try:
             results.append(inspect_image(path, chain, scenes, tamper_model, heatmap and Path(heatmap) / name,
-                                         parser, detector))
+                                         parser, detectors))
         except ValueError as err:
             failures.append(str(err) if str(path) in str(err) else f"{path}: {err}")
     if report:
