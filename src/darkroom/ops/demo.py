@@ -329,16 +329,20 @@ def section_inspection(page: Page, quick: bool) -> str:
     scene = load_dataset("scenes:objects=2", split="test")[page.seed]
     write_image(folder / "scene.png", degrade.jpeg(scene["image"], 80)[0], provenance={"operation": "demo"})
     small = torch.nn.functional.interpolate(photo[None], scale_factor=0.25, mode="bicubic", antialias=True)[0]
-    write_image(folder / "coffee_sr_x4.png", restore("sr", small.clamp(0, 1), scale=4)[0],
+    enlarged = restore("sr", small.clamp(0, 1), scale=4)[0]
+    write_image(folder / "coffee_sr_x4.png", enlarged,
                 provenance={"operation": "demo", "made_by": "darkroom restore sr --scale 4"})
+    write_image(folder / "coffee_sr_x4_q90.jpg", enlarged, quality=90,  # as it would be shared
+                provenance={"operation": "demo", "made_by": "darkroom restore sr --scale 4, then JPEG q90"})
     with np.load(WEIGHTS_DIR / "zoo-samples.npz", allow_pickle=False) as zoo:
         pick = int(np.flatnonzero(zoo["sources"] == "gan05")[0])
         write_image(folder / "zoo_gan05.png", to_tensor(zoo["images"][pick]), provenance={"operation": "demo"})
-    names = [*truths, "coffee_spliced", "scene", "coffee_sr_x4", "zoo_gan05"]
-    results, _ = inspect([folder / f"{n}.png" for n in names], heatmap=folder / "heatmaps", progress=False)
+    names = [*truths, "coffee_spliced", "scene", "coffee_sr_x4", "coffee_sr_x4_q90.jpg", "zoo_gan05"]
+    results, _ = inspect([folder / (n if n.endswith(".jpg") else f"{n}.png") for n in names],
+                         heatmap=folder / "heatmaps", progress=False)
     figs = []
     for result in results:
-        stem = Path(result["path"]).stem
+        stem, file = Path(result["path"]).stem, Path(result["path"]).name
         p = result["processing"]
         jpeg = f"JPEG q{p['jpeg_quality']}" if p["jpeg_quality"] else "no JPEG"
         text = f"{stem}: noise {p['noise_sigma']:.1f}, {jpeg}, blur {p['blur_sigma']:.2f}"
@@ -350,12 +354,12 @@ def section_inspection(page: Page, quick: bool) -> str:
             text = f"scene (JPEG q80) reads as: {read}; rendered: {truth}"
         generated = result.get("generated")
         if generated:
-            text += f"; made by a network: {generated['prob']:.2f}"
+            text += f"; made by a network: {generated['prob']:.2f} ({generated['detector']})"
             if generated["detector"] == "modelparse" and generated["prob"] >= 0.5:
                 hp = result.get("model_parsing") or {}
                 text += (f", by {generated['source'] or 'an unknown generator'}; upsampling "
                          f"{hp.get('upsample', {}).get('value')}, loss {hp.get('loss', {}).get('value')}")
-        figs.append(_figure(f"inspect/{stem}.png", text, pixelated=max(result["size"]) <= 128))
+        figs.append(_figure(f"inspect/{file}", text, pixelated=max(result["size"]) <= 128))
         tamper_result = result.get("tamper") or {}
         if stem == "coffee_spliced" and tamper_result.get("heatmap"):
             figs.append(_figure(f"inspect/heatmaps/{stem}.png", f"tamper heatmap, score {tamper_result['score']:.2f}",
@@ -363,7 +367,9 @@ def section_inspection(page: Page, quick: bool) -> str:
             figs.append(_figure("inspect/coffee_spliced_truth.png", "where the splice really is", False))
     return ("<h2>Inspection</h2><p><code>darkroom inspect IMAGE... --heatmap DIR</code>: the processing chain "
             "(true: noise 20 + JPEG 60; blur 1.5), where a photo was edited, a scene's render parameters, whether "
-            "a network made the image (the x4 super-resolved coffee was; the others are photos) and, for a sample "
+            "a network made the image (the x4 super-resolved coffee was, and its JPEG q90 copy, read by the JPEG "
+            "expert; the others are photos, and the blurred one shows the photo detector's known false alarm: it "
+            "reads soft photos as a network's output, and inspect's notes say so) and, for a sample "
             "of the generator zoo's gan05 (nearest upsampling, hinge loss), which generator and how it was built, "
             "on images the models never saw.</p>" + "".join(figs))
 
