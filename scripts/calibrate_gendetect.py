@@ -49,6 +49,10 @@ def main() -> None:
                "raw_real_above_half": round(float((before[~generated] > 0.5).mean()), 3),
                "real_above_half": round(float((prob[~generated] > 0.5).mean()), 3),
                "generated_above_half": round(float((prob[generated] > 0.5).mean()), 3)}
+    for v in versions:  # how each version fares at 0.5
+        rows = np.repeat(versions, len(labels)) == v
+        summary[f"at_{v}"] = {"real_above_half": round(float((prob[rows & ~generated] > 0.5).mean()), 3),
+                              "generated_above_half": round(float((prob[rows & generated] > 0.5).mean()), 3)}
     save_card(card_path, card, {"logit_slope": slope, "logit_shift": shift}, summary)
 
 
