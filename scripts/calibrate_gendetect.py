@@ -8,8 +8,9 @@ photos it was trained on are not the photos it is used on. Here 128 px patches o
 (half resolution, never trained on, never tested on) are made into 64 px examples exactly as the benchmark
 makes its test set (one real crop and one per family of ``darkroom.ops.generated``), scored as they are and
 after JPEG q90 (``--versions``: ``clean`` and JPEG qualities; the JPEG expert is fitted on q90 and q75 crops
-alone, as it reads JPEG files alone); a logistic regression on the network's logit, the two classes weighted equally, gives
-``logit_slope`` and ``logit_shift``: probability = sigmoid(slope * logit + shift).
+alone, as it reads JPEG files alone); a logistic regression on the network's logit, the two classes weighted
+equally, gives ``logit_slope`` and ``logit_shift``: probability = sigmoid(slope * logit + shift). The card
+also gets the share of real and generated crops above 0.5 for each version.
 """
 from __future__ import annotations
 
