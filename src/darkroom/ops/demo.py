@@ -337,9 +337,9 @@ def section_inspection(page: Page, quick: bool) -> str:
     with np.load(WEIGHTS_DIR / "zoo-samples.npz", allow_pickle=False) as zoo:
         pick = int(np.flatnonzero(zoo["sources"] == "gan05")[0])
         write_image(folder / "zoo_gan05.png", to_tensor(zoo["images"][pick]), provenance={"operation": "demo"})
-    names = [*truths, "coffee_spliced", "scene", "coffee_sr_x4", "coffee_sr_x4_q90.jpg", "zoo_gan05"]
-    results, _ = inspect([folder / (n if n.endswith(".jpg") else f"{n}.png") for n in names],
-                         heatmap=folder / "heatmaps", progress=False)
+    files = [f"{n}.png" for n in [*truths, "coffee_spliced", "scene", "coffee_sr_x4"]]
+    files += ["coffee_sr_x4_q90.jpg", "zoo_gan05.png"]
+    results, _ = inspect([folder / f for f in files], heatmap=folder / "heatmaps", progress=False)
     figs = []
     for result in results:
         stem, file = Path(result["path"]).stem, Path(result["path"]).name

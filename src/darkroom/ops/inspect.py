@@ -25,7 +25,6 @@ from darkroom.forensics.tampermap import localize
 from darkroom.io import list_images, output_names, read_image, to_pil, write_image, write_text_atomic
 from darkroom.models import load_run
 from darkroom.ops.parsing import parse_generator
-from darkroom.weights import shipped_weights
 
 TAMPER_MIN_SIDE = 64  # below this the tamper map says nothing useful
 SCENE_MAX_SIDE = 128  # scenes are rendered at 32 or 64 px: larger images are not read as scenes
@@ -112,9 +111,8 @@ def _tamper(image: torch.Tensor, model, path, heatmap) -> dict:
 
 
 def _generated_photo(image: torch.Tensor, detectors: dict, processing: dict) -> dict:
-    """``gendetect``'s reading, or its JPEG expert's when the image is a JPEG and the expert is there."""
-    name = JPEG_DETECTOR if processing.get("jpeg_quality") is not None and JPEG_DETECTOR in detectors \
-        else "gendetect"
+    """``gendetect``'s reading, or its JPEG expert's when the image is a JPEG."""
+    name = JPEG_DETECTOR if processing.get("jpeg_quality") is not None else "gendetect"
     return {"prob": round(detectors[name].image_prob(image), 4), "source": None, "source_prob": None,
             "detector": name}
 
@@ -140,7 +138,7 @@ def detector_caveats(processing: dict, detector: str = "gendetect") -> list[str]
 
 def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=None, detectors=None) -> dict:
     """Everything darkroom can say about one image; ``heatmap``: the PNG path for its tamper overlay;
-    ``detectors``: ``gendetect`` and, optionally, its JPEG expert, by name."""
+    ``detectors``: ``gendetect`` and its JPEG expert, by name."""
     image = read_image(path)
     processing = estimate_processing(image, chain, path=path)
     generated, parsing = parse_generator(image, parser) if parser is not None else (None, None)
@@ -170,9 +168,7 @@ def inspect(inputs, report=None, heatmap=None, progress: bool = True) -> tuple[l
     scenes, _ = load_run("sceneparams")
     tamper_model, _ = load_run("tamper")
     parser, _ = load_run("modelparse")
-    detectors = {"gendetect": load_run("gendetect")[0]}
-    if JPEG_DETECTOR in {card["name"] for card in shipped_weights()}:
-        detectors[JPEG_DETECTOR] = load_run(JPEG_DETECTOR)[0]
+    detectors = {name: load_run(name)[0] for name in ("gendetect", JPEG_DETECTOR)}
     results = []
     for path, name in tqdm(list(zip(paths, output_names(paths))), desc="inspect", unit="img",
                            disable=not progress or len(paths) < 2):
