@@ -75,6 +75,28 @@ def test_colorizer_mse_loss_is_the_rgb_error_and_bad_loss_is_refused(photo):
         resolve_config("colorize", {"loss": "l2"}, DATA)
 
 
+def test_low_resolution_colorizer_keeps_the_input_luma(photo):
+    torch.manual_seed(0)
+    model = build_model("colorize", resolve_config(
+        "colorize", {"width": "8", "cap": "16", "chroma_scale": "4", "keep_luma": "true", "upright": "true"}, DATA))
+    torch.nn.init.normal_(model.net.head.weight, std=0.05)  # a colorizer that does colour something
+    model.net.head.bias.data = torch.tensor([0.0, 0.2, -0.3])
+    image = photo[None, :, :61, :59]  # sizes the scale does not divide
+    gray = (image * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    with torch.no_grad():
+        out = model(gray)
+    assert out.shape == (1, 3, 61, 59)
+    assert float((out[:, 1:] - out[:, :1]).abs().mean()) > 0.01  # coloured, not gray
+    inside = ((out > 0) & (out < 1)).all(1, keepdim=True)  # clipping may move the luma; elsewhere it is exact
+    luma = (out * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    assert float(inside.float().mean()) > 0.5 and float((luma - gray)[inside].abs().max()) < 1e-4
+    loss = model.loss({"image": image.repeat(2, 1, 1, 1)})["loss"]
+    loss.backward()
+    assert model.net.head.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="chroma_scale"):
+        resolve_config("colorize", {"chroma_scale": "0"}, DATA)
+
+
 def test_colorize_starts_from_a_contrastive_encoder(tmp_path):
     common = {"width": "8", "levels": "2", "cap": "16", "batch_size": "4"}
     run_training("simclr", "photos:patch=32,grayscale=1", tmp_path / "pre", {**common, "backbone": "unet"},

@@ -4,6 +4,12 @@ sRGB values), starting from the gray image's own Lab. Trained on colour photos w
 (``loss = "l1-lab"``, the shipped weights) or a squared error in RGB (``"mse-rgb"``, the error PSNR
 measures).
 
+``chroma_scale`` k > 1 runs the U-Net on the luma shrunk k times and enlarges its colour back
+(bilinear): colour in photographs is smooth (JPEG keeps it at half resolution), so the network spends its
+pixels on context, seeing k times more of the scene for the same cost. ``keep_luma`` then shifts the
+three channels of each output pixel equally so that its BT.601 luma is exactly the input's: the gray
+input is the one part of the answer that is known.
+
 ``pretrained`` names a ``simclr`` run with a ``unet`` backbone trained on grayscale photos: its encoder
 then starts the colorizer's, the contrastive-pretraining variant of colorization.
 """
@@ -29,8 +35,13 @@ class ColorizeConfig:
     cap: int = 128
     pretrained: str = ""  # a simclr run (unet backbone) whose encoder starts this one's
     loss: str = "l1-lab"  # or "mse-rgb"
+    chroma_scale: int = 1  # the U-Net reads the luma shrunk this many times; its colour is enlarged back
+    keep_luma: bool = False  # shift each output pixel so that its luma is the input's
+    upright: bool = False  # train with mirrored photos only, not rotated ones (colour depends on what is up)
 
     def check(self):
+        if self.chroma_scale < 1:
+            raise ValueError(f"colorize: chroma_scale must be >= 1, got {self.chroma_scale}")
         if self.loss not in ("l1-lab", "mse-rgb"):
             raise ValueError(f"colorize: loss must be l1-lab or mse-rgb, got {self.loss!r}")
         if self.channels not in (0, 3):
@@ -73,22 +84,39 @@ class Colorizer(nn.Module):
     def lab(self, gray: torch.Tensor) -> torch.Tensor:
         """Predicted Lab (B, 3, H, W) for a (B, 1, H, W) luma image."""
         base = kornia.color.rgb_to_lab(gray.expand(-1, 3, -1, -1))
-        return base + 100 * self.net(gray * 2 - 1)
+        k = self.config.chroma_scale
+        if k == 1:
+            return base + 100 * self.net(gray * 2 - 1)
+        size = gray.shape[-2:]
+        small = F.interpolate(gray, size=(-(-size[0] // k), -(-size[1] // k)), mode="area")
+        colour = F.interpolate(self.net(small * 2 - 1), size=size, mode="bilinear", align_corners=False)
+        return base + 100 * colour
+
+    def rgb(self, gray: torch.Tensor, lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
+        """The (B, 3, H, W) RGB image of predicted ``lab``, its luma set to ``gray``'s when ``keep_luma``."""
+        rgb = kornia.color.lab_to_rgb(lab, clip=clip and not self.config.keep_luma)
+        if self.config.keep_luma:  # BT.601's weights sum to 1: an equal shift moves the luma by as much
+            rgb = rgb + gray - luma(rgb)
+        return rgb.clamp(0, 1) if clip else rgb
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return kornia.color.lab_to_rgb(self.lab(luma(image)), clip=True)
+        gray = luma(image)
+        return self.rgb(gray, self.lab(gray))
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
-        image = random_dihedral(batch["image"]) if self.training else batch["image"]
+        image = batch["image"]
+        if self.training:  # upright: mirror only, so the sky stays above
+            image = image.flip(-1) if self.config.upright and torch.rand(()) < 0.5 else image
+            image = image if self.config.upright else random_dihedral(image)
         gray = luma(image)
         pred = self.lab(gray)
         target = kornia.color.rgb_to_lab(image)
         if self.config.loss == "mse-rgb":
-            loss = F.mse_loss(kornia.color.lab_to_rgb(pred, clip=False), image)
+            loss = F.mse_loss(self.rgb(gray, pred, clip=False), image)
         else:
             loss = F.l1_loss(pred / 100, target / 100)
         with torch.no_grad():
-            rgb = kornia.color.lab_to_rgb(pred, clip=True)
+            rgb = self.rgb(gray, pred)
             out = {"psnr": psnr_tensor(rgb, image), "psnr_gray": psnr_tensor(gray.expand_as(image), image),
                    "chroma_ratio": pred[:, 1:].norm(dim=1).mean() / target[:, 1:].norm(dim=1).mean().clamp_min(1e-6)}
         return {"loss": loss, **out}
