@@ -9,7 +9,8 @@ thread count:
    D step then G step, data held in memory) with darkroom's DCGAN architecture;
 2. darkroom `train dcgan` (same architecture and recipe, through darkroom's trainer and data layer);
 3. darkroom `train gan` (the stable variant: hinge, spectral norm, EMA).
-Then FID, KID and precision/recall of 1000 samples against the training split (digits: all 1,439;
+Then FID, KID, precision/recall and mode coverage (the total variation between the labels the extractor
+predicts for the samples and for the data: 0 is the same mix of digits or shapes) of 1000 samples against the training split (digits: all 1,439;
 scenes: the first 10,000 renders, which the reference loop also trains on), in the feature space of
 darkroom's shipped `features-digits` / `features-scenes` extractor (not Inception: compare within this
 table only). ``--grids DIR`` also writes 64 samples of each run as DIR/generation-DATA-RUN.png.
@@ -98,7 +99,8 @@ def main() -> None:
     print(f"## Generation on {args.data}, 32 px, {minutes:g} min per run, {args.threads} thread(s)\n")
     print(f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}; "
           f"features: {card['name']} (sha256 {card['sha256'][:12]}), {len(real)} real (train split), 1000 samples\n")
-    print("| run | steps | train images/s | FID | KID x1000 | precision | recall |\n|---|---:|---:|---:|---:|---:|---:|")
+    print("| run | steps | train images/s | FID | KID x1000 | precision | recall | label TV |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|")
     for (label, steps, rate, fake), name in zip(rows, ("reference", "dcgan", "gan")):
         if args.grids:
             write_image(Path(args.grids) / f"generation-{args.data}-{name}.png", grid(fake[:64]),
@@ -106,8 +108,9 @@ def main() -> None:
         fid = gm.fid(real, fake, extractor)
         kid_mean, kid_std = gm.kid(real, fake, extractor)
         precision, recall = gm.precision_recall(real, fake, extractor)
+        coverage, _, _ = gm.label_total_variation(real, fake, extractor, extractor.config.num_classes)
         print(f"| {label} | {steps} | {rate:.0f} | {fid:.2f} | {kid_mean * 1000:.1f} +- {kid_std * 1000:.1f} | "
-              f"{precision:.2f} | {recall:.2f} |")
+              f"{precision:.2f} | {recall:.2f} | {coverage:.3f} |")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\ntotal {time.time() - t0:.0f} s, peak memory {peak:.0f} MB")
 

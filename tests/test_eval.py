@@ -138,3 +138,17 @@ def test_paired_psnr_ssim(tmp_path, capsys):
     quantized = (shifted * 255).round() / 255 - (clean * 255).round() / 255
     expected = -10 * float(torch.log10(quantized.pow(2).mean()))
     assert abs(result["mean"] - expected) < 0.01
+
+
+def test_label_total_variation_is_zero_for_the_same_mix_and_one_for_disjoint_classes():
+    class Brightness(torch.nn.Module):  # class 0 for dark images, 1 for bright ones
+        def forward(self, x):
+            mean = x.flatten(1).mean(1)
+            return torch.stack([0.5 - mean, mean - 0.5], 1)
+
+    dark, bright = torch.zeros(6, 1, 8, 8), torch.ones(6, 1, 8, 8)
+    half = torch.cat([dark[:3], bright[:3]])
+    distance, real_hist, fake_hist = gm.label_total_variation(half, half.flip(0), Brightness(), 3)
+    assert distance == 0 and real_hist.tolist() == [0.5, 0.5, 0.0]
+    assert gm.label_total_variation(dark, bright, Brightness(), 2)[0] == 1
+    assert gm.label_total_variation(half, dark, Brightness(), 2)[0] == pytest.approx(0.5)

@@ -90,3 +90,14 @@ def predicted_labels(images: torch.Tensor, classifier: nn.Module) -> torch.Tenso
 
 def label_histogram(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.bincount(labels, minlength=num_classes).float() / max(len(labels), 1)
+
+
+def label_total_variation(real: torch.Tensor, fake: torch.Tensor, classifier: nn.Module,
+                          num_classes: int) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Mode coverage of an unconditional generator: the total variation distance between the histograms
+    of labels ``classifier`` predicts for ``real`` and ``fake`` images (0: the same mix of classes; 1: no
+    class in common), with the two histograms."""
+    real_hist = label_histogram(predicted_labels(real, classifier), num_classes)
+    fake_hist = label_histogram(predicted_labels(fake, classifier), num_classes)
+    return float((real_hist - fake_hist).abs().sum() / 2), real_hist, fake_hist
+

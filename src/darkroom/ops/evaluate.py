@@ -101,9 +101,8 @@ def coverage(real_x: torch.Tensor, fake: str, classifier, card: dict, seed: int)
                 per_label[names[label]] = float((gm.predicted_labels(images, classifier) == label).float().mean())
             return {"label_accuracy": sum(per_label.values()) / len(per_label), "per_label": per_label}
     fake_x = fake_images(fake, len(real_x), real_x, seed)
-    real_hist = gm.label_histogram(gm.predicted_labels(real_x, classifier), classes)
-    fake_hist = gm.label_histogram(gm.predicted_labels(fake_x, classifier), classes)
-    return {"total_variation": float((real_hist - fake_hist).abs().sum() / 2),
+    distance, real_hist, fake_hist = gm.label_total_variation(real_x, fake_x, classifier, classes)
+    return {"total_variation": distance,
             "histogram_fake": dict(zip(names, fake_hist.tolist())), "histogram_real": dict(zip(names, real_hist.tolist()))}
 
 
