@@ -9,11 +9,11 @@ thread count:
    D step then G step, data held in memory) with darkroom's DCGAN architecture;
 2. darkroom `train dcgan` (same architecture and recipe, through darkroom's trainer and data layer);
 3. darkroom `train gan` (the stable variant: hinge, spectral norm, EMA).
-Then FID, KID, precision/recall and mode coverage (the total variation between the labels the extractor
-predicts for the samples and for the data: 0 is the same mix of digits or shapes) of 1000 samples against the training split (digits: all 1,439;
-scenes: the first 10,000 renders, which the reference loop also trains on), in the feature space of
-darkroom's shipped `features-digits` / `features-scenes` extractor (not Inception: compare within this
-table only). ``--grids DIR`` also writes 64 samples of each run as DIR/generation-DATA-RUN.png.
+Then FID, KID, precision/recall and mode coverage (label TV: the total variation between the labels the
+extractor predicts for the samples and for the data; 0 is the same mix of digits or shapes) of 1000 samples
+against the training split (digits: all 1,439; scenes: the first 10,000 renders, which the reference loop
+also trains on), in the feature space of darkroom's shipped `features-digits` / `features-scenes` extractor
+(not Inception: compare within this table only). ``--grids DIR`` also writes 64 samples of each run as DIR/generation-DATA-RUN.png.
 """
 from __future__ import annotations
 

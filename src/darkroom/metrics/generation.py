@@ -100,4 +100,3 @@ def label_total_variation(real: torch.Tensor, fake: torch.Tensor, classifier: nn
     real_hist = label_histogram(predicted_labels(real, classifier), num_classes)
     fake_hist = label_histogram(predicted_labels(fake, classifier), num_classes)
     return float((real_hist - fake_hist).abs().sum() / 2), real_hist, fake_hist
-

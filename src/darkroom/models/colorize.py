@@ -105,9 +105,10 @@ class Colorizer(nn.Module):
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         image = batch["image"]
-        if self.training:  # upright: mirror only, so the sky stays above
-            image = image.flip(-1) if self.config.upright and torch.rand(()) < 0.5 else image
-            image = image if self.config.upright else random_dihedral(image)
+        if self.training and self.config.upright:  # mirrored at most: the sky stays above
+            image = image.flip(-1) if torch.rand(()) < 0.5 else image
+        elif self.training:
+            image = random_dihedral(image)
         gray = luma(image)
         pred = self.lab(gray)
         target = kornia.color.rgb_to_lab(image)
