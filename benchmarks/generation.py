@@ -1,6 +1,7 @@
 """Generation at a fixed CPU budget: the textbook DCGAN loop vs darkroom's trainer.
 
     python benchmarks/generation.py [--quick] [--minutes M] [--threads T] [--data digits|scenes] [--grids DIR]
+        [--gan-config F.toml]
     (or: darkroom bench generation)
 
 Three runs on digits (32 px; or scenes, 32 px, one object), each for the same wall-clock budget and
@@ -8,7 +9,8 @@ thread count:
 1. reference: a plain DCGAN training loop written here (Radford et al.: Adam 2e-4, beta1 0.5, BCE,
    D step then G step, data held in memory) with darkroom's DCGAN architecture;
 2. darkroom `train dcgan` (same architecture and recipe, through darkroom's trainer and data layer);
-3. darkroom `train gan` (the stable variant: hinge, spectral norm, EMA).
+3. darkroom `train gan` (the stable variant: hinge, spectral norm, EMA; or the settings of ``--gan-config``,
+   e.g. configs/gan-digits-smalld.toml, within the same budget).
 Then FID, KID, precision/recall and mode coverage (label TV: the total variation between the labels the
 extractor predicts for the samples and for the data; 0 is the same mix of digits or shapes) of 1000 samples
 against the training split (digits: all 1,439; scenes: the first 10,000 renders, which the reference loop
@@ -61,9 +63,9 @@ def reference_dcgan(minutes: float, images: torch.Tensor, seed: int = 0, batch_s
     return G.eval(), steps, steps * batch_size / seconds
 
 
-def darkroom_run(model: str, spec: str, minutes: float, out: Path):
+def darkroom_run(model: str, spec: str, minutes: float, out: Path, config_file=None):
     start = time.perf_counter()
-    info = run_training(model, spec, out, {"checkpoint_every": "100000", "sample_every": "100000"},
+    info = run_training(model, spec, out, {"checkpoint_every": "100000", "sample_every": "100000"}, config_file,
                         flags={"steps": 10 ** 7, "minutes": minutes, "seed": 0}, progress=False,
                         print_fn=lambda *a: None)
     seconds = time.perf_counter() - start
@@ -79,6 +81,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", choices=("digits", "scenes"), default="digits")
     parser.add_argument("--grids", help="folder for a sample grid of each run")
+    parser.add_argument("--gan-config", help="a TOML config for the stable run (its settings; the budget stays)")
     args = parser.parse_args()
     minutes = args.minutes or (2.0 if args.quick else 20.0)
     torch.set_num_threads(args.threads)
@@ -92,8 +95,10 @@ def main() -> None:
         fake = torch.cat([(G(torch.randn(250, 100, generator=torch.Generator().manual_seed(k))) + 1) / 2
                           for k in range(4)]).detach()
         rows.append(("reference DCGAN loop (textbook, in the benchmark)", steps, rate, fake))
-        for model, label in (("dcgan", "darkroom train dcgan (same recipe)"), ("gan", "darkroom train gan (stable)")):
-            generator, steps, rate = darkroom_run(model, spec, minutes, Path(tmp) / model)
+        stable = f"darkroom train gan --config {args.gan_config}" if args.gan_config else "darkroom train gan (stable)"
+        for model, label in (("dcgan", "darkroom train dcgan (same recipe)"), ("gan", stable)):
+            config_file = args.gan_config if model == "gan" else None
+            generator, steps, rate = darkroom_run(model, spec, minutes, Path(tmp) / model, config_file)
             fake = generator.sample(1000, generator=torch.Generator().manual_seed(0))
             rows.append((label, steps, rate, fake))
     print(f"## Generation on {args.data}, 32 px, {minutes:g} min per run, {args.threads} thread(s)\n")
