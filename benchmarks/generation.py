@@ -15,7 +15,8 @@ Then FID, KID, precision/recall and mode coverage (label TV: the total variation
 extractor predicts for the samples and for the data; 0 is the same mix of digits or shapes) of 1000 samples
 against the training split (digits: all 1,439; scenes: the first 10,000 renders, which the reference loop
 also trains on), in the feature space of darkroom's shipped `features-digits` / `features-scenes` extractor
-(not Inception: compare within this table only). ``--grids DIR`` also writes 64 samples of each run as DIR/generation-DATA-RUN.png.
+(not Inception: compare within this table only). ``--grids DIR`` also writes 64 samples of each run as
+DIR/generation-DATA-RUN.png.
 """
 from __future__ import annotations
 
@@ -96,8 +97,8 @@ def main() -> None:
                           for k in range(4)]).detach()
         rows.append(("reference DCGAN loop (textbook, in the benchmark)", steps, rate, fake))
         stable = f"darkroom train gan --config {args.gan_config}" if args.gan_config else "darkroom train gan (stable)"
-        for model, label in (("dcgan", "darkroom train dcgan (same recipe)"), ("gan", stable)):
-            config_file = args.gan_config if model == "gan" else None
+        for model, label, config_file in (("dcgan", "darkroom train dcgan (same recipe)", None),
+                                          ("gan", stable, args.gan_config)):
             generator, steps, rate = darkroom_run(model, spec, minutes, Path(tmp) / model, config_file)
             fake = generator.sample(1000, generator=torch.Generator().manual_seed(0))
             rows.append((label, steps, rate, fake))
