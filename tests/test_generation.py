@@ -40,6 +40,27 @@ def test_models_build_sample_and_lose(name):
         out["loss"].backward()
 
 
+@pytest.mark.parametrize("name", ["dcgan", "gan", "cgan"])
+def test_a_gan_step_runs_the_generator_once_as_the_textbook_loop_does(name):
+    torch.manual_seed(0)
+    model = build_model(name, resolve_config(name, SMALL[name], DIGITS)).train()
+    calls = []
+    model.G.register_forward_hook(lambda m, i, o: calls.append(o))
+    batch = {"image": torch.rand(4, 1, 16, 16), "label": torch.tensor([0, 1, 2, 9])}
+    d_out = model.loss(batch, phase="d")
+    d_out["loss"].backward()
+    assert all(p.grad is None for p in model.G.parameters())  # D's loss does not reach G
+    assert model.D.parameters().__next__().grad is not None
+    g_out = model.loss(batch, phase="g")
+    assert len(calls) == 1  # the G phase trained on the D phase's fakes
+    g_out["loss"].backward()
+    assert all(p.grad is not None for p in model.G.parameters())
+    model.loss(batch, phase="g")  # called alone, or with another batch: fresh fakes
+    model.loss(batch, phase="d")
+    model.loss(dict(batch), phase="g")
+    assert len(calls) == 4
+
+
 @pytest.mark.parametrize("name", ["dcgan", "cgan"])
 def test_calibrate_gives_batchnorm_the_statistics_of_these_weights(name):
     torch.manual_seed(0)

@@ -87,12 +87,17 @@ class _GANBase(nn.Module):
 
     def loss(self, batch: dict, phase: str = "g") -> dict[str, torch.Tensor]:
         real = batch["image"] * 2 - 1
-        labels = self._labels(batch.get("label"), real.shape[0], real.device) if self.conditional else None
-        z = torch.randn(real.shape[0], self.config.latent_dim, device=real.device)
-        with torch.set_grad_enabled(phase == "g"):  # the D phase needs no graph through G
+        pending, self._pending = getattr(self, "_pending", None), None
+        if phase == "g" and pending is not None and pending[0] is batch:
+            fake, labels = pending[1:]  # the D phase's fakes, as in the textbook loop: one G forward a step
+        else:
+            labels = self._labels(batch.get("label"), real.shape[0], real.device) if self.conditional else None
+            z = torch.randn(real.shape[0], self.config.latent_dim, device=real.device)
             fake = self.G(z, labels) if self.conditional else self.G(z)
         kind = self.config.loss
         if phase == "d":
+            if torch.is_grad_enabled():  # kept, with its graph, for the G phase of this step
+                self._pending = (batch, fake, labels)
             penalty_r1 = getattr(self.config, "r1", 0.0)
             real_in = real.requires_grad_(True) if penalty_r1 else real
             real_logits = self._d(diff_augment(real_in, self.augment), labels)
