@@ -34,10 +34,14 @@ def test_slerp_keeps_norm_and_ends():
 def test_sefa_recovers_known_directions(runs):
     model, _ = load_run(runs / "cgan")
     latent = model.config.latent_dim
-    q, _ = torch.linalg.qr(torch.randn(latent, latent))
-    scales = torch.linspace(3, 0.1, latent)
+    assert latent == 8
+    hadamard = torch.tensor([[1.0]])
+    for _ in range(3):
+        hadamard = torch.cat([torch.cat([hadamard, hadamard], 1), torch.cat([hadamard, -hadamard], 1)])
+    q = hadamard / 8 ** 0.5  # entries of equal size: every column of W below has the same norm, so SeFa's
+    scales = torch.linspace(3, 0.1, latent)  # column normalisation leaves the spectrum as built
+    torch.manual_seed(0)
     with torch.no_grad():
-        # columns of equal norm, so SeFa's column normalisation leaves the spectrum as built
         model.G.embed.weight.copy_(torch.linalg.qr(torch.randn(model.G.embed.weight.shape[0], latent))[0] @ torch.diag(scales) @ q.T)
     vectors, values = sefa_directions(model, 2)
     assert values[0] >= values[1]

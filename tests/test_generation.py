@@ -176,6 +176,22 @@ def test_gan_resume_is_exact(tmp_path):
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6] and "d_loss" in log[0] and "g_loss" in log[0]
 
 
+def test_a_gan_on_28px_mnist_trains_at_32px_and_says_so(tmp_path):
+    import numpy as np
+
+    images = np.random.default_rng(0).integers(0, 255, (40, 28, 28), dtype=np.uint8)
+    header = bytes([0, 0, 8, 3]) + b"".join(int(d).to_bytes(4, "big") for d in images.shape)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    said = []
+    info = run_training("dcgan", f"mnist:{tmp_path}", tmp_path / "run", {"width": "4", "batch_size": "8"},
+                        flags={"steps": 1}, progress=False, print_fn=said.append)
+    assert info["data"] == f"mnist:{tmp_path},size=32" and info["model_config"]["image_size"] == 32
+    assert any(line.startswith("note:") and "28 px" in line for line in said)
+    assert load_run(tmp_path / "run")[0].sample(2).shape == (2, 1, 32, 32)
+    with pytest.raises(ValueError, match="power-of-two"):  # a size the user names is kept, and refused
+        run_training("dcgan", f"mnist:{tmp_path},size=28", tmp_path / "r28", {}, progress=False, print_fn=quiet)
+
+
 class Collapsed(nn.Module):
     """A stand-in model that reports a collapsed generator."""
 

@@ -26,6 +26,7 @@ class _GANBase(nn.Module):
     """Shared by every GAN here: subclasses build ``self.G`` and ``self.D`` and set the loss kind."""
 
     conditional = False
+    power_of_two_size = True  # `darkroom train` resizes other square data (MNIST's 28 px) to the next power of two
     augment: tuple[str, ...] = ()  # DiffAugment policy applied before D (the stable GAN's ``augment``)
 
     def _labels(self, labels, n: int, device) -> torch.Tensor | None:

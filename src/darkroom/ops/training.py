@@ -8,13 +8,14 @@ import torch
 
 from darkroom.config import build_config, config_to_dict, read_toml, split_sections
 from darkroom.data import load_dataset, parse_spec
+from darkroom.data.spec import Spec
 from darkroom.models import build_model, get_model_class, resolve_config
 from darkroom.train import TrainConfig, train
 from darkroom.train.checkpoint import list_checkpoints
 
 
 def resolve_run(model_name: str, data: str | None, assignments: dict, config_file=None,
-                flags: dict | None = None, resume_from: Path | None = None):
+                flags: dict | None = None, resume_from: Path | None = None, print_fn=print):
     """(model_config, train_config, data_spec) from a TOML file, ``--set`` pairs and explicit flags.
 
     When resuming, the saved run's configs are the base and only the budget may change.
@@ -44,9 +45,22 @@ def resolve_run(model_name: str, data: str | None, assignments: dict, config_fil
         raise ValueError("no data: pass --data SPEC (e.g. --data scenes)")
     parse_spec(spec)
     data_info = load_dataset(spec).info()
+    if getattr(cls, "power_of_two_size", False) and "image_size" not in routed["model"]:
+        spec, data_info = _power_of_two(spec, data_info, print_fn)
     model_config = resolve_config(model_name, routed["model"], data_info)
     train_config = build_config(TrainConfig, {**getattr(cls, "train_defaults", {}), **routed["train"]})
     return model_config, train_config, spec
+
+
+def _power_of_two(spec: str, data_info: dict, print_fn=print) -> tuple[str, dict]:
+    """A GAN trains at a power-of-two size: square images of another size (MNIST's 28 px) are resized
+    to the next one, and the spec says so, unless it names a size itself."""
+    parsed, size = parse_spec(spec), data_info.get("image_size")
+    if "size" in parsed.options or not size or size[0] != size[1] or not size[0] & (size[0] - 1):
+        return spec, data_info
+    fitted = str(Spec(parsed.source, parsed.path, {**parsed.options, "size": 1 << (size[0] - 1).bit_length()}))
+    print_fn(f"note: {spec} holds {size[0]} px images and GANs train at a power-of-two size: using {fitted}")
+    return fitted, load_dataset(fitted).info()
 
 
 def run_training(model_name: str, data: str | None, out, assignments: dict, config_file=None,
@@ -54,7 +68,7 @@ def run_training(model_name: str, data: str | None, out, assignments: dict, conf
     out = Path(out)
     checkpoints = list_checkpoints(out) if resume else []
     model_config, train_config, spec = resolve_run(model_name, data, assignments, config_file, flags,
-                                                   checkpoints[-1] if checkpoints else None)
+                                                   checkpoints[-1] if checkpoints else None, print_fn)
     print_fn(f"model {model_name}: " + json.dumps(config_to_dict(model_config)))
     print_fn("train: " + json.dumps(config_to_dict(train_config)))
     print_fn(f"data: {spec}")
