@@ -1,8 +1,8 @@
 """GANs: the textbook DCGAN, darkroom's stable GAN, and the class-conditional GAN.
 
-Each trains in two phases per step (discriminator, then generator) through the trainer's ``phases()``
-hook. Images are [0, 1] outside and [-1, 1] inside. ``sample(n)`` generates; ``truncation`` in (0, 1]
-scales the latent (values below 1 trade variety for typicality).
+Each trains in two phases per step (discriminator, then generator, on the same fakes) through the
+trainer's ``phases()`` hook. Images are [0, 1] outside and [-1, 1] inside. ``sample(n)`` generates;
+``truncation`` in (0, 1] scales the latent (values below 1 trade variety for typicality).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class _GANBase(nn.Module):
     conditional = False
     power_of_two_size = True  # `darkroom train` resizes other square data (MNIST's 28 px) to the next power of two
     augment: tuple[str, ...] = ()  # DiffAugment policy applied before D (the stable GAN's ``augment``)
+    _pending = None  # (batch, fakes, labels) of this step's D phase, for its G phase
 
     def _labels(self, labels, n: int, device) -> torch.Tensor | None:
         if not self.conditional:
@@ -88,7 +89,7 @@ class _GANBase(nn.Module):
 
     def loss(self, batch: dict, phase: str = "g") -> dict[str, torch.Tensor]:
         real = batch["image"] * 2 - 1
-        pending, self._pending = getattr(self, "_pending", None), None
+        pending, self._pending = self._pending, None
         if phase == "g" and pending is not None and pending[0] is batch:
             fake, labels = pending[1:]  # the D phase's fakes, as in the textbook loop: one G forward a step
         else:
