@@ -50,7 +50,7 @@ def test_a_gan_step_runs_the_generator_once_as_the_textbook_loop_does(name):
     d_out = model.loss(batch, phase="d")
     d_out["loss"].backward()
     assert all(p.grad is None for p in model.G.parameters())  # D's loss does not reach G
-    assert model.D.parameters().__next__().grad is not None
+    assert next(model.D.parameters()).grad is not None
     g_out = model.loss(batch, phase="g")
     assert len(calls) == 1  # the G phase trained on the D phase's fakes
     g_out["loss"].backward()
