@@ -22,6 +22,15 @@ from darkroom.data import load_dataset
 from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, make_examples, write_set
 
 
+def keeps_jpeg_traces(photos: str) -> bool:
+    """Whether a ``--photos`` spec reads JPEG files at their own size, so real examples keep JPEG traces
+    (a ``scale=`` below 1 resamples them away, as the benchmark's test photos are read)."""
+    folder, *options = photos.split(",")
+    if any(o.startswith("scale=") and float(o[6:]) < 1 for o in options) or not Path(folder).is_dir():
+        return False
+    return any(p.suffix.lower() in (".jpg", ".jpeg") for p in Path(folder).rglob("*"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
@@ -46,6 +55,9 @@ def main() -> None:
         raise SystemExit(f"unknown families {sorted(set(families) - set(ALL_FAMILIES))}; "
                          f"known: {', '.join(ALL_FAMILIES)}")
     autoencoders = sorted(p.parent for p in Path(args.autoencoders).glob("*/run.json")) if args.autoencoders else []
+    if keeps_jpeg_traces(args.photos):
+        print(f"note: {args.photos} holds JPEG files, read at their own size: real examples keep their JPEG traces, which the networks' "
+              "outputs lose, and a detector can learn that shortcut (README, forensics)")
     if "autoencode" in families and not autoencoders:
         raise SystemExit("the autoencode family needs --autoencoders DIR, a folder of photoae runs")
     images, labels = make_examples((data[int(i)]["image"] for i in order), args.crop, families=families,

@@ -1,7 +1,11 @@
 """The generated-image detector and the set it learns from."""
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from darkroom.models import build_model, resolve_config
 from darkroom.models.gendetect import DetectSample
@@ -163,3 +167,20 @@ def test_shipped_jpeg_expert_reads_recompressed_super_resolution_where_gendetect
         with torch.no_grad():
             ap[name] = average_precision_score(labels > 0, model(squeezed).numpy())
     assert ap["gendetect-jpeg"] > 0.8 and ap["gendetect-jpeg"] > ap["gendetect"] + 0.1, ap
+
+
+def test_the_set_script_warns_when_real_photos_would_keep_jpeg_traces_the_outputs_lose(tmp_path):
+    # packed JPEG photos read at their own size taught the detector "JPEG traces = camera photo" (README)
+    spec = importlib.util.spec_from_file_location("make_generated_set",
+                                                  Path(__file__).parents[1] / "scripts" / "make_generated_set.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    (tmp_path / "png" / "train").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "png" / "train" / "a.png")
+    (tmp_path / "jpeg" / "train").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "jpeg" / "train" / "a.JPG")
+    assert script.keeps_jpeg_traces(str(tmp_path / "jpeg"))
+    assert not script.keeps_jpeg_traces(f"{tmp_path / 'jpeg'},scale=0.5")  # resampled as the test photos are
+    assert script.keeps_jpeg_traces(f"{tmp_path / 'jpeg'},scale=1")
+    assert not script.keeps_jpeg_traces(str(tmp_path / "png"))
+    assert not script.keeps_jpeg_traces(str(tmp_path / "missing"))
