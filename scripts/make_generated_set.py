@@ -19,16 +19,18 @@ import numpy as np
 import torch
 
 from darkroom.data import load_dataset
+from darkroom.data.spec import parse_spec
 from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, make_examples, write_set
 
 
 def keeps_jpeg_traces(photos: str) -> bool:
     """Whether a ``--photos`` spec reads JPEG files at their own size, so real examples keep JPEG traces
     (a ``scale=`` below 1 resamples them away, as the benchmark's test photos are read)."""
-    folder, *options = photos.split(",")
-    if any(o.startswith("scale=") and float(o[6:]) < 1 for o in options) or not Path(folder).is_dir():
+    spec = parse_spec(f"photos:{photos}")
+    folder = Path(spec.path or "")
+    if float(spec.options.get("scale", 1)) < 1 or not folder.is_dir():
         return False
-    return any(p.suffix.lower() in (".jpg", ".jpeg") for p in Path(folder).rglob("*"))
+    return any(p.suffix.lower() in (".jpg", ".jpeg") for p in folder.rglob("*"))
 
 
 def main() -> None:
@@ -56,8 +58,8 @@ def main() -> None:
                          f"known: {', '.join(ALL_FAMILIES)}")
     autoencoders = sorted(p.parent for p in Path(args.autoencoders).glob("*/run.json")) if args.autoencoders else []
     if keeps_jpeg_traces(args.photos):
-        print(f"note: {args.photos} holds JPEG files, read at their own size: real examples keep their JPEG traces, which the networks' "
-              "outputs lose, and a detector can learn that shortcut (README, forensics)")
+        print(f"note: {args.photos} holds JPEG files, read at their own size: real examples keep their JPEG "
+              "traces, which the networks' outputs lose, and a detector can learn that shortcut (README, forensics)")
     if "autoencode" in families and not autoencoders:
         raise SystemExit("the autoencode family needs --autoencoders DIR, a folder of photoae runs")
     images, labels = make_examples((data[int(i)]["image"] for i in order), args.crop, families=families,
