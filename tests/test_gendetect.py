@@ -9,7 +9,8 @@ from PIL import Image
 
 from darkroom.models import build_model, resolve_config
 from darkroom.models.gendetect import DetectSample
-from darkroom.nn.residuals import npr_residual
+from darkroom.forensics.classical import spectrum_profile as numpy_profile
+from darkroom.nn.residuals import npr_residual, spectrum_profile
 from darkroom.io import write_image
 from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, detail, make_examples, real_example
 
@@ -118,6 +119,26 @@ def test_npr_inputs_take_any_size(inputs):
     assert model(torch.rand(2, 3, 33, 31)).shape == (2,) and 0 <= model.image_prob(torch.rand(3, 40, 41)) <= 1
     with pytest.raises(ValueError, match="inputs"):
         resolve_config("gendetect", {"inputs": "fft"})
+
+
+def test_spectrum_profile_is_the_baselines_and_falls_with_smoothing():
+    x = torch.stack([textured(1, 48), torch.rand(3, 48, 48)])
+    ours = spectrum_profile(x, 24)
+    assert ours.shape == (2, 24)
+    assert np.allclose(ours.numpy(), np.stack([numpy_profile(i, 24) for i in x]), atol=1e-5)
+    assert ours[0, -6:].mean() < ours[1, -6:].mean() - 0.3  # the bicubic-smooth image's top band is emptier
+
+
+def test_detector_with_a_spectrum_branch_learns_and_takes_any_size():
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
+                                                                  "inputs": "npr", "spectrum_bins": 16}))
+    out = model.loss({"image": torch.rand(4, 3, 32, 32), "label": torch.tensor([0, 1, 0, 2])})
+    out["loss"].backward()
+    assert model.spectrum[1].weight.grad.abs().sum() > 0 and model.head.weight.shape == (1, model.body.out_channels + 32)
+    model.eval()
+    assert model(torch.rand(2, 3, 33, 31)).shape == (2,) and 0 <= model.image_prob(torch.rand(3, 40, 41)) <= 1
+    with pytest.raises(ValueError, match="spectrum_bins"):
+        resolve_config("gendetect", {"spectrum_bins": -1})
 
 
 def test_probability_applies_the_calibration_of_the_config():

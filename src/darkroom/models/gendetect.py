@@ -6,7 +6,9 @@ Works at full resolution on small crops (network traces live in the finest pixel
 them): the image and its SRM high-pass residual (``inputs = "srm"``) or the neighbouring-pixel residual
 alone (``"npr"``: each pixel minus the top-left pixel of its 2x2 block, after Tan et al. 2024, whose
 upsampling traces generalise across generators) into a small ResNet with a stride-1 stem, GeM pooling, one
-logit; both classes weigh the same in the loss. Training crops pass through the same
+logit; both classes weigh the same in the loss. With ``spectrum_bins`` > 0 the head also reads the crop's
+Durall spectrum profile (through a small layer of its own): the cue that finds a smoothing network that
+does no upsampling, which the residual alone misses when such a family is left out. Training crops pass through the same
 random flips and rotations whatever their class and, with the probabilities of the config, JPEG and mild
 blur or resizing (on a CPU budget these cost much of the accuracy on clean crops: see
 configs/gendetect.toml). ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
@@ -26,7 +28,7 @@ from torch import nn
 
 from darkroom.data import degrade
 from darkroom.nn.resnet import GeM, SmallResNet
-from darkroom.nn.residuals import CHANNELS, HIGHPASS, INPUTS, residual_inputs
+from darkroom.nn.residuals import CHANNELS, HIGHPASS, INPUTS, residual_inputs, spectrum_profile
 
 
 class DetectSample:
@@ -67,6 +69,7 @@ class GenDetectConfig:
     stages: int = 4
     # srm: image + SRM high-pass residual; npr: neighbouring-pixel residual only; srm+npr: all three
     inputs: str = "srm"
+    spectrum_bins: int = 0  # > 0: the head also reads the crop's spectrum profile with this many radii
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1
@@ -78,8 +81,8 @@ class GenDetectConfig:
     logit_shift: float = 0.0
 
     def check(self):
-        if self.crop < 16 or self.width < 1 or self.stages < 1 or self.holdout < 0:
-            raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout >= 0")
+        if self.crop < 16 or self.width < 1 or self.stages < 1 or self.holdout < 0 or self.spectrum_bins < 0:
+            raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout and spectrum_bins >= 0")
         if self.inputs not in INPUTS:
             raise ValueError(f"gendetect: inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
         if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob, self.real_blur_prob)):
@@ -96,14 +99,20 @@ class GeneratedDetector(nn.Module):
         self.register_buffer("highpass", HIGHPASS.expand(3, 1, 3, 3).clone())
         self.body = SmallResNet(CHANNELS[c.inputs], c.width, c.stages, stem_stride=1)
         self.pool = GeM()
-        self.head = nn.Linear(self.body.out_channels, 1)
+        features = self.body.out_channels
+        if c.spectrum_bins:
+            self.spectrum = nn.Sequential(nn.BatchNorm1d(c.spectrum_bins), nn.Linear(c.spectrum_bins, 32), nn.ReLU())
+            features += 32
+        self.head = nn.Linear(features, 1)
         self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        x = residual_inputs(x * 2 - 1, self.config.inputs, self.highpass)
-        return self.head(self.pool(self.body(x))).squeeze(1)
+        features = self.pool(self.body(residual_inputs(x * 2 - 1, self.config.inputs, self.highpass)))
+        if self.config.spectrum_bins:
+            features = torch.cat([features, self.spectrum(spectrum_profile(x, self.config.spectrum_bins))], 1)
+        return self.head(features).squeeze(1)
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x, labels = batch["image"], batch["label"]

@@ -2,7 +2,9 @@
 
 ``srm``: the SRM "square 3x3" high-pass of each channel. ``npr``: each pixel minus the top-left pixel of
 its 2x2 block (Tan et al. 2024, "Rethinking the up-sampling operations in CNN-based generative network for
-generalizable deepfake detection"): upsampling layers leave their trace there, whatever the generator.
+generalizable deepfake detection"): upsampling layers leave their trace there, whatever the generator. ``spectrum_profile``: Durall et al.'s
+azimuthal average of the log-magnitude FFT (the torch twin of ``forensics.classical.spectrum_profile``),
+which sees what a smoothing network takes out of the highest frequencies.
 """
 from __future__ import annotations
 
@@ -43,3 +45,25 @@ def residual_inputs(x: torch.Tensor, kind: str, highpass: torch.Tensor, learned=
     if "npr" in kind:
         inputs.append(npr_residual(x) * GAIN)
     return torch.cat(inputs, 1)
+
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def spectrum_profile(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, bins): the azimuthal average of the log-magnitude 2-D FFT of the luma, radii from
+    the centre to a corner, each profile scaled to [0, 1] (Durall et al., CVPR 2020; the same numbers as
+    ``darkroom.forensics.classical.spectrum_profile``, up to float precision)."""
+    y = torch.einsum("bchw,c->bhw", x.double(), x.new_tensor(LUMA, dtype=torch.float64))
+    y = y - y.mean((-2, -1), keepdim=True)
+    spectrum = torch.log(torch.fft.fftshift(torch.fft.fft2(y), dim=(-2, -1)).abs() + 1e-8)
+    h, w = spectrum.shape[-2:]
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                            indexing="ij")
+    radius = torch.hypot(yy - h / 2, xx - w / 2) / (h * h / 4 + w * w / 4) ** 0.5
+    index = (radius * bins).long().clamp(max=bins - 1).flatten().to(x.device)
+    counts = torch.bincount(index, minlength=bins).clamp_min(1)
+    sums = spectrum.flatten(1).new_zeros(len(x), bins).index_add_(1, index, spectrum.flatten(1))
+    profile = sums / counts
+    low, high = profile.min(1, keepdim=True).values, profile.max(1, keepdim=True).values
+    return ((profile - low) / (high - low).clamp_min(1e-8)).to(x.dtype)
