@@ -11,8 +11,9 @@ scored per family against the real crops: average precision (AP) and accuracy at
 trained without that family (`RUNS/gendetect-aug-no-FAMILY`: configs/gendetect.toml, then
 configs/gendetect-aug.toml, both with holdout=K; `--lofo PREFIX` names other runs).
 The spectral baseline is refitted, same run, on the detector's own training set (the npz its card names).
-The last tables score the same crops after a JPEG recompression (q90, q75) of every one, real or generated,
-with the shipped detector, its JPEG expert (which `darkroom inspect` uses on JPEG files) and the baseline.
+Then the same crops after a JPEG recompression (q90, q75) of every one, real or generated, with the
+shipped detector, its JPEG expert (which `darkroom inspect` uses on JPEG files) and the baseline; last, the
+test photos at their own size, whose real crops keep the JPEG traces of the files.
 """
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ JPEGS = (90, 75)  # the robustness tables: every test crop, real or generated, r
 JPEG_EXPERT = "gendetect-jpeg"  # inspect's detector for JPEG files (shipped name or run folder)
 
 
-def test_set(quick: bool):
-    spec = "photos:/usr/share/backgrounds,split=test,scale=0.5" if os.path.isdir("/usr/share/backgrounds") \
+def test_set(quick: bool, scale: float = 0.5):
+    spec = f"photos:/usr/share/backgrounds,split=test,scale={scale:g}" if os.path.isdir("/usr/share/backgrounds") \
         else "photos:split=test"
     data = load_dataset(spec, patch=128)
     picks = range(0, len(data), 3 if quick else 1)
@@ -155,18 +156,24 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
     except ValueError:
         print(f"\n(no JPEG expert at {jpeg_model}: configs/gendetect-jpeg.toml trains one)")
     for quality in JPEGS:
-        jpeg_table(images, labels, experts, seen_spectral, quality)
+        squeezed = degraded(images, degrade.jpeg, quality)
+        probs = {name: network_probs(expert, squeezed) for name, expert in experts.items()}
+        probs["spectral"] = seen_spectral(spectra(squeezed))
+        family_table(f"The same test crops, every one (real or generated) recompressed as JPEG q{quality}; "
+                     "detectors trained on every family", f"Recompressed (q{quality}) real", probs, labels)
+    # The photos at their own size: most are JPEG files, so the real crops keep their JPEG traces, which
+    # halving wipes out and a network's output lacks (`inspect` sends JPEG files to the JPEG expert).
+    if os.path.isdir("/usr/share/backgrounds"):
+        images, labels = test_set(quick, scale=1)
+        probs = {"gendetect": network_probs(model, images), "spectral": seen_spectral(spectra(images))}
+        family_table("The test photos at their own size (real crops keep the JPEG traces of the files), "
+                     f"{np.sum(labels == 0)} real crops", "Own-size real", probs, labels)
     print(f"\ngenerated: {time.time() - t0:.0f} s")
 
 
-def jpeg_table(images, labels, experts: dict, spectral, quality: int) -> None:
-    """Every test crop, real or generated, recompressed as JPEG at ``quality``; each detector trained on
-    every family (the JPEG expert on recompressed crops only)."""
-    squeezed = degraded(images, degrade.jpeg, quality)
-    probs = {name: network_probs(model, squeezed) for name, model in experts.items()}
-    probs["spectral"] = spectral(spectra(squeezed))
-    print(f"\nThe same test crops, every one (real or generated) recompressed as JPEG q{quality}; detectors "
-          "trained on every family:\n\n| family | " + " | ".join(f"{n} AP | {n} acc@0.5" for n in probs)
+def family_table(title: str, real_name: str, probs: dict, labels) -> None:
+    """AP and accuracy at 0.5 per family for each detector's probabilities, then the real crops' false alarms."""
+    print(f"\n{title}:\n\n| family | " + " | ".join(f"{n} AP | {n} acc@0.5" for n in probs)
           + " |\n|---|" + "---:|---:|" * len(probs))
     rows = []
     for k, family in enumerate(FAMILIES, start=1):
@@ -174,7 +181,7 @@ def jpeg_table(images, labels, experts: dict, spectral, quality: int) -> None:
         print(f"| {family} | " + " | ".join(f"{v:.3f}" for v in rows[-1]) + " |")
     print("| mean | " + " | ".join(f"{v:.3f}" for v in np.mean(rows, axis=0)) + " |")
     real = labels == 0
-    print(f"\nRecompressed (q{quality}) real crops called generated at 0.5: "
+    print(f"\n{real_name} crops called generated at 0.5: "
           + ", ".join(f"{n} {float((p[real] > 0.5).mean()):.3f}" for n, p in probs.items()))
 
 
