@@ -139,6 +139,21 @@ def test_detector_with_a_spectrum_branch_learns_and_takes_any_size():
     assert model(torch.rand(2, 3, 33, 31)).shape == (2,) and 0 <= model.image_prob(torch.rand(3, 40, 41)) <= 1
     with pytest.raises(ValueError, match="spectrum_bins"):
         resolve_config("gendetect", {"spectrum_bins": -1})
+    with pytest.raises(ValueError, match="spectrum_only"):
+        resolve_config("gendetect", {"spectrum_only": 0.5})  # without a spectrum branch
+
+
+def test_spectrum_only_crops_are_read_from_the_profile_alone_in_training():
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
+                                                                  "spectrum_bins": 16, "spectrum_only": 0.999}))
+    x = torch.rand(2, 3, 32, 32)
+    model.train()
+    torch.manual_seed(0)  # every crop below the 0.999 draw
+    spectrum = model.spectrum(spectrum_profile(x, 16))
+    head_on_profile = model.head.bias + spectrum @ model.head.weight[0, -32:]
+    assert torch.allclose(model(x), head_on_profile, atol=1e-5)
+    model.eval()
+    assert not torch.allclose(model(x), model.head.bias + model.spectrum(spectrum_profile(x, 16)) @ model.head.weight[0, -32:])
 
 
 def test_probability_applies_the_calibration_of_the_config():

@@ -70,6 +70,7 @@ class GenDetectConfig:
     # srm: image + SRM high-pass residual; npr: neighbouring-pixel residual only; srm+npr: all three
     inputs: str = "srm"
     spectrum_bins: int = 0  # > 0: the head also reads the crop's spectrum profile with this many radii
+    spectrum_only: float = 0.0  # training: the share of crops whose residual features are zeroed (head reads the profile alone)
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1
@@ -83,6 +84,8 @@ class GenDetectConfig:
     def check(self):
         if self.crop < 16 or self.width < 1 or self.stages < 1 or self.holdout < 0 or self.spectrum_bins < 0:
             raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout and spectrum_bins >= 0")
+        if not 0 <= self.spectrum_only < 1 or (self.spectrum_only and not self.spectrum_bins):
+            raise ValueError("gendetect: spectrum_only must be in [0, 1) and needs spectrum_bins")
         if self.inputs not in INPUTS:
             raise ValueError(f"gendetect: inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
         if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob, self.real_blur_prob)):
@@ -110,6 +113,8 @@ class GeneratedDetector(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         features = self.pool(self.body(residual_inputs(x * 2 - 1, self.config.inputs, self.highpass)))
+        if self.training and self.config.spectrum_only:
+            features = features * (torch.rand(len(x), 1, device=x.device) >= self.config.spectrum_only)
         if self.config.spectrum_bins:
             features = torch.cat([features, self.spectrum(spectrum_profile(x, self.config.spectrum_bins))], 1)
         return self.head(features).squeeze(1)
