@@ -8,10 +8,10 @@ alone (``"npr"``: each pixel minus the top-left pixel of its 2x2 block, after Ta
 upsampling traces generalise across generators) into a small ResNet with a stride-1 stem, GeM pooling, one
 logit; both classes weigh the same in the loss. With ``spectrum_bins`` > 0 the head also reads the crop's
 Durall spectrum profile (through a small layer of its own): the cue that finds a smoothing network that
-does no upsampling, which the residual alone misses when such a family is left out. Training crops pass through the same
-random flips and rotations whatever their class and, with the probabilities of the config, JPEG and mild
-blur or resizing (on a CPU budget these cost much of the accuracy on clean crops: see
-configs/gendetect.toml). ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
+does no upsampling, which the residual alone misses when such a family is left out. Training crops pass
+through the same random flips and rotations whatever their class and, with the probabilities of the
+config, JPEG and mild blur or resizing (on a CPU budget these cost much of the accuracy on clean crops:
+see configs/gendetect.toml). ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
 
     model(crops)          -> (B,) logits
     model.probability(l)  -> calibrated probabilities for logits (see scripts/calibrate_gendetect.py)
@@ -70,7 +70,8 @@ class GenDetectConfig:
     # srm: image + SRM high-pass residual; npr: neighbouring-pixel residual only; srm+npr: all three
     inputs: str = "srm"
     spectrum_bins: int = 0  # > 0: the head also reads the crop's spectrum profile with this many radii
-    spectrum_only: float = 0.0  # training: the share of crops whose residual features are zeroed (head reads the profile alone)
+    # training: the share of crops whose residual features are zeroed, so the head reads the profile alone
+    spectrum_only: float = 0.0
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1

@@ -2,9 +2,10 @@
 
 ``srm``: the SRM "square 3x3" high-pass of each channel. ``npr``: each pixel minus the top-left pixel of
 its 2x2 block (Tan et al. 2024, "Rethinking the up-sampling operations in CNN-based generative network for
-generalizable deepfake detection"): upsampling layers leave their trace there, whatever the generator. ``spectrum_profile``: Durall et al.'s
-azimuthal average of the log-magnitude FFT (the torch twin of ``forensics.classical.spectrum_profile``),
-which sees what a smoothing network takes out of the highest frequencies.
+generalizable deepfake detection"): upsampling layers leave their trace there, whatever the generator.
+``spectrum_profile``: Durall et al.'s azimuthal average of the log-magnitude FFT (the torch twin of
+``forensics.classical.spectrum_profile``), which sees what a smoothing network takes out of the highest
+frequencies.
 """
 from __future__ import annotations
 
