@@ -41,11 +41,11 @@ LOFO_PREFIX = "gendetect-aug-no-"  # the leave-one-family-out runs of the shippe
 BLURS = (0.7, 1.0, 1.5, 2.0)  # out-of-focus real crops: how many are called generated
 JPEGS = (90, 75)  # the robustness tables: every test crop, real or generated, recompressed at these qualities
 JPEG_EXPERT = "gendetect-jpeg"  # inspect's detector for JPEG files (shipped name or run folder)
+BACKGROUNDS = "/usr/share/backgrounds"  # the wallpaper photos, when installed (README)
 
 
 def test_set(quick: bool, scale: float = 0.5):
-    spec = f"photos:/usr/share/backgrounds,split=test,scale={scale:g}" if os.path.isdir("/usr/share/backgrounds") \
-        else "photos:split=test"
+    spec = f"photos:{BACKGROUNDS},split=test,scale={scale:g}" if os.path.isdir(BACKGROUNDS) else "photos:split=test"
     data = load_dataset(spec, patch=128)
     picks = range(0, len(data), 3 if quick else 1)
     return make_examples((data[i]["image"] for i in picks), CROP, per_patch=len(FAMILIES), seed=123, progress=False)
@@ -163,7 +163,7 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
                      "detectors trained on every family", f"Recompressed (q{quality}) real", probs, labels)
     # The photos at their own size: most are JPEG files, so the real crops keep their JPEG traces, which
     # halving wipes out and a network's output lacks (`inspect` sends JPEG files to the JPEG expert).
-    if os.path.isdir("/usr/share/backgrounds"):
+    if os.path.isdir(BACKGROUNDS):
         images, labels = test_set(quick, scale=1)
         probs = {"gendetect": network_probs(model, images), "spectral": seen_spectral(spectra(images))}
         family_table("The test photos at their own size (real crops keep the JPEG traces of the files), "
