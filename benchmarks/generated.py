@@ -13,7 +13,8 @@ configs/gendetect-aug.toml, both with holdout=K; `--lofo PREFIX` names other run
 The spectral baseline is refitted, same run, on the detector's own training set (the npz its card names).
 Then the same crops after a JPEG recompression (q90, q75) of every one, real or generated, with the
 shipped detector, its JPEG expert (which `darkroom inspect` uses on JPEG files) and the baseline; last, the
-test photos at their own size, whose real crops keep the JPEG traces of the files.
+test photos at their own size, whose real crops keep the JPEG traces of the files, as they are and (for the
+JPEG expert) recompressed, so that their real crops are compressed twice.
 """
 from __future__ import annotations
 
@@ -168,6 +169,10 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
         probs = {"gendetect": network_probs(model, images), "spectral": seen_spectral(spectra(images))}
         family_table("The test photos at their own size (real crops keep the JPEG traces of the files), "
                      f"{np.sum(labels == 0)} real crops", "Own-size real", probs, labels)
+        if "JPEG expert" in experts:  # its real training crops were compressed twice: does twice read as a photo?
+            probs = {f"q{q}": network_probs(experts["JPEG expert"], degraded(images, degrade.jpeg, q)) for q in JPEGS}
+            family_table("The JPEG expert on those own-size crops recompressed (real crops now compressed twice, "
+                         "generated ones once)", "Own-size recompressed real", probs, labels)
     print(f"\ngenerated: {time.time() - t0:.0f} s")
 
 
