@@ -5,12 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from darkroom.models import build_model, resolve_config
 from darkroom.models.gendetect import DetectSample
 from darkroom.forensics.classical import spectrum_profile as numpy_profile
-from darkroom.nn.residuals import npr_residual, spectrum_profile
+from darkroom.nn.residuals import CHROMA, npr_residual, spectrum_profile
 from darkroom.io import write_image
 from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, detail, make_examples, real_example
 
@@ -154,6 +155,30 @@ def test_spectrum_only_crops_are_read_from_the_profile_alone_in_training():
     assert torch.allclose(model(x), head_on_profile, atol=1e-5)
     model.eval()
     assert not torch.allclose(model(x), model.head.bias + model.spectrum(spectrum_profile(x, 16)) @ model.head.weight[0, -32:])
+
+
+def test_chroma_profiles_see_smoothed_colour_that_the_luma_profile_misses():
+    luma = 0.3 + 0.4 * textured(1, 48)[:1]
+
+    def coloured(noise):  # the grey image plus colour that leaves its luma as it is
+        return torch.cat([luma + noise, luma - noise * (0.299 / 0.587), luma], 0)[None]
+
+    fine = torch.randn(1, 48, 48) * 0.05
+    smooth = F.interpolate(fine[None, :, ::6, ::6], size=48, mode="bilinear")[0]  # a colorizer's colour
+    sharp, soft = coloured(fine), coloured(smooth)
+    assert torch.allclose(spectrum_profile(sharp, 24), spectrum_profile(soft, 24), atol=1e-4)  # luma: blind
+    cb_sharp, cb_soft = spectrum_profile(sharp, 24, CHROMA[0]), spectrum_profile(soft, 24, CHROMA[0])
+    assert cb_sharp[0, -6:].mean() > cb_soft[0, -6:].mean() + 0.2
+    rgb = sharp
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
+                                                                  "spectrum_bins": 16, "spectrum_chroma": True}))
+    assert model.profiles(rgb).shape == (1, 48) and torch.allclose(model.profiles(rgb)[:, 16:32],
+                                                                    spectrum_profile(rgb, 16, CHROMA[0]))
+    out = model.loss({"image": torch.rand(4, 3, 32, 32), "label": torch.tensor([0, 1, 0, 2])})
+    out["loss"].backward()
+    assert model.spectrum[1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="spectrum_chroma"):
+        resolve_config("gendetect", {"spectrum_chroma": True})
 
 
 def test_probability_applies_the_calibration_of_the_config():

@@ -8,7 +8,9 @@ alone (``"npr"``: each pixel minus the top-left pixel of its 2x2 block, after Ta
 upsampling traces generalise across generators) into a small ResNet with a stride-1 stem, GeM pooling, one
 logit; both classes weigh the same in the loss. With ``spectrum_bins`` > 0 the head also reads the crop's
 Durall spectrum profile (through a small layer of its own): the cue that finds a smoothing network that
-does no upsampling, which the residual alone misses when such a family is left out. Training crops pass
+does no upsampling, which the residual alone misses when such a family is left out; with
+``spectrum_chroma``, the profiles of the two chroma channels too (a colorizer's or a denoiser's colour is
+smoother than a camera's). Training crops pass
 through the same random flips and rotations whatever their class and, with the probabilities of the
 config, JPEG and mild blur or resizing (on a CPU budget these cost much of the accuracy on clean crops:
 see configs/gendetect.toml). ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
@@ -28,7 +30,7 @@ from torch import nn
 
 from darkroom.data import degrade
 from darkroom.nn.resnet import GeM, SmallResNet
-from darkroom.nn.residuals import CHANNELS, HIGHPASS, INPUTS, residual_inputs, spectrum_profile
+from darkroom.nn.residuals import CHANNELS, CHROMA, HIGHPASS, INPUTS, residual_inputs, spectrum_profile
 
 
 class DetectSample:
@@ -70,6 +72,8 @@ class GenDetectConfig:
     # srm: image + SRM high-pass residual; npr: neighbouring-pixel residual only; srm+npr: all three
     inputs: str = "srm"
     spectrum_bins: int = 0  # > 0: the head also reads the crop's spectrum profile with this many radii
+    # and the profiles of the two chroma channels (Cb, Cr) beside it: networks smooth colour too
+    spectrum_chroma: bool = False
     # training: the share of crops whose residual features are zeroed, so the head reads the profile alone
     spectrum_only: float = 0.0
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
@@ -87,6 +91,8 @@ class GenDetectConfig:
             raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout and spectrum_bins >= 0")
         if not 0 <= self.spectrum_only < 1 or (self.spectrum_only and not self.spectrum_bins):
             raise ValueError("gendetect: spectrum_only must be in [0, 1) and needs spectrum_bins")
+        if self.spectrum_chroma and not self.spectrum_bins:
+            raise ValueError("gendetect: spectrum_chroma needs spectrum_bins")
         if self.inputs not in INPUTS:
             raise ValueError(f"gendetect: inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
         if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob, self.real_blur_prob)):
@@ -105,7 +111,8 @@ class GeneratedDetector(nn.Module):
         self.pool = GeM()
         features = self.body.out_channels
         if c.spectrum_bins:
-            self.spectrum = nn.Sequential(nn.BatchNorm1d(c.spectrum_bins), nn.Linear(c.spectrum_bins, 32), nn.ReLU())
+            profiles = c.spectrum_bins * (3 if c.spectrum_chroma else 1)
+            self.spectrum = nn.Sequential(nn.BatchNorm1d(profiles), nn.Linear(profiles, 32), nn.ReLU())
             features += 32
         self.head = nn.Linear(features, 1)
         self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob)
@@ -117,8 +124,14 @@ class GeneratedDetector(nn.Module):
         if self.training and self.config.spectrum_only:
             features = features * (torch.rand(len(x), 1, device=x.device) >= self.config.spectrum_only)
         if self.config.spectrum_bins:
-            features = torch.cat([features, self.spectrum(spectrum_profile(x, self.config.spectrum_bins))], 1)
+            features = torch.cat([features, self.spectrum(self.profiles(x))], 1)
         return self.head(features).squeeze(1)
+
+    def profiles(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> the spectrum profiles the head reads: the luma's, then Cb's and Cr's if configured."""
+        bins = self.config.spectrum_bins
+        mixes = CHROMA if self.config.spectrum_chroma else ()
+        return torch.cat([spectrum_profile(x, bins)] + [spectrum_profile(x, bins, w) for w in mixes], 1)
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x, labels = batch["image"], batch["label"]

@@ -49,17 +49,19 @@ def residual_inputs(x: torch.Tensor, kind: str, highpass: torch.Tensor, learned=
 
 
 LUMA = (0.299, 0.587, 0.114)
+CHROMA = ((-0.1687, -0.3313, 0.5), (0.5, -0.4187, -0.0813))  # JPEG's Cb and Cr, without the offset
 
 
-def spectrum_profile(x: torch.Tensor, bins: int) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, bins): the azimuthal average of the log-magnitude 2-D FFT of the luma, radii from
+def spectrum_profile(x: torch.Tensor, bins: int, weights=LUMA) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, bins): the azimuthal average of the log-magnitude 2-D FFT of the luma (or of the
+    channel mix ``weights``, e.g. one of CHROMA), radii from
     the centre to a corner, each profile scaled to [0, 1] (Durall et al., CVPR 2020; the same numbers as
     ``darkroom.forensics.classical.spectrum_profile``, up to float precision). Computed in float64, which
     the centre bin needs (in float32 its rounding noise moves the whole profile by up to 0.25); on Apple's
     MPS, which has no float64, on the CPU."""
     if x.device.type == "mps":
-        return spectrum_profile(x.cpu(), bins).to(x.device)
-    y = torch.einsum("bchw,c->bhw", x.double(), x.new_tensor(LUMA, dtype=torch.float64))
+        return spectrum_profile(x.cpu(), bins, weights).to(x.device)
+    y = torch.einsum("bchw,c->bhw", x.double(), x.new_tensor(weights, dtype=torch.float64))
     y = y - y.mean((-2, -1), keepdim=True)
     spectrum = torch.log(torch.fft.fftshift(torch.fft.fft2(y), dim=(-2, -1)).abs() + 1e-8)
     h, w = spectrum.shape[-2:]
