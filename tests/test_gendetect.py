@@ -157,6 +157,24 @@ def test_spectrum_only_crops_are_read_from_the_profile_alone_in_training():
     assert not torch.allclose(model(x), model.head.bias + model.spectrum(spectrum_profile(x, 16)) @ model.head.weight[0, -32:])
 
 
+def test_without_a_hidden_layer_the_profile_part_of_the_logit_is_linear_in_the_profiles():
+    model = build_model("gendetect", resolve_config("gendetect", {
+        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_chroma": True, "spectrum_hidden": 0,
+        "spectrum_only": 0.999}))
+    assert model.head.weight.shape == (1, model.body.out_channels + 48)
+    x = torch.rand(4, 3, 32, 32)
+    model.train()
+    torch.manual_seed(0)  # every crop below the 0.999 draw: the residual features are zeroed
+    logits = model(x)
+    profiles = model.profiles(x)
+    normalised = (profiles - profiles.mean(0)) / (profiles.var(0, unbiased=False) + 1e-5).sqrt()
+    bn = model.spectrum[0]
+    expected = model.head.bias + (normalised * bn.weight + bn.bias) @ model.head.weight[0, -48:]
+    assert torch.allclose(logits, expected, atol=1e-4)
+    with pytest.raises(ValueError, match="spectrum_hidden"):
+        resolve_config("gendetect", {"spectrum_bins": 8, "spectrum_hidden": -1})
+
+
 def test_chroma_profiles_see_smoothed_colour_that_the_luma_profile_misses():
     luma = 0.3 + 0.4 * textured(1, 48)[:1]
 

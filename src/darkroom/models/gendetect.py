@@ -76,6 +76,9 @@ class GenDetectConfig:
     spectrum_chroma: bool = False
     # training: the share of crops whose residual features are zeroed, so the head reads the profile alone
     spectrum_only: float = 0.0
+    # units of the profiles' own layer before the head; 0: the head reads the normalised profiles directly
+    # (its profile part is then a linear model, as the spectral baseline's logistic regression)
+    spectrum_hidden: int = 32
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1
@@ -87,8 +90,10 @@ class GenDetectConfig:
     logit_shift: float = 0.0
 
     def check(self):
-        if self.crop < 16 or self.width < 1 or self.stages < 1 or self.holdout < 0 or self.spectrum_bins < 0:
-            raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout and spectrum_bins >= 0")
+        if self.crop < 16 or self.width < 1 or self.stages < 1 or self.holdout < 0 or min(
+                self.spectrum_bins, self.spectrum_hidden) < 0:
+            raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout, spectrum_bins and "
+                             "spectrum_hidden >= 0")
         if not 0 <= self.spectrum_only < 1 or (self.spectrum_only and not self.spectrum_bins):
             raise ValueError("gendetect: spectrum_only must be in [0, 1) and needs spectrum_bins")
         if self.spectrum_chroma and not self.spectrum_bins:
@@ -112,8 +117,10 @@ class GeneratedDetector(nn.Module):
         features = self.body.out_channels
         if c.spectrum_bins:
             profiles = c.spectrum_bins * (3 if c.spectrum_chroma else 1)
-            self.spectrum = nn.Sequential(nn.BatchNorm1d(profiles), nn.Linear(profiles, 32), nn.ReLU())
-            features += 32
+            hidden = c.spectrum_hidden
+            layer = [nn.Linear(profiles, hidden), nn.ReLU()] if hidden else []
+            self.spectrum = nn.Sequential(nn.BatchNorm1d(profiles), *layer)
+            features += hidden or profiles
         self.head = nn.Linear(features, 1)
         self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob)
 
