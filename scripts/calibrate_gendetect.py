@@ -6,11 +6,13 @@
 A detector can rank well (high average precision) and still call many camera photos generated at 0.5: the
 photos it was trained on are not the photos it is used on. Here 128 px patches of the validation photos
 (half resolution, never trained on, never tested on) are made into 64 px examples exactly as the benchmark
-makes its test set (one real crop and one per family of ``darkroom.ops.generated``), scored as they are and
-after JPEG q90 (``--versions``: ``clean`` and JPEG qualities; the JPEG expert is fitted on q90 and q75 crops
-alone, as it reads JPEG files alone); a logistic regression on the network's logit, the two classes weighted
-equally, gives ``logit_slope`` and ``logit_shift``: probability = sigmoid(slope * logit + shift). The card
-also gets the share of real and generated crops above 0.5 for each version.
+makes its test set (one real crop and one per family of ``darkroom.ops.generated``), scored as they are
+(``--versions``: ``clean`` and/or JPEG qualities; the JPEG expert is fitted on q90 and q75 crops alone, as
+it reads JPEG files alone, and ``gendetect`` on clean crops alone, as ``inspect`` sends it the images
+without JPEG traces: fitted on clean and q90 crops, where it cannot tell the classes apart, the slope
+flattens and it calls more real crops generated everywhere, README); a logistic regression on the
+network's logit, the two classes weighted equally, gives ``logit_slope`` and ``logit_shift``: probability =
+sigmoid(slope * logit + shift). The card also gets the share of real and generated crops above 0.5 for each version.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def logits(model, x: torch.Tensor) -> np.ndarray:
 
 def main() -> None:
     args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/gendetect.json", {
-        "--versions": {"default": "clean,90", "help": "comma-separated: clean and/or JPEG qualities"}})
+        "--versions": {"default": "clean", "help": "comma-separated: clean and/or JPEG qualities"}})
     versions = args.versions.split(",")
     data = load_dataset(f"photos:{args.photos},split=val,scale=0.5", patch=128)
     images, labels = make_examples((data[i]["image"] for i in range(len(data))), CROP, per_patch=len(FAMILIES),
