@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from darkroom.models import build_model, resolve_config
-from darkroom.models.gendetect import DetectSample
+from darkroom.models.gendetect import DetectSample, either
 from darkroom.forensics.classical import spectrum_profile as numpy_profile
-from darkroom.nn.residuals import CHROMA, npr_residual, spectrum_profile
+from darkroom.nn.residuals import CHROMA, npr_residual, residual_inputs, spectrum_profile
 from darkroom.io import write_image
 from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, detail, make_examples, real_example
 
@@ -173,6 +173,31 @@ def test_without_a_hidden_layer_the_profile_part_of_the_logit_is_linear_in_the_p
     assert torch.allclose(logits, expected, atol=1e-4)
     with pytest.raises(ValueError, match="spectrum_hidden"):
         resolve_config("gendetect", {"spectrum_bins": 8, "spectrum_hidden": -1})
+
+
+def test_either_is_the_noisy_or_of_two_logits_and_stays_finite():
+    a, b = torch.tensor([-3.0, 0.0, 2.0, -200.0, 50.0]), torch.tensor([1.0, 0.0, -1.0, -200.0, 50.0])
+    expected = 1 - (1 - torch.sigmoid(a)) * (1 - torch.sigmoid(b))
+    assert torch.allclose(torch.sigmoid(either(a, b))[:3], expected[:3], atol=1e-6)
+    assert torch.isfinite(either(a, b)).all() and either(a, b)[3] < -20 and either(a, b)[4] > 20
+
+
+def test_combine_or_gives_each_cue_its_own_logit():
+    model = build_model("gendetect", resolve_config("gendetect", {
+        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "combine": "or"}))
+    assert model.head.weight.shape == (1, model.body.out_channels) and model.spectrum_head.weight.shape == (1, 32)
+    x = torch.rand(4, 3, 32, 32)
+    model.eval()
+    features = model.pool(model.body(residual_inputs(x * 2 - 1, model.config.inputs, model.highpass)))
+    residual = model.head(features).squeeze(1)
+    spectrum = model.spectrum_head(model.spectrum(model.profiles(x))).squeeze(1)
+    assert torch.allclose(model(x), either(residual, spectrum), atol=1e-5)
+    model.train()
+    out = model.loss({"image": x, "label": torch.tensor([0, 1, 0, 2])})
+    out["loss"].backward()
+    assert model.spectrum_head.weight.grad.abs().sum() > 0 and model.head.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="combine"):
+        resolve_config("gendetect", {"combine": "or"})  # without a spectrum branch
 
 
 def test_chroma_profiles_see_smoothed_colour_that_the_luma_profile_misses():

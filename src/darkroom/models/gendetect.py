@@ -33,6 +33,13 @@ from darkroom.nn.resnet import GeM, SmallResNet
 from darkroom.nn.residuals import CHANNELS, CHROMA, HIGHPASS, INPUTS, residual_inputs, spectrum_profile
 
 
+def either(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The logit of 1 - (1 - sigmoid(a)) (1 - sigmoid(b)): that at least one of two independent detectors
+    with logits a and b fires (noisy-OR)."""
+    neither = (F.logsigmoid(-a) + F.logsigmoid(-b)).clamp(max=-1e-12)  # log P(neither fires)
+    return torch.log(-torch.expm1(neither)) - neither
+
+
 class DetectSample:
     """Per-sample augmentation (the data loader's workers): dihedral transform, then with some probability
     a mild resize, a blur, a JPEG recompression; then a crop of ``crop`` px."""
@@ -79,6 +86,10 @@ class GenDetectConfig:
     # units of the profiles' own layer before the head; 0: the head reads the normalised profiles directly
     # (its profile part is then a linear model, as the spectral baseline's logistic regression)
     spectrum_hidden: int = 32
+    # how the residual and the profiles make one logit: "sum", one linear head over both; "or", a logit of
+    # each and the probability that either fires (noisy-OR), so one cue is enough and the other need not
+    # cancel it on a family it does not know
+    combine: str = "sum"
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1
@@ -98,6 +109,8 @@ class GenDetectConfig:
             raise ValueError("gendetect: spectrum_only must be in [0, 1) and needs spectrum_bins")
         if self.spectrum_chroma and not self.spectrum_bins:
             raise ValueError("gendetect: spectrum_chroma needs spectrum_bins")
+        if self.combine not in ("sum", "or") or (self.combine == "or" and not self.spectrum_bins):
+            raise ValueError(f"gendetect: combine must be sum or or (which needs spectrum_bins), got {self.combine!r}")
         if self.inputs not in INPUTS:
             raise ValueError(f"gendetect: inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
         if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob, self.real_blur_prob)):
@@ -120,7 +133,10 @@ class GeneratedDetector(nn.Module):
             hidden = c.spectrum_hidden
             layer = [nn.Linear(profiles, hidden), nn.ReLU()] if hidden else []
             self.spectrum = nn.Sequential(nn.BatchNorm1d(profiles), *layer)
-            features += hidden or profiles
+            if c.combine == "or":
+                self.spectrum_head = nn.Linear(hidden or profiles, 1)
+            else:
+                features += hidden or profiles
         self.head = nn.Linear(features, 1)
         self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob)
 
@@ -130,9 +146,12 @@ class GeneratedDetector(nn.Module):
         features = self.pool(self.body(residual_inputs(x * 2 - 1, self.config.inputs, self.highpass)))
         if self.training and self.config.spectrum_only:
             features = features * (torch.rand(len(x), 1, device=x.device) >= self.config.spectrum_only)
-        if self.config.spectrum_bins:
-            features = torch.cat([features, self.spectrum(self.profiles(x))], 1)
-        return self.head(features).squeeze(1)
+        if not self.config.spectrum_bins:
+            return self.head(features).squeeze(1)
+        spectrum = self.spectrum(self.profiles(x))
+        if self.config.combine == "or":
+            return either(self.head(features).squeeze(1), self.spectrum_head(spectrum).squeeze(1))
+        return self.head(torch.cat([features, spectrum], 1)).squeeze(1)
 
     def profiles(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> the spectrum profiles the head reads: the luma's, then Cb's and Cr's if configured."""
