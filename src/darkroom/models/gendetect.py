@@ -110,7 +110,8 @@ class GenDetectConfig:
         if self.spectrum_chroma and not self.spectrum_bins:
             raise ValueError("gendetect: spectrum_chroma needs spectrum_bins")
         if self.combine not in ("sum", "or") or (self.combine == "or" and not self.spectrum_bins):
-            raise ValueError(f"gendetect: combine must be sum or or (which needs spectrum_bins), got {self.combine!r}")
+            raise ValueError(f"gendetect: combine must be 'sum' or 'or' (which needs spectrum_bins), "
+                             f"got {self.combine!r}")
         if self.inputs not in INPUTS:
             raise ValueError(f"gendetect: inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
         if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob, self.real_blur_prob)):
