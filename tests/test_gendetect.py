@@ -11,7 +11,7 @@ from PIL import Image
 from darkroom.models import build_model, resolve_config
 from darkroom.models.gendetect import DetectSample, either
 from darkroom.forensics.classical import spectrum_profile as numpy_profile
-from darkroom.nn.residuals import CHROMA, npr_residual, residual_inputs, spectrum_profile
+from darkroom.nn.residuals import CHROMA, npr_residual, spectrum_profile
 from darkroom.io import write_image
 from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, detail, make_examples, real_example
 
@@ -188,8 +188,7 @@ def test_combine_or_gives_each_cue_its_own_logit():
     assert model.head.weight.shape == (1, model.body.out_channels) and model.spectrum_head.weight.shape == (1, 32)
     x = torch.rand(4, 3, 32, 32)
     model.eval()
-    features = model.pool(model.body(residual_inputs(x * 2 - 1, model.config.inputs, model.highpass)))
-    residual = model.head(features).squeeze(1)
+    residual = model.head(model.residual_features(x)).squeeze(1)
     spectrum = model.spectrum_head(model.spectrum(model.profiles(x))).squeeze(1)
     assert torch.allclose(model(x), either(residual, spectrum), atol=1e-5)
     model.train()

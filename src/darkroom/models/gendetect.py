@@ -144,7 +144,7 @@ class GeneratedDetector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        features = self.pool(self.body(residual_inputs(x * 2 - 1, self.config.inputs, self.highpass)))
+        features = self.residual_features(x)
         if self.training and self.config.spectrum_only:
             features = features * (torch.rand(len(x), 1, device=x.device) >= self.config.spectrum_only)
         if not self.config.spectrum_bins:
@@ -153,6 +153,10 @@ class GeneratedDetector(nn.Module):
         if self.config.combine == "or":
             return either(self.head(features).squeeze(1), self.spectrum_head(spectrum).squeeze(1))
         return self.head(torch.cat([features, spectrum], 1)).squeeze(1)
+
+    def residual_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> the pooled features of the residual half of the head."""
+        return self.pool(self.body(residual_inputs(x * 2 - 1, self.config.inputs, self.highpass)))
 
     def profiles(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> the spectrum profiles the head reads: the luma's, then Cb's and Cr's if configured."""
