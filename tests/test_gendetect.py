@@ -11,7 +11,7 @@ from PIL import Image
 from darkroom.models import build_model, resolve_config
 from darkroom.models.gendetect import DetectSample, either
 from darkroom.forensics.classical import spectrum_profile as numpy_profile
-from darkroom.nn.residuals import CHROMA, npr_residual, spectrum_profile
+from darkroom.nn.residuals import CHROMA, GAIN, npr_residual, spectrum_profile, to_ycc
 from darkroom.io import write_image
 from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, detail, make_examples, real_example
 
@@ -287,3 +287,20 @@ def test_the_set_script_warns_when_real_photos_would_keep_jpeg_traces_the_output
     assert script.keeps_jpeg_traces(f"{tmp_path / 'jpeg'},scale=1")
     assert not script.keeps_jpeg_traces(str(tmp_path / "png"))
     assert not script.keeps_jpeg_traces(str(tmp_path / "missing"))
+
+
+def test_ycc_residual_puts_a_colour_change_in_the_chroma_channels_at_the_luma_scale():
+    luma = 0.3 + 0.4 * textured(1, 32)[:1]
+    noise = torch.randn(1, 32, 32) * 0.02
+    recoloured = torch.cat([luma + noise, luma - noise * (0.299 / 0.587), luma], 0)[None]  # the same luma
+    grey, colour = to_ycc(luma.expand(3, -1, -1)[None]), to_ycc(recoloured)
+    assert torch.allclose(grey[:, 0], colour[:, 0], atol=1e-6) and grey[:, 1:].abs().max() < 1e-6
+    assert colour[:, 1:].abs().mean() > 3 * to_ycc(recoloured, chroma_gain=1.0)[:, 1:].abs().mean()
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
+                                                                  "inputs": "npr", "residual_space": "ycc"}))
+    seen = []
+    model.body.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    model.residual_features(recoloured)
+    assert torch.allclose(seen[0], npr_residual(to_ycc(recoloured * 2 - 1)) * GAIN, atol=1e-5)
+    with pytest.raises(ValueError, match="residual_space"):
+        resolve_config("gendetect", {"residual_space": "lab"})

@@ -30,7 +30,7 @@ from torch import nn
 
 from darkroom.data import degrade
 from darkroom.nn.resnet import GeM, SmallResNet
-from darkroom.nn.residuals import CHANNELS, CHROMA, HIGHPASS, INPUTS, residual_inputs, spectrum_profile
+from darkroom.nn.residuals import CHANNELS, CHROMA, HIGHPASS, INPUTS, residual_inputs, spectrum_profile, to_ycc
 
 
 def either(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -78,6 +78,9 @@ class GenDetectConfig:
     stages: int = 4
     # srm: image + SRM high-pass residual; npr: neighbouring-pixel residual only; srm+npr: all three
     inputs: str = "srm"
+    # the colour space the residual is taken in: "rgb", or "ycc" (luma, Cb, Cr, the chroma scaled to the
+    # luma's range: a colorizer keeps the photo's luma and changes only the chroma, which is small in RGB)
+    residual_space: str = "rgb"
     spectrum_bins: int = 0  # > 0: the head also reads the crop's spectrum profile with this many radii
     # and the profiles of the two chroma channels (Cb, Cr) beside it: networks smooth colour too
     spectrum_chroma: bool = False
@@ -112,6 +115,8 @@ class GenDetectConfig:
         if self.combine not in ("sum", "or") or (self.combine == "or" and not self.spectrum_bins):
             raise ValueError(f"gendetect: combine must be 'sum' or 'or' (which needs spectrum_bins), "
                              f"got {self.combine!r}")
+        if self.residual_space not in ("rgb", "ycc"):
+            raise ValueError(f"gendetect: residual_space must be 'rgb' or 'ycc', got {self.residual_space!r}")
         if self.inputs not in INPUTS:
             raise ValueError(f"gendetect: inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
         if not all(0 <= p <= 1 for p in (self.jpeg_prob, self.blur_prob, self.resize_prob, self.real_blur_prob)):
@@ -156,7 +161,10 @@ class GeneratedDetector(nn.Module):
 
     def residual_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> the pooled features of the residual half of the head."""
-        return self.pool(self.body(residual_inputs(x * 2 - 1, self.config.inputs, self.highpass)))
+        x = x * 2 - 1
+        if self.config.residual_space == "ycc":
+            x = to_ycc(x)
+        return self.pool(self.body(residual_inputs(x, self.config.inputs, self.highpass)))
 
     def profiles(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> the spectrum profiles the head reads: the luma's, then Cb's and Cr's if configured."""
