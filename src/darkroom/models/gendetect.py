@@ -5,7 +5,8 @@ real, k > 0 = family k).
 Works at full resolution on small crops (network traces live in the finest pixels; resizing would erase
 them): the image and its SRM high-pass residual (``inputs = "srm"``) or the neighbouring-pixel residual
 alone (``"npr"``: each pixel minus the top-left pixel of its 2x2 block, after Tan et al. 2024, whose
-upsampling traces generalise across generators) into a small ResNet with a stride-1 stem, GeM pooling, one
+upsampling traces generalise across generators), taken in RGB or (``residual_space = "ycc"``) in luma, Cb
+and Cr with the chroma scaled to the luma's range, into a small ResNet with a stride-1 stem, GeM pooling, one
 logit; both classes weigh the same in the loss. With ``spectrum_bins`` > 0 the head also reads the crop's
 Durall spectrum profile (through a small layer of its own): the cue that finds a smoothing network that
 does no upsampling, which the residual alone misses when such a family is left out; with
