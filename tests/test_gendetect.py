@@ -1,4 +1,5 @@
 """The generated-image detector and the set it learns from."""
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -302,5 +303,10 @@ def test_ycc_residual_puts_a_colour_change_in_the_chroma_channels_at_the_luma_sc
     model.body.register_forward_hook(lambda module, args, out: seen.append(args[0]))
     model.residual_features(recoloured)
     assert torch.allclose(seen[0], npr_residual(to_ycc(recoloured * 2 - 1)) * GAIN, atol=1e-5)
+    model.config = dataclasses.replace(model.config, chroma_gain=2.0)
+    model.residual_features(recoloured)
+    assert torch.allclose(seen[1], npr_residual(to_ycc(recoloured * 2 - 1, 2.0)) * GAIN, atol=1e-5)
     with pytest.raises(ValueError, match="residual_space"):
         resolve_config("gendetect", {"residual_space": "lab"})
+    with pytest.raises(ValueError, match="chroma_gain"):
+        resolve_config("gendetect", {"residual_space": "ycc", "chroma_gain": 0})

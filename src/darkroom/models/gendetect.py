@@ -31,7 +31,8 @@ from torch import nn
 
 from darkroom.data import degrade
 from darkroom.nn.resnet import GeM, SmallResNet
-from darkroom.nn.residuals import CHANNELS, CHROMA, HIGHPASS, INPUTS, residual_inputs, spectrum_profile, to_ycc
+from darkroom.nn.residuals import (CHANNELS, CHROMA, CHROMA_GAIN, HIGHPASS, INPUTS, residual_inputs,
+                                   spectrum_profile, to_ycc)
 
 
 def either(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -82,6 +83,7 @@ class GenDetectConfig:
     # the colour space the residual is taken in: "rgb", or "ycc" (luma, Cb, Cr, the chroma scaled to the
     # luma's range: a colorizer keeps the photo's luma and changes only the chroma, which is small in RGB)
     residual_space: str = "rgb"
+    chroma_gain: float = CHROMA_GAIN  # "ycc": the factor on Cb and Cr (1: the same information as RGB)
     spectrum_bins: int = 0  # > 0: the head also reads the crop's spectrum profile with this many radii
     # and the profiles of the two chroma channels (Cb, Cr) beside it: networks smooth colour too
     spectrum_chroma: bool = False
@@ -116,6 +118,8 @@ class GenDetectConfig:
         if self.combine not in ("sum", "or") or (self.combine == "or" and not self.spectrum_bins):
             raise ValueError(f"gendetect: combine must be 'sum' or 'or' (which needs spectrum_bins), "
                              f"got {self.combine!r}")
+        if self.chroma_gain <= 0:
+            raise ValueError(f"gendetect: chroma_gain must be > 0, got {self.chroma_gain}")
         if self.residual_space not in ("rgb", "ycc"):
             raise ValueError(f"gendetect: residual_space must be 'rgb' or 'ycc', got {self.residual_space!r}")
         if self.inputs not in INPUTS:
@@ -164,7 +168,7 @@ class GeneratedDetector(nn.Module):
         """(B, 3, H, W) in [0, 1] -> the pooled features of the residual half of the head."""
         x = x * 2 - 1
         if self.config.residual_space == "ycc":
-            x = to_ycc(x)
+            x = to_ycc(x, self.config.chroma_gain)
         return self.pool(self.body(residual_inputs(x, self.config.inputs, self.highpass)))
 
     def profiles(self, x: torch.Tensor) -> torch.Tensor:
