@@ -13,8 +13,16 @@ without JPEG traces: fitted on clean and q90 crops, where it cannot tell the cla
 flattens and it calls more real crops generated everywhere, README); a logistic regression on the
 network's logit, the two classes weighted equally, gives ``logit_slope`` and ``logit_shift``: probability =
 sigmoid(slope * logit + shift). The card also gets the share of real and generated crops above 0.5 for each version.
+
+``--halves max`` first standardises the two halves of the head (the residual's logit and the spectrum
+profiles') by their mean and sd on the real clean crops and makes the logit the larger of the two
+(``halves``, ``half_stats`` in the model's config). A run trained with a family left out (``holdout``) is
+fitted without that family's crops, so the left-out family never shapes its own score:
+    python scripts/calibrate_gendetect.py runs/RUN/run.json --model runs/RUN --halves max
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -34,29 +42,55 @@ def logits(model, x: torch.Tensor) -> np.ndarray:
 
 def main() -> None:
     args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/gendetect.json", {
-        "--versions": {"default": "clean", "help": "comma-separated: clean and/or JPEG qualities"}})
-    versions = args.versions.split(",")
-    data = load_dataset(f"photos:{args.photos},split=val,scale=0.5", patch=128)
-    images, labels = make_examples((data[i]["image"] for i in range(len(data))), CROP, per_patch=len(FAMILIES),
-                                   seed=7)
+        "--versions": {"default": "clean", "help": "comma-separated: clean and/or JPEG qualities"},
+        "--halves": {"choices": ["sum", "max"], "help": "how the head's halves make the logit (default: as is)"}})
+    fitted, summary = calibrate(model, *validation_examples(args.photos), args.versions.split(","), args.halves)
+    summary["photos"] = (f"photos:{args.photos},split=val,scale=0.5 (128 px patches, {CROP} px crops, "
+                         + summary["photos"] + ")")
+    save_card(card_path, card, fitted, summary)
+
+
+def validation_examples(photos: str) -> tuple[np.ndarray, np.ndarray]:
+    """The calibration set: 128 px patches of the validation photos at half resolution, made into CROP px
+    examples as the benchmark makes its test set -> (images (N, CROP, CROP, 3) uint8, labels)."""
+    data = load_dataset(f"photos:{photos},split=val,scale=0.5", patch=128)
+    return make_examples((data[i]["image"] for i in range(len(data))), CROP, per_patch=len(FAMILIES), seed=7)
+
+
+def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str], halves: str | None = None):
+    """Fit the model's calibration (and with ``halves``, how its halves combine) -> (fitted config values,
+    summary); the model's config is updated in place."""
+    keep = labels != model.config.holdout if model.config.holdout else np.ones(len(labels), bool)
+    images, labels = images[keep], labels[keep]
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    fitted = {}
+    if halves:
+        fitted["halves"] = halves
+        if halves == "max":
+            with torch.no_grad():
+                parts = [torch.cat(h).numpy() for h in zip(*(model.half_logits(x[i:i + 256])
+                                                             for i in range(0, len(x), 256)))]
+            fitted["half_stats"] = [float(s) for h in parts for s in (h[labels == 0].mean(), h[labels == 0].std())]
+        model.config = dataclasses.replace(model.config, **fitted)
     raw = np.concatenate([logits(model, x if v == "clean" else
                                  torch.from_numpy(to_uint8(degrade.jpeg(x, int(v))[0])).permute(0, 3, 1, 2) / 255)
                           for v in versions])
     generated = np.concatenate([labels] * len(versions)) > 0
     slope, shift, prob = fit_logistic(raw, generated)
+    model.config = dataclasses.replace(model.config, logit_slope=slope, logit_shift=shift)
     before = 1 / (1 + np.exp(-raw))
-    summary = {"photos": f"photos:{args.photos},split=val,scale=0.5 (128 px patches, {CROP} px crops, "
-                         + ", ".join("as they are" if v == "clean" else f"JPEG q{v}" for v in versions) + ")",
+    summary = {"photos": ", ".join("as they are" if v == "clean" else f"JPEG q{v}" for v in versions),
                "real": int((~generated).sum()), "generated": int(generated.sum()),
                "raw_real_above_half": round(float((before[~generated] > 0.5).mean()), 3),
                "real_above_half": round(float((prob[~generated] > 0.5).mean()), 3),
                "generated_above_half": round(float((prob[generated] > 0.5).mean()), 3)}
+    if model.config.holdout:
+        summary["left_out_family"] = FAMILIES[model.config.holdout - 1] + " (not in the fit)"
     for v in versions:  # how each version fares at 0.5
         rows = np.repeat(versions, len(labels)) == v
         summary[f"at_{v}"] = {"real_above_half": round(float((prob[rows & ~generated] > 0.5).mean()), 3),
                               "generated_above_half": round(float((prob[rows & generated] > 0.5).mean()), 3)}
-    save_card(card_path, card, {"logit_slope": slope, "logit_shift": shift}, summary)
+    return {**fitted, "logit_slope": slope, "logit_shift": shift}, summary
 
 
 if __name__ == "__main__":

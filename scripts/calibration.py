@@ -37,7 +37,9 @@ def fit_logistic(x: np.ndarray, positive: np.ndarray) -> tuple[float, float, np.
 
 def save_card(card_path: Path, card: dict, config: dict, summary: dict) -> None:
     """Write the fitted ``config`` values into the card's model_config and ``summary`` as its calibration."""
-    card["model_config"].update({k: round(v, 4) for k, v in config.items()})
+    config = {k: [round(x, 4) for x in v] if isinstance(v, (list, tuple)) else v if isinstance(v, str)
+              else round(v, 4) for k, v in config.items()}
+    card["model_config"].update(config)
     card["calibration"] = summary
     card_path.write_text(json.dumps(card, indent=1) + "\n")
-    print(f"{', '.join(f'{k} {v:.4f}' for k, v in config.items())}: {json.dumps(summary)} -> {card_path}")
+    print(f"{', '.join(f'{k} {v}' for k, v in config.items())}: {json.dumps(summary)} -> {card_path}")

@@ -176,6 +176,29 @@ def test_without_a_hidden_layer_the_profile_part_of_the_logit_is_linear_in_the_p
         resolve_config("gendetect", {"spectrum_bins": 8, "spectrum_hidden": -1})
 
 
+def test_halves_max_takes_the_larger_standardised_half_outside_training_only():
+    settings = {"width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16}
+    model = build_model("gendetect", resolve_config("gendetect", settings)).eval()
+    x = torch.rand(6, 3, 32, 32)
+    with torch.no_grad():
+        residual, profile = model.half_logits(x)
+    assert torch.allclose(residual + profile, model(x), atol=1e-5)  # the two shares make the trained logit
+    stats = (float(residual.mean()), 0.5, float(profile.mean()) + 1, 2.0)
+    model.config = dataclasses.replace(model.config, halves="max", half_stats=stats)
+    expected = torch.maximum((residual - stats[0]) / 0.5, (profile - stats[2]) / 2.0)
+    assert torch.allclose(model(x), expected, atol=1e-5)
+    model.train()
+    torch.manual_seed(0)
+    trained = model(x)
+    model.config = dataclasses.replace(model.config, halves="sum")
+    torch.manual_seed(0)
+    assert torch.allclose(trained, model(x))  # training always reads the sum
+    for bad in ({"halves": "max"}, {**settings, "halves": "max", "combine": "or"},
+                {**settings, "halves": "mean"}, {**settings, "half_stats": (0.0, 0.0, 0.0, 1.0)}):
+        with pytest.raises(ValueError, match="halves|half_stats"):
+            resolve_config("gendetect", bad)
+
+
 def test_either_is_the_noisy_or_of_two_logits_and_stays_finite():
     a, b = torch.tensor([-3.0, 0.0, 2.0, -200.0, 50.0]), torch.tensor([1.0, 0.0, -1.0, -200.0, 50.0])
     expected = 1 - (1 - torch.sigmoid(a)) * (1 - torch.sigmoid(b))
@@ -310,3 +333,28 @@ def test_ycc_residual_puts_a_colour_change_in_the_chroma_channels_at_the_luma_sc
         resolve_config("gendetect", {"residual_space": "lab"})
     with pytest.raises(ValueError, match="chroma_gain"):
         resolve_config("gendetect", {"residual_space": "ycc", "chroma_gain": 0})
+
+
+def test_calibration_with_halves_max_standardises_the_real_crops_and_leaves_the_held_out_family_out(monkeypatch):
+    scripts = Path(__file__).parents[1] / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    spec = importlib.util.spec_from_file_location("calibrate_gendetect", scripts / "calibrate_gendetect.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    model = build_model("gendetect", resolve_config("gendetect", {
+        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "holdout": 2})).eval()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    images[10:] = images[10:] // 4 * 4 + 100  # a different look for the "generated" crops
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 10 + [3] * 10)
+    fitted, summary = script.calibrate(model, images, labels, ["clean"], "max")
+    assert fitted["halves"] == "max" and model.config.halves == "max" and len(fitted["half_stats"]) == 4
+    assert summary["real"] == 10 and summary["generated"] == 20  # family 2 is the held-out one
+    x = torch.from_numpy(images[:10]).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        residual, profile = model.half_logits(x)
+    mean_r, sd_r, mean_p, sd_p = fitted["half_stats"]
+    for half, mean, sd in ((residual, mean_r, sd_r), (profile, mean_p, sd_p)):
+        z = (half - mean) / sd
+        assert abs(float(z.mean())) < 1e-4 and abs(float(z.std(unbiased=False)) - 1) < 1e-3
+    assert model.config.logit_slope == fitted["logit_slope"]

@@ -96,6 +96,12 @@ class GenDetectConfig:
     # each and the probability that either fires (noisy-OR), so one cue is enough and the other need not
     # cancel it on a family it does not know
     combine: str = "sum"
+    # how a "sum" head's two halves make the logit outside training: "sum", as trained; "max", the larger of
+    # the two, each standardised by ``half_stats`` (the residual half's mean and sd, then the profile
+    # half's, on real validation crops: scripts/calibrate_gendetect.py --halves max). Either cue alone can
+    # then call a crop network-made, and the other cannot veto it on a family neither was trained on
+    halves: str = "sum"
+    half_stats: tuple[float, ...] = (0.0, 1.0, 0.0, 1.0)
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1
@@ -118,6 +124,12 @@ class GenDetectConfig:
         if self.combine not in ("sum", "or") or (self.combine == "or" and not self.spectrum_bins):
             raise ValueError(f"gendetect: combine must be 'sum' or 'or' (which needs spectrum_bins), "
                              f"got {self.combine!r}")
+        if self.halves not in ("sum", "max") or (self.halves == "max" and (
+                self.combine != "sum" or not self.spectrum_bins)):
+            raise ValueError(f"gendetect: halves must be 'sum' or 'max' (which needs spectrum_bins and combine "
+                             f"'sum'), got {self.halves!r}")
+        if len(self.half_stats) != 4 or min(self.half_stats[1], self.half_stats[3]) <= 0:
+            raise ValueError("gendetect: half_stats is four numbers: mean, sd (> 0), mean, sd (> 0)")
         if self.chroma_gain <= 0:
             raise ValueError(f"gendetect: chroma_gain must be > 0, got {self.chroma_gain}")
         if self.residual_space not in ("rgb", "ycc"):
@@ -154,6 +166,10 @@ class GeneratedDetector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
+        if self.config.halves == "max" and not self.training:
+            mean_r, sd_r, mean_p, sd_p = self.config.half_stats
+            residual, profile = self.half_logits(x)
+            return torch.maximum((residual - mean_r) / sd_r, (profile - mean_p) / sd_p)
         features = self.residual_features(x)
         if self.training and self.config.spectrum_only:
             features = features * (torch.rand(len(x), 1, device=x.device) >= self.config.spectrum_only)
@@ -163,6 +179,16 @@ class GeneratedDetector(nn.Module):
         if self.config.combine == "or":
             return either(self.head(features).squeeze(1), self.spectrum_head(spectrum).squeeze(1))
         return self.head(torch.cat([features, spectrum], 1)).squeeze(1)
+
+    def half_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) -> the "sum" head's logit in its two shares: the residual features' (with the bias)
+        and the spectrum profiles'; their sum is the logit as trained."""
+        if self.config.combine != "sum" or not self.config.spectrum_bins:
+            raise ValueError("gendetect: half_logits needs spectrum_bins and combine 'sum'")
+        features, spectrum = self.residual_features(x), self.spectrum(self.profiles(x))
+        n = features.shape[1]
+        return (F.linear(features, self.head.weight[:, :n], self.head.bias).squeeze(1),
+                F.linear(spectrum, self.head.weight[:, n:]).squeeze(1))
 
     def residual_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> the pooled features of the residual half of the head."""
