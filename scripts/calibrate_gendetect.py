@@ -44,9 +44,8 @@ def main() -> None:
     args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/gendetect.json", {
         "--versions": {"default": "clean", "help": "comma-separated: clean and/or JPEG qualities"},
         "--halves": {"choices": ["sum", "max"], "help": "how the head's halves make the logit (default: as is)"}})
-    fitted, summary = calibrate(model, *validation_examples(args.photos), args.versions.split(","), args.halves)
-    summary["photos"] = (f"photos:{args.photos},split=val,scale=0.5 (128 px patches, {CROP} px crops, "
-                         + summary["photos"] + ")")
+    fitted, summary = calibrate(model, *validation_examples(args.photos), args.versions.split(","), args.halves,
+                                photos=args.photos)
     save_card(card_path, card, fitted, summary)
 
 
@@ -57,9 +56,10 @@ def validation_examples(photos: str) -> tuple[np.ndarray, np.ndarray]:
     return make_examples((data[i]["image"] for i in range(len(data))), CROP, per_patch=len(FAMILIES), seed=7)
 
 
-def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str], halves: str | None = None):
-    """Fit the model's calibration (and with ``halves``, how its halves combine) -> (fitted config values,
-    summary); the model's config is updated in place."""
+def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str], halves: str | None = None,
+              photos: str = "/usr/share/backgrounds"):
+    """Fit the model's calibration (and with ``halves``, how its halves combine) on ``validation_examples``
+    of ``photos`` -> (fitted config values, summary); the model's config is updated in place."""
     keep = labels != model.config.holdout if model.config.holdout else np.ones(len(labels), bool)
     images, labels = images[keep], labels[keep]
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
@@ -79,7 +79,8 @@ def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str]
     slope, shift, prob = fit_logistic(raw, generated)
     model.config = dataclasses.replace(model.config, logit_slope=slope, logit_shift=shift)
     before = 1 / (1 + np.exp(-raw))
-    summary = {"photos": ", ".join("as they are" if v == "clean" else f"JPEG q{v}" for v in versions),
+    summary = {"photos": f"photos:{photos},split=val,scale=0.5 (128 px patches, {CROP} px crops, "
+                         + ", ".join("as they are" if v == "clean" else f"JPEG q{v}" for v in versions) + ")",
                "real": int((~generated).sum()), "generated": int(generated.sum()),
                "raw_real_above_half": round(float((before[~generated] > 0.5).mean()), 3),
                "real_above_half": round(float((prob[~generated] > 0.5).mean()), 3),
