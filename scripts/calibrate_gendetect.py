@@ -16,8 +16,10 @@ sigmoid(slope * logit + shift). The card also gets the share of real and generat
 
 ``--halves max`` first standardises the two halves of the head (the residual's logit and the spectrum
 profiles') by their mean and sd on the real clean crops and makes the logit the larger of the two
-(``halves``, ``half_stats`` in the model's config). A run trained with a family left out (``holdout``) is
-fitted without that family's crops, so the left-out family never shapes its own score:
+(``halves``, ``half_stats`` in the model's config); ``--temperature T`` makes it the smooth maximum
+(``half_temperature``; ``scripts/half_temperature.py`` chooses T on the validation photos). A run trained
+with a family left out (``holdout``) is fitted without that family's crops, so the left-out family never
+shapes its own score:
     python scripts/calibrate_gendetect.py runs/RUN/run.json --model runs/RUN --halves max
 """
 from __future__ import annotations
@@ -43,9 +45,10 @@ def logits(model, x: torch.Tensor) -> np.ndarray:
 def main() -> None:
     args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/gendetect.json", {
         "--versions": {"default": "clean", "help": "comma-separated: clean and/or JPEG qualities"},
-        "--halves": {"choices": ["sum", "max"], "help": "how the head's halves make the logit (default: as is)"}})
+        "--halves": {"choices": ["sum", "max"], "help": "how the head's halves make the logit (default: as is)"},
+        "--temperature": {"type": float, "default": 0.0, "help": "with --halves max: the smooth maximum's T"}})
     fitted, summary = calibrate(model, *validation_examples(args.photos), args.versions.split(","), args.halves,
-                                photos=args.photos)
+                                photos=args.photos, temperature=args.temperature)
     save_card(card_path, card, fitted, summary)
 
 
@@ -57,7 +60,7 @@ def validation_examples(photos: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str], halves: str | None = None,
-              photos: str = "/usr/share/backgrounds"):
+              photos: str = "/usr/share/backgrounds", temperature: float = 0.0):
     """Fit the model's calibration (and with ``halves``, how its halves combine) on ``validation_examples``
     of ``photos`` -> (fitted config values, summary); the model's config is updated in place."""
     keep = labels != model.config.holdout if model.config.holdout else np.ones(len(labels), bool)
@@ -71,6 +74,7 @@ def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str]
                 parts = [torch.cat(h).numpy() for h in zip(*(model.half_logits(x[i:i + 256])
                                                              for i in range(0, len(x), 256)))]
             fitted["half_stats"] = [float(s) for h in parts for s in (h[labels == 0].mean(), h[labels == 0].std())]
+            fitted["half_temperature"] = temperature
         model.config = dataclasses.replace(model.config, **fitted)
     raw = np.concatenate([logits(model, x if v == "clean" else
                                  torch.from_numpy(to_uint8(degrade.jpeg(x, int(v))[0])).permute(0, 3, 1, 2) / 255)

@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from darkroom.data import degrade
 from darkroom.models import build_model, resolve_config
 from darkroom.models.gendetect import DetectSample, either
 from darkroom.forensics.classical import spectrum_profile as numpy_profile
-from darkroom.nn.residuals import CHROMA, GAIN, npr_residual, spectrum_profile, to_ycc
+from darkroom.nn.residuals import CHROMA, GAIN, block_grid, npr_residual, spectrum_profile, to_ycc
 from darkroom.io import write_image
 from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, detail, make_examples, real_example
 
@@ -185,8 +186,16 @@ def test_halves_max_takes_the_larger_standardised_half_outside_training_only():
     assert torch.allclose(residual + profile, model(x), atol=1e-5)  # the two shares make the trained logit
     stats = (float(residual.mean()), 0.5, float(profile.mean()) + 1, 2.0)
     model.config = dataclasses.replace(model.config, halves="max", half_stats=stats)
-    expected = torch.maximum((residual - stats[0]) / 0.5, (profile - stats[2]) / 2.0)
-    assert torch.allclose(model(x), expected, atol=1e-5)
+    r, p = (residual - stats[0]) / 0.5, (profile - stats[2]) / 2.0
+    assert torch.allclose(model(x), torch.maximum(r, p), atol=1e-5)
+    smooth = []
+    for t in (0.01, 1.0, 100.0):  # the smooth maximum: the larger half at small T, towards the sum at large T
+        model.config = dataclasses.replace(model.config, half_temperature=t)
+        smooth.append(model(x))
+        assert (smooth[-1] >= torch.maximum(r, p) - 1e-5).all()
+    assert torch.allclose(smooth[0], torch.maximum(r, p), atol=0.01)
+    assert torch.allclose(smooth[1], torch.logaddexp(r, p), atol=1e-5)
+    assert torch.allclose(smooth[2] - 100 * np.log(2), (r + p) / 2, atol=0.05)
     model.train()
     torch.manual_seed(0)
     trained = model(x)
@@ -194,8 +203,9 @@ def test_halves_max_takes_the_larger_standardised_half_outside_training_only():
     torch.manual_seed(0)
     assert torch.allclose(trained, model(x))  # training always reads the sum
     for bad in ({"halves": "max"}, {**settings, "halves": "max", "combine": "or"},
-                {**settings, "halves": "mean"}, {**settings, "half_stats": (0.0, 0.0, 0.0, 1.0)}):
-        with pytest.raises(ValueError, match="halves|half_stats"):
+                {**settings, "halves": "mean"}, {**settings, "half_stats": (0.0, 0.0, 0.0, 1.0)},
+                {**settings, "half_temperature": -1.0}):
+        with pytest.raises(ValueError, match="halves|half_stats|half_temperature"):
             resolve_config("gendetect", bad)
 
 
@@ -271,6 +281,47 @@ def test_real_blur_softens_real_crops_only():
                                                                   torch.sort(sharp.flatten())[0])
     with pytest.raises(ValueError, match="real_blur_prob"):
         resolve_config("gendetect", {"real_blur_prob": -0.1})
+
+
+def test_profile_real_jpeg_recompresses_real_crops_of_the_profile_only_share_and_the_loss_reads_that_share():
+    transform = DetectSample(64, jpeg_prob=0.0, blur_prob=0.0, resize_prob=0.0, spectrum_only=0.5,
+                             profile_real_jpeg=1.0)
+    image = textured(4, 64)
+    rng = np.random.default_rng(0)
+    for label in (0, 2):
+        for _ in range(12):
+            out = transform({"image": image, "label": label}, rng)
+            touched = not torch.equal(torch.sort(out["image"].flatten())[0], torch.sort(image.flatten())[0])
+            assert touched == (out["profile_only"] and label == 0)
+    model = build_model("gendetect", resolve_config("gendetect", {
+        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_only": 0.5, "profile_real_jpeg": 1.0}))
+    model.train()
+    x = torch.rand(2, 3, 32, 32)
+    features = model.residual_features(x)
+    spectrum = model.spectrum(spectrum_profile(x, 16))
+    n = features.shape[1]
+    full = model.head.bias + features @ model.head.weight[0, :n] + spectrum @ model.head.weight[0, n:]
+    alone = model.head.bias + spectrum @ model.head.weight[0, n:]
+    logits = model(x, torch.tensor([True, False]))
+    assert torch.allclose(logits, torch.stack([alone[0], full[1]]), atol=1e-5)
+    batch = {"image": x, "label": torch.tensor([0, 1]), "profile_only": [True, False]}
+    assert torch.isfinite(model.loss(batch)["loss"])
+    with pytest.raises(ValueError, match="profile_real_jpeg"):
+        resolve_config("gendetect", {"profile_real_jpeg": 0.5})  # without a profile-only share
+
+
+def test_block_grid_finds_a_jpeg_grid_at_any_offset_and_not_in_the_photo_before():
+    photo = textured(5, 96)
+    photo = (photo + 0.03 * torch.randn(photo.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    squeezed = degrade.jpeg(photo, 80)[0]
+    clean = block_grid(torch.stack([photo[:, s:s + 48, s:s + 48] for s in range(0, 8, 3)]))
+    grids = block_grid(torch.stack([squeezed[:, s:s + 48, s:s + 48] for s in range(0, 8, 3)]))
+    assert clean.max() < 0.3 and grids.min() > 2 * clean.max()  # whichever offset the crop starts at
+    model = build_model("gendetect", resolve_config("gendetect", {
+        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_grid": True}))
+    assert model.profiles(torch.rand(2, 3, 32, 32)).shape == (2, 18) and model.eval()(torch.rand(2, 3, 40, 40)).shape == (2,)
+    with pytest.raises(ValueError, match="spectrum_grid"):
+        resolve_config("gendetect", {"spectrum_grid": True})  # without the profiles
 
 
 def test_shipped_jpeg_expert_reads_recompressed_super_resolution_where_gendetect_cannot():
@@ -358,3 +409,13 @@ def test_calibration_with_halves_max_standardises_the_real_crops_and_leaves_the_
         z = (half - mean) / sd
         assert abs(float(z.mean())) < 1e-4 and abs(float(z.std(unbiased=False)) - 1) < 1e-3
     assert model.config.logit_slope == fitted["logit_slope"]
+    fitted, _ = script.calibrate(model, images, labels, ["clean"], "max", temperature=2.0)
+    assert fitted["half_temperature"] == 2.0 and model.config.half_temperature == 2.0
+    spec = importlib.util.spec_from_file_location("half_temperature", scripts / "half_temperature.py")
+    chooser = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chooser)
+    r, p = chooser.standardised_halves(model, images)  # the chooser scores what the model computes
+    with torch.no_grad():
+        logits = model(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255).numpy()
+    assert np.allclose(chooser.combined(r, p, 2.0), logits, atol=1e-4)
+    assert np.allclose(chooser.combined(r, p, 0), np.maximum(r, p)) and np.allclose(chooser.combined(r, p, "sum"), r + p)

@@ -31,8 +31,8 @@ from torch import nn
 
 from darkroom.data import degrade
 from darkroom.nn.resnet import GeM, SmallResNet
-from darkroom.nn.residuals import (CHANNELS, CHROMA, CHROMA_GAIN, HIGHPASS, INPUTS, residual_inputs,
-                                   spectrum_profile, to_ycc)
+from darkroom.nn.residuals import (CHANNELS, CHROMA, CHROMA_GAIN, HIGHPASS, INPUTS, block_grid,
+                                   residual_inputs, spectrum_profile, to_ycc)
 
 
 def either(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -47,9 +47,9 @@ class DetectSample:
     a mild resize, a blur, a JPEG recompression; then a crop of ``crop`` px."""
 
     def __init__(self, crop: int, jpeg_prob: float = 0.3, blur_prob: float = 0.1, resize_prob: float = 0.1,
-                 real_blur_prob: float = 0.0):
+                 real_blur_prob: float = 0.0, spectrum_only: float = 0.0, profile_real_jpeg: float = 0.0):
         self.crop, self.jpeg_prob, self.blur_prob, self.resize_prob = crop, jpeg_prob, blur_prob, resize_prob
-        self.real_blur_prob = real_blur_prob
+        self.real_blur_prob, self.spectrum_only, self.profile_real_jpeg = real_blur_prob, spectrum_only, profile_real_jpeg
 
     def __call__(self, sample: dict, rng) -> dict:
         x = sample["image"]
@@ -65,9 +65,14 @@ class DetectSample:
             x = (x * 255).round() / 255
         if rng.random() < self.jpeg_prob:
             x = degrade.jpeg(x, int(rng.integers(65, 101)))[0]
+        extra = {}
+        if self.profile_real_jpeg:  # the profile-only share is drawn here, so its real crops can be JPEG'd
+            extra["profile_only"] = bool(rng.random() < self.spectrum_only)
+            if extra["profile_only"] and sample.get("label", 1) == 0 and rng.random() < self.profile_real_jpeg:
+                x = degrade.jpeg(x, int(rng.integers(60, 101)))[0]
         h, w = x.shape[-2:]
         top, left = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
-        return {**sample, "image": x[:, top:top + self.crop, left:left + self.crop]}
+        return {**sample, **extra, "image": x[:, top:top + self.crop, left:left + self.crop]}
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,14 @@ class GenDetectConfig:
     spectrum_bins: int = 0  # > 0: the head also reads the crop's spectrum profile with this many radii
     # and the profiles of the two chroma channels (Cb, Cr) beside it: networks smooth colour too
     spectrum_chroma: bool = False
+    # and, beside the profiles, how strongly an 8 px block grid (a JPEG's) stands out across columns and rows
+    spectrum_grid: bool = False
     # training: the share of crops whose residual features are zeroed, so the head reads the profile alone
     spectrum_only: float = 0.0
+    # training: the chance that a real crop of the profile-only share is first recompressed as a JPEG
+    # (quality 60-100), still labelled real, so the profile half learns that JPEG's smoothing is a camera
+    # file's, not a network's (photos at their own size carry it; see halves = "max")
+    profile_real_jpeg: float = 0.0
     # units of the profiles' own layer before the head; 0: the head reads the normalised profiles directly
     # (its profile part is then a linear model, as the spectral baseline's logistic regression)
     spectrum_hidden: int = 32
@@ -102,6 +113,10 @@ class GenDetectConfig:
     # then call a crop network-made, and the other cannot veto it on a family neither was trained on
     halves: str = "sum"
     half_stats: tuple[float, ...] = (0.0, 1.0, 0.0, 1.0)
+    # "max": 0 takes the larger half; T > 0 the smooth maximum T log(exp(r / T) + exp(p / T)), which runs
+    # from the larger (T -> 0) towards the sum of the standardised halves (large T), so a crop that both
+    # halves find a little suspect can outrank one that a single half finds so
+    half_temperature: float = 0.0
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1
@@ -119,8 +134,10 @@ class GenDetectConfig:
                              "spectrum_hidden >= 0")
         if not 0 <= self.spectrum_only < 1 or (self.spectrum_only and not self.spectrum_bins):
             raise ValueError("gendetect: spectrum_only must be in [0, 1) and needs spectrum_bins")
-        if self.spectrum_chroma and not self.spectrum_bins:
-            raise ValueError("gendetect: spectrum_chroma needs spectrum_bins")
+        if not 0 <= self.profile_real_jpeg <= 1 or (self.profile_real_jpeg and not self.spectrum_only):
+            raise ValueError("gendetect: profile_real_jpeg must be in [0, 1] and needs spectrum_only")
+        if (self.spectrum_chroma or self.spectrum_grid) and not self.spectrum_bins:
+            raise ValueError("gendetect: spectrum_chroma and spectrum_grid need spectrum_bins")
         if self.combine not in ("sum", "or") or (self.combine == "or" and not self.spectrum_bins):
             raise ValueError(f"gendetect: combine must be 'sum' or 'or' (which needs spectrum_bins), "
                              f"got {self.combine!r}")
@@ -130,6 +147,8 @@ class GenDetectConfig:
                              f"'sum'), got {self.halves!r}")
         if len(self.half_stats) != 4 or min(self.half_stats[1], self.half_stats[3]) <= 0:
             raise ValueError("gendetect: half_stats is four numbers: mean, sd (> 0), mean, sd (> 0)")
+        if self.half_temperature < 0:
+            raise ValueError(f"gendetect: half_temperature must be >= 0, got {self.half_temperature}")
         if self.chroma_gain <= 0:
             raise ValueError(f"gendetect: chroma_gain must be > 0, got {self.chroma_gain}")
         if self.residual_space not in ("rgb", "ycc"):
@@ -152,7 +171,7 @@ class GeneratedDetector(nn.Module):
         self.pool = GeM()
         features = self.body.out_channels
         if c.spectrum_bins:
-            profiles = c.spectrum_bins * (3 if c.spectrum_chroma else 1)
+            profiles = c.spectrum_bins * (3 if c.spectrum_chroma else 1) + (2 if c.spectrum_grid else 0)
             hidden = c.spectrum_hidden
             layer = [nn.Linear(profiles, hidden), nn.ReLU()] if hidden else []
             self.spectrum = nn.Sequential(nn.BatchNorm1d(profiles), *layer)
@@ -161,18 +180,26 @@ class GeneratedDetector(nn.Module):
             else:
                 features += hidden or profiles
         self.head = nn.Linear(features, 1)
-        self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob)
+        self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob,
+                                             c.spectrum_only, c.profile_real_jpeg)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, profile_only: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W) -> (B,) logits. In training, ``profile_only`` (B,) bool marks the crops read from
+        the spectrum profile alone; without it, a ``spectrum_only`` share of them drawn here."""
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if self.config.halves == "max" and not self.training:
             mean_r, sd_r, mean_p, sd_p = self.config.half_stats
             residual, profile = self.half_logits(x)
-            return torch.maximum((residual - mean_r) / sd_r, (profile - mean_p) / sd_p)
+            residual, profile = (residual - mean_r) / sd_r, (profile - mean_p) / sd_p
+            if t := self.config.half_temperature:
+                return t * torch.logaddexp(residual / t, profile / t)
+            return torch.maximum(residual, profile)
         features = self.residual_features(x)
         if self.training and self.config.spectrum_only:
-            features = features * (torch.rand(len(x), 1, device=x.device) >= self.config.spectrum_only)
+            if profile_only is None:
+                profile_only = torch.rand(len(x), device=x.device) < self.config.spectrum_only
+            features = features * ~profile_only.to(x.device)[:, None]
         if not self.config.spectrum_bins:
             return self.head(features).squeeze(1)
         spectrum = self.spectrum(self.profiles(x))
@@ -198,10 +225,12 @@ class GeneratedDetector(nn.Module):
         return self.pool(self.body(residual_inputs(x, self.config.inputs, self.highpass)))
 
     def profiles(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> the spectrum profiles the head reads: the luma's, then Cb's and Cr's if configured."""
+        """(B, 3, H, W) -> the spectrum profiles the head reads: the luma's, then Cb's and Cr's and the block
+        grid's two figures if configured."""
         bins = self.config.spectrum_bins
         mixes = CHROMA if self.config.spectrum_chroma else ()
-        return torch.cat([spectrum_profile(x, bins)] + [spectrum_profile(x, bins, w) for w in mixes], 1)
+        grid = [block_grid(x)] if self.config.spectrum_grid else []
+        return torch.cat([spectrum_profile(x, bins)] + [spectrum_profile(x, bins, w) for w in mixes] + grid, 1)
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x, labels = batch["image"], batch["label"]
@@ -209,7 +238,10 @@ class GeneratedDetector(nn.Module):
         if not keep.any():
             zero = x.sum() * 0
             return {"loss": zero}
-        logits = self(x[keep])
+        profile_only = batch.get("profile_only")
+        if profile_only is not None:
+            profile_only = torch.tensor(profile_only, dtype=torch.bool)[keep]
+        logits = self(x[keep], profile_only)
         target = (labels[keep] > 0).float()
         # the classes weigh the same, however many generated examples each real one has
         share = target.mean().clamp(0.05, 0.95)
