@@ -19,22 +19,14 @@ from sklearn.metrics import average_precision_score
 
 from calibrate_gendetect import validation_examples
 from darkroom.models import load_run
+from darkroom.models.gendetect import smooth_max
 from darkroom.ops.generated import FAMILIES
 
 
-def combined(r: np.ndarray, p: np.ndarray, temperature: float | str) -> np.ndarray:
-    if temperature == "sum":
-        return r + p
-    return np.maximum(r, p) if temperature == 0 else temperature * np.logaddexp(r / temperature, p / temperature)
-
-
 @torch.no_grad()
-def standardised_halves(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def standardised_halves(model, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-    residual, profile = (torch.cat(h).numpy() for h in zip(*(model.half_logits(x[i:i + 256])
-                                                           for i in range(0, len(x), 256))))
-    mean_r, sd_r, mean_p, sd_p = model.config.half_stats
-    return (residual - mean_r) / sd_r, (profile - mean_p) / sd_p
+    return tuple(torch.cat(h) for h in zip(*(model.standardised_halves(x[i:i + 256]) for i in range(0, len(x), 256))))
 
 
 def main() -> None:
@@ -55,7 +47,8 @@ def main() -> None:
             raise SystemExit(f"{run}: needs a run with a family left out, fitted with --halves max")
         pick = (labels == 0) | (labels == k)
         r, p = standardised_halves(model, images[pick])
-        rows.append([average_precision_score(labels[pick] == k, combined(r, p, t)) for t in temperatures])
+        rows.append([average_precision_score(labels[pick] == k, r + p if t == "sum" else smooth_max(r, p, t))
+                     for t in temperatures])
         print(f"| {FAMILIES[k - 1]} | " + " | ".join(f"{a:.3f}" for a in rows[-1]) + " |")
     mean = np.mean(rows, axis=0)
     print("| mean | " + " | ".join(f"{a:.3f}" for a in mean) + " |")

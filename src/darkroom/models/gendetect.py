@@ -42,6 +42,11 @@ def either(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.log(-torch.expm1(neither)) - neither
 
 
+def smooth_max(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T log(exp(a / T) + exp(b / T)): the larger of a and b at T = 0, towards their mean + T log 2 as T grows."""
+    return temperature * torch.logaddexp(a / temperature, b / temperature) if temperature else torch.maximum(a, b)
+
+
 class DetectSample:
     """Per-sample augmentation (the data loader's workers): dihedral transform, then with some probability
     a mild resize, a blur, a JPEG recompression; then a crop of ``crop`` px."""
@@ -49,7 +54,8 @@ class DetectSample:
     def __init__(self, crop: int, jpeg_prob: float = 0.3, blur_prob: float = 0.1, resize_prob: float = 0.1,
                  real_blur_prob: float = 0.0, spectrum_only: float = 0.0, profile_real_jpeg: float = 0.0):
         self.crop, self.jpeg_prob, self.blur_prob, self.resize_prob = crop, jpeg_prob, blur_prob, resize_prob
-        self.real_blur_prob, self.spectrum_only, self.profile_real_jpeg = real_blur_prob, spectrum_only, profile_real_jpeg
+        self.real_blur_prob, self.spectrum_only = real_blur_prob, spectrum_only
+        self.profile_real_jpeg = profile_real_jpeg
 
     def __call__(self, sample: dict, rng) -> dict:
         x = sample["image"]
@@ -189,12 +195,7 @@ class GeneratedDetector(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if self.config.halves == "max" and not self.training:
-            mean_r, sd_r, mean_p, sd_p = self.config.half_stats
-            residual, profile = self.half_logits(x)
-            residual, profile = (residual - mean_r) / sd_r, (profile - mean_p) / sd_p
-            if t := self.config.half_temperature:
-                return t * torch.logaddexp(residual / t, profile / t)
-            return torch.maximum(residual, profile)
+            return smooth_max(*self.standardised_halves(x), self.config.half_temperature)
         features = self.residual_features(x)
         if self.training and self.config.spectrum_only:
             if profile_only is None:
@@ -216,6 +217,12 @@ class GeneratedDetector(nn.Module):
         n = features.shape[1]
         return (F.linear(features, self.head.weight[:, :n], self.head.bias).squeeze(1),
                 F.linear(spectrum, self.head.weight[:, n:]).squeeze(1))
+
+    def standardised_halves(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``half_logits``, each standardised by its ``half_stats`` (mean and sd on real validation crops)."""
+        mean_r, sd_r, mean_p, sd_p = self.config.half_stats
+        residual, profile = self.half_logits(x)
+        return (residual - mean_r) / sd_r, (profile - mean_p) / sd_p
 
     def residual_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> the pooled features of the residual half of the head."""
