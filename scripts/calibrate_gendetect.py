@@ -38,8 +38,14 @@ CROP = 64  # the benchmark's test crops
 
 
 @torch.no_grad()
+def in_batches(fn, x: torch.Tensor, size: int = 256) -> tuple[torch.Tensor, ...]:
+    """``fn`` (a batch -> a tensor or a tuple of them) over x in batches, the outputs joined along the batch."""
+    outs = [fn(x[i:i + size]) for i in range(0, len(x), size)]
+    return tuple(torch.cat(h) for h in zip(*outs)) if isinstance(outs[0], tuple) else (torch.cat(outs),)
+
+
 def logits(model, x: torch.Tensor) -> np.ndarray:
-    return np.concatenate([model(x[i:i + 256]).numpy() for i in range(0, len(x), 256)])
+    return in_batches(model, x)[0].numpy()
 
 
 def main() -> None:
@@ -70,9 +76,7 @@ def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str]
     if halves:
         fitted["halves"] = halves
         if halves == "max":
-            with torch.no_grad():
-                parts = [torch.cat(h).numpy() for h in zip(*(model.half_logits(x[i:i + 256])
-                                                             for i in range(0, len(x), 256)))]
+            parts = [h.numpy() for h in in_batches(model.half_logits, x)]
             fitted["half_stats"] = [float(s) for h in parts for s in (h[labels == 0].mean(), h[labels == 0].std())]
             fitted["half_temperature"] = temperature
         model.config = dataclasses.replace(model.config, **fitted)

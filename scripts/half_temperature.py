@@ -17,16 +17,14 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score
 
-from calibrate_gendetect import validation_examples
+from calibrate_gendetect import in_batches, validation_examples
 from darkroom.models import load_run
 from darkroom.models.gendetect import smooth_max
 from darkroom.ops.generated import FAMILIES
 
 
-@torch.no_grad()
 def standardised_halves(model, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-    return tuple(torch.cat(h) for h in zip(*(model.standardised_halves(x[i:i + 256]) for i in range(0, len(x), 256))))
+    return in_batches(model.standardised_halves, torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)
 
 
 def main() -> None:
