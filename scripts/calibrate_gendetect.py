@@ -14,6 +14,10 @@ flattens and it calls more real crops generated everywhere, README); a logistic 
 network's logit, the two classes weighted equally, gives ``logit_slope`` and ``logit_shift``: probability =
 sigmoid(slope * logit + shift). The card also gets the share of real and generated crops above 0.5 for each version.
 
+``--max-false-alarm F`` then lowers the shift, where the equal-weight fit calls more than a share F of the
+real validation crops generated, until at most F of them are above 0.5 (the slope stays): the ranking (AP) is
+unchanged, the threshold trades recall for fewer camera photos called generated.
+
 ``--halves max`` first standardises the two halves of the head (the residual's logit and the spectrum
 profiles') by their mean and sd on the real clean crops and makes the logit the larger of the two
 (``halves``, ``half_stats`` in the model's config); ``--temperature T`` makes it the smooth maximum
@@ -52,9 +56,11 @@ def main() -> None:
     args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/gendetect.json", {
         "--versions": {"default": "clean", "help": "comma-separated: clean and/or JPEG qualities"},
         "--halves": {"choices": ["sum", "max"], "help": "how the head's halves make the logit (default: as is)"},
-        "--temperature": {"type": float, "default": 0.0, "help": "with --halves max: the smooth maximum's T"}})
+        "--temperature": {"type": float, "default": 0.0, "help": "with --halves max: the smooth maximum's T"},
+        "--max-false-alarm": {"type": float, "help": "at most this share of real validation crops above 0.5"}})
     fitted, summary = calibrate(model, *validation_examples(args.photos), args.versions.split(","), args.halves,
-                                photos=args.photos, temperature=args.temperature)
+                                photos=args.photos, temperature=args.temperature,
+                                max_false_alarm=args.max_false_alarm)
     save_card(card_path, card, fitted, summary)
 
 
@@ -66,7 +72,8 @@ def validation_examples(photos: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str], halves: str | None = None,
-              photos: str = "/usr/share/backgrounds", temperature: float = 0.0):
+              photos: str = "/usr/share/backgrounds", temperature: float = 0.0,
+              max_false_alarm: float | None = None):
     """Fit the model's calibration (and with ``halves``, how its halves combine) on ``validation_examples``
     of ``photos`` -> (fitted config values, summary); the model's config is updated in place."""
     keep = labels != model.config.holdout if model.config.holdout else np.ones(len(labels), bool)
@@ -85,6 +92,9 @@ def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str]
                           for v in versions])
     generated = np.concatenate([labels] * len(versions)) > 0
     slope, shift, prob = fit_logistic(raw, generated)
+    uncapped = float((prob[~generated] > 0.5).mean())
+    if max_false_alarm is not None:
+        shift, prob = capped_shift(slope, shift, raw, generated, max_false_alarm)
     model.config = dataclasses.replace(model.config, logit_slope=slope, logit_shift=shift)
     before = 1 / (1 + np.exp(-raw))
     summary = {"photos": f"photos:{photos},split=val,scale=0.5 (128 px patches, {CROP} px crops, "
@@ -93,6 +103,9 @@ def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str]
                "raw_real_above_half": round(float((before[~generated] > 0.5).mean()), 3),
                "real_above_half": round(float((prob[~generated] > 0.5).mean()), 3),
                "generated_above_half": round(float((prob[generated] > 0.5).mean()), 3)}
+    if max_false_alarm is not None:
+        summary["max_false_alarm"] = max_false_alarm
+        summary["real_above_half_uncapped"] = round(uncapped, 3)
     if model.config.holdout:
         summary["left_out_family"] = FAMILIES[model.config.holdout - 1] + " (not in the fit)"
     for v in versions:  # how each version fares at 0.5
@@ -100,6 +113,20 @@ def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str]
         summary[f"at_{v}"] = {"real_above_half": round(float((prob[rows & ~generated] > 0.5).mean()), 3),
                               "generated_above_half": round(float((prob[rows & generated] > 0.5).mean()), 3)}
     return {**fitted, "logit_slope": slope, "logit_shift": shift}, summary
+
+
+def capped_shift(slope: float, shift: float, raw: np.ndarray, generated: np.ndarray,
+                 cap: float) -> tuple[float, np.ndarray]:
+    """The shift, lowered where needed so that at most ``cap`` of the real crops' sigmoid(slope * raw + shift)
+    is above 0.5 -> (shift, the probabilities of every crop)."""
+    if not 0 <= cap < 1:
+        raise ValueError(f"--max-false-alarm must be in [0, 1), got {cap}")
+    z = slope * raw[~generated]
+    real = np.sort(z)[::-1]  # the real crops' calibrated logits before the shift, highest first
+    k = int(np.floor(cap * len(real)))  # this many may stay above 0.5
+    if k < len(real) and real[k] + shift > 0:
+        shift = float(-real[k]) - 1e-6
+    return shift, 1 / (1 + np.exp(-(slope * raw + shift)))
 
 
 if __name__ == "__main__":

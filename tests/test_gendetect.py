@@ -386,12 +386,18 @@ def test_ycc_residual_puts_a_colour_change_in_the_chroma_channels_at_the_luma_sc
         resolve_config("gendetect", {"residual_space": "ycc", "chroma_gain": 0})
 
 
-def test_calibration_with_halves_max_standardises_the_real_crops_and_leaves_the_held_out_family_out(monkeypatch):
+def load_script(name: str, monkeypatch):
+    """A module of scripts/ (which import their siblings), loaded by path."""
     scripts = Path(__file__).parents[1] / "scripts"
     monkeypatch.syspath_prepend(str(scripts))
-    spec = importlib.util.spec_from_file_location("calibrate_gendetect", scripts / "calibrate_gendetect.py")
+    spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_calibration_with_halves_max_standardises_the_real_crops_and_leaves_the_held_out_family_out(monkeypatch):
+    script = load_script("calibrate_gendetect", monkeypatch)
     model = build_model("gendetect", resolve_config("gendetect", {
         "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "holdout": 2})).eval()
     rng = np.random.default_rng(0)
@@ -411,10 +417,24 @@ def test_calibration_with_halves_max_standardises_the_real_crops_and_leaves_the_
     assert model.config.logit_slope == fitted["logit_slope"]
     fitted, _ = script.calibrate(model, images, labels, ["clean"], "max", temperature=2.0)
     assert fitted["half_temperature"] == 2.0 and model.config.half_temperature == 2.0
-    spec = importlib.util.spec_from_file_location("half_temperature", scripts / "half_temperature.py")
-    chooser = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(chooser)
+    chooser = load_script("half_temperature", monkeypatch)
     r, p = chooser.standardised_halves(model, images)  # the chooser scores what the model computes
     with torch.no_grad():
         logits = model(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)
     assert torch.allclose(smooth_max(r, p, 2.0), logits, atol=1e-4)
+
+
+def test_capped_calibration_calls_at_most_the_cap_of_real_crops_generated_and_keeps_the_slope(monkeypatch):
+    script = load_script("calibrate_gendetect", monkeypatch)
+    rng = np.random.default_rng(0)
+    raw = np.concatenate([rng.normal(0, 1, 200), rng.normal(2, 1, 800)])  # real crops overlap the generated
+    generated = np.arange(1000) >= 200
+    slope, shift, prob = script.fit_logistic(raw, generated)
+    assert (prob[~generated] > 0.5).mean() > 0.05  # the equal-weight fit calls many real crops generated
+    for cap in (0.0, 0.01, 0.05):
+        capped, prob_capped = script.capped_shift(slope, shift, raw, generated, cap)
+        assert capped < shift and (prob_capped[~generated] > 0.5).mean() <= cap
+        assert (prob_capped[~generated] > 0.5).mean() >= cap - 1 / 200  # no lower than it needs to be
+    assert script.capped_shift(slope, shift, raw, generated, 0.5)[0] == shift  # already under the cap: as fitted
+    with pytest.raises(ValueError, match="max-false-alarm"):
+        script.capped_shift(slope, shift, raw, generated, 1.0)
