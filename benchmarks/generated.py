@@ -9,7 +9,8 @@ family of darkroom.ops.generated (denoise, sr-x2, sr-x4, colorize, inpaint), 64 
 scored per family against the real crops: average precision (AP) and accuracy at the default threshold
 0.5. "Seen" uses the detector trained on every family (shipped `gendetect`); "left out" uses the detector
 trained without that family (`RUNS/gendetect-aug-no-FAMILY`: configs/gendetect.toml, then
-configs/gendetect-aug.toml, both with holdout=K; `--lofo PREFIX` names other runs).
+configs/gendetect-aug.toml, both with holdout=K; `--lofo PREFIX` names other runs, `--lofo A,B` the runs
+of several seeds, whose mean the table shows, each run's AP listed below it).
 The spectral baseline is refitted, same run, on the detector's own training set (the npz its card names).
 Then the same crops after a JPEG recompression (q90, q75) of every one, real or generated, with the
 shipped detector, its JPEG expert (which `darkroom inspect` uses on JPEG files) and the baseline; last, the
@@ -95,7 +96,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", default="runs", help="folder with the leave-one-family-out runs")
     parser.add_argument("--model", default="gendetect", help="shipped name or run folder (all families)")
-    parser.add_argument("--lofo", default=LOFO_PREFIX, help="leave-one-family-out runs: RUNS/PREFIX + FAMILY")
+    parser.add_argument("--lofo", default=LOFO_PREFIX, help="leave-one-family-out runs: RUNS/PREFIX + FAMILY; "
+                        "several prefixes, comma-separated (one per seed): their mean, and each run's AP")
     parser.add_argument("--jpeg-model", default=JPEG_EXPERT, help="the JPEG expert (shipped name or run folder)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -125,18 +127,15 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
     print("\n| family | held out of training | darkroom AP | darkroom acc@0.5 | spectral AP | spectral acc@0.5 |"
           "\n|---|---|---:|---:|---:|---:|")
     rows = {"seen": [], "left out": []}
+    prefixes, per_run = lofo_prefix.split(","), {}
     for k, family in enumerate(FAMILIES, start=1):
         net, spec = scores(seen_net, labels, k), scores(seen_spec, labels, k)
         rows["seen"].append((*net, *spec))
         print(f"| {family} | no | {net[0]:.3f} | {net[1]:.3f} | {spec[0]:.3f} | {spec[1]:.3f} |")
-        run_dir = runs / f"{lofo_prefix}{family}"
-        if not (run_dir / "model.safetensors").is_file():
-            print(f"| {family} | yes | (no run at {run_dir}) | | | |")
+        net, per_run[family] = left_out(runs, prefixes, k, images, labels)
+        if not per_run[family]:
+            print(f"| {family} | yes | (no run at {', '.join(str(runs / (p + family)) for p in prefixes)}) | | | |")
             continue
-        lofo, _ = load_run(run_dir)
-        if lofo.config.holdout != k:
-            raise SystemExit(f"{run_dir} was trained with holdout={lofo.config.holdout}, expected {k} ({family})")
-        net = scores(network_probs(lofo, images), labels, k)
         spec = scores(spectral_detector(train_spectra, train_labels, k)(test_spectra), labels, k)
         rows["left out"].append((*net, *spec))
         print(f"| {family} | yes | {net[0]:.3f} | {net[1]:.3f} | {spec[0]:.3f} | {spec[1]:.3f} |")
@@ -144,6 +143,12 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
         if values:
             mean = np.mean(values, axis=0)
             print(f"| mean | {kind} | {mean[0]:.3f} | {mean[1]:.3f} | {mean[2]:.3f} | {mean[3]:.3f} |")
+    per_run = {family: aps for family, aps in per_run.items() if aps}
+    if len(prefixes) > 1 and per_run:
+        print(f"\nLeft-out rows above: the mean over the runs of {len(prefixes)} prefixes (seeds); each run's AP:\n")
+        for family, aps in per_run.items():
+            print(f"- {family}: " + ", ".join(f"{name} {ap:.3f}" for name, ap in aps.items())
+                  + f" (spread {max(aps.values()) - min(aps.values()):.3f})")
     real = labels == 0
     print(f"\nReal crops called generated at 0.5: darkroom {float((seen_net[real] > 0.5).mean()):.3f}, "
           f"spectral {float((seen_spec[real] > 0.5).mean()):.3f}")
@@ -174,6 +179,22 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
             family_table("The JPEG expert on those own-size crops recompressed (real crops now compressed twice, "
                          "generated ones once)", "Own-size recompressed real", probs, labels)
     print(f"\ngenerated: {time.time() - t0:.0f} s")
+
+
+def left_out(runs: Path, prefixes: list[str], k: int, images, labels) -> tuple[np.ndarray | None, dict]:
+    """Family k's scores by the runs RUNS/PREFIX + family that exist, one per prefix (seed): their mean
+    (AP, accuracy at 0.5), or None when there is none, and each run's AP by its folder name."""
+    family, each, found = FAMILIES[k - 1], [], {}
+    for prefix in prefixes:
+        run_dir = runs / f"{prefix}{family}"
+        if not (run_dir / "model.safetensors").is_file():
+            continue
+        model, _ = load_run(run_dir)
+        if model.config.holdout != k:
+            raise SystemExit(f"{run_dir} was trained with holdout={model.config.holdout}, expected {k} ({family})")
+        each.append(scores(network_probs(model, images), labels, k))
+        found[run_dir.name] = each[-1][0]
+    return (np.mean(each, axis=0) if each else None), found
 
 
 def family_table(title: str, real_name: str, probs: dict, labels) -> None:

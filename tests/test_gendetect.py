@@ -1,6 +1,7 @@
 """The generated-image detector and the set it learns from."""
 import dataclasses
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -386,9 +387,9 @@ def test_ycc_residual_puts_a_colour_change_in_the_chroma_channels_at_the_luma_sc
         resolve_config("gendetect", {"residual_space": "ycc", "chroma_gain": 0})
 
 
-def load_script(name: str, monkeypatch):
-    """A module of scripts/ (which import their siblings), loaded by path."""
-    scripts = Path(__file__).parents[1] / "scripts"
+def load_script(name: str, monkeypatch, folder: str = "scripts"):
+    """A module of scripts/ or benchmarks/ (which import their siblings), loaded by path."""
+    scripts = Path(__file__).parents[1] / folder
     monkeypatch.syspath_prepend(str(scripts))
     spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
     script = importlib.util.module_from_spec(spec)
@@ -438,3 +439,28 @@ def test_capped_calibration_calls_at_most_the_cap_of_real_crops_generated_and_ke
     assert script.capped_shift(slope, shift, raw, generated, 0.5)[0] == shift  # already under the cap: as fitted
     with pytest.raises(ValueError, match="max-false-alarm"):
         script.capped_shift(slope, shift, raw, generated, 1.0)
+
+
+def test_benchmark_left_out_rows_are_the_mean_over_the_seeds_runs_and_list_each(tmp_path, monkeypatch):
+    from safetensors.torch import save_model
+    bench = load_script("generated", monkeypatch, "benchmarks")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 2] * 10)
+    for seed, name in enumerate(("a-no-sr-x2", "b-no-sr-x2", "c-no-denoise")):
+        torch.manual_seed(seed)
+        model = build_model("gendetect", resolve_config("gendetect", {
+            "width": 4, "stages": 2, "crop": 32, "holdout": 1 if "denoise" in name else 2}))
+        (tmp_path / name).mkdir()
+        save_model(model, str(tmp_path / name / "model.safetensors"))
+        (tmp_path / name / "run.json").write_text(json.dumps(
+            {"model": "gendetect", "model_config": dataclasses.asdict(model.config)}))
+    mean, each = bench.left_out(tmp_path, ["a-no-", "b-no-", "missing-no-"], 2, images, labels)
+    assert list(each) == ["a-no-sr-x2", "b-no-sr-x2"]
+    alone = [bench.left_out(tmp_path, [p], 2, images, labels) for p in ("a-no-", "b-no-")]
+    assert mean[0] == pytest.approx(np.mean(list(each.values())))
+    assert mean == pytest.approx(np.mean([m for m, _ in alone], axis=0))
+    assert bench.left_out(tmp_path, ["missing-no-"], 2, images, labels) == (None, {})
+    with pytest.raises(SystemExit, match="holdout=1"):  # a run of another family under that family's name
+        (tmp_path / "c-no-denoise").rename(tmp_path / "c-no-sr-x2")
+        bench.left_out(tmp_path, ["c-no-"], 2, images, labels)
