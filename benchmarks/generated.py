@@ -1,7 +1,7 @@
 """Generated-image detection on photographs: darkroom's `gendetect` versus the spectral baseline of Durall et
 al. (azimuthal average of the log-magnitude FFT + logistic regression), retrained on the same data, same run.
 
-    python benchmarks/generated.py [--quick] [--runs runs]   (also run by bench forensics)
+    python benchmarks/generated.py [--quick] [--runs runs] [--tta]   (also run by bench forensics)
 
 Test set: patches of the test-split photos (scikit-image's `coffee` and the test split of
 /usr/share/backgrounds at half resolution; never used for training), each kept real and put through every
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -78,10 +79,18 @@ def spectral_detector(train_spectra, train_labels, holdout: int):
     return lambda s: lr.predict_proba(scaler.transform(s))[:, 1]
 
 
+def dihedral(x: torch.Tensor) -> list[torch.Tensor]:
+    """(N, C, H, W) -> its 8 flips and quarter turns (the transforms the detectors are trained with)."""
+    return [torch.rot90(x.flip(-1) if flip else x, turns, (-2, -1)) for flip in (False, True) for turns in range(4)]
+
+
 @torch.no_grad()
-def network_probs(model, images: np.ndarray) -> np.ndarray:
+def network_probs(model, images: np.ndarray, tta: bool = False) -> np.ndarray:
+    """Calibrated probabilities for uint8 crops; ``tta``: from the mean logit over the 8 ``dihedral`` views."""
     x = as_tensor(images)
-    return np.concatenate([model.probability(model(x[i:i + 256])).numpy() for i in range(0, len(x), 256)])
+    views = dihedral(x) if tta else [x]
+    logits = torch.stack([torch.cat([model(v[i:i + 256]) for i in range(0, len(v), 256)]) for v in views])
+    return model.probability(logits.mean(0)).numpy()
 
 
 def scores(probs, labels, family):
@@ -99,14 +108,17 @@ def main() -> None:
     parser.add_argument("--lofo", default=LOFO_PREFIX, help="leave-one-family-out runs: RUNS/PREFIX + FAMILY; "
                         "several prefixes, comma-separated (one per seed): their mean, and each run's AP")
     parser.add_argument("--jpeg-model", default=JPEG_EXPERT, help="the JPEG expert (shipped name or run folder)")
+    parser.add_argument("--tta", action="store_true", help="every network scores a crop by its mean logit over "
+                        "the 8 flips and quarter turns (test-time augmentation; not what `inspect` does)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    run(args.model, Path(args.runs), args.quick, args.lofo, args.jpeg_model)
+    run(args.model, Path(args.runs), args.quick, args.lofo, args.jpeg_model, args.tta)
 
 
 def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX,
-        jpeg_model: str = JPEG_EXPERT) -> None:
+        jpeg_model: str = JPEG_EXPERT, tta: bool = False) -> None:
     t0 = time.time()
+    probs_of = partial(network_probs, tta=tta)
     model, info = load_run(model_name)
     spec = parse_spec(info["data"]) if info.get("data") else None
     train_set = spec.path if spec is not None and spec.source == "npz" else TRAIN_SET
@@ -121,9 +133,10 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
     print(f"\n## Generated-image detection on held-out photos\n\n{counts[0]} real 64 px crops and "
           + ", ".join(f"{counts[k + 1]} {f}" for k, f in enumerate(FAMILIES))
           + f"; spectral baseline fitted on the {len(train_labels)} training crops of {train_set} "
-          f"({train_images.shape[1]} px; centre {CROP} px)")
+          f"({train_images.shape[1]} px; centre {CROP} px)"
+          + ("; every network scores a crop by its mean logit over the 8 flips and quarter turns (--tta)" if tta else ""))
     seen_spectral = spectral_detector(train_spectra, train_labels, 0)
-    seen_net, seen_spec = network_probs(model, images), seen_spectral(test_spectra)
+    seen_net, seen_spec = probs_of(model, images), seen_spectral(test_spectra)
     print("\n| family | held out of training | darkroom AP | darkroom acc@0.5 | spectral AP | spectral acc@0.5 |"
           "\n|---|---|---:|---:|---:|---:|")
     rows = {"seen": [], "left out": []}
@@ -132,7 +145,7 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
         net, spec = scores(seen_net, labels, k), scores(seen_spec, labels, k)
         rows["seen"].append((*net, *spec))
         print(f"| {family} | no | {net[0]:.3f} | {net[1]:.3f} | {spec[0]:.3f} | {spec[1]:.3f} |")
-        net, per_run[family] = left_out(runs, prefixes, k, images, labels)
+        net, per_run[family] = left_out(runs, prefixes, k, images, labels, tta)
         if not per_run[family]:
             print(f"| {family} | yes | (no run at {', '.join(str(runs / (p + family)) for p in prefixes)}) | | | |")
             continue
@@ -152,7 +165,7 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
     real = labels == 0
     print(f"\nReal crops called generated at 0.5: darkroom {float((seen_net[real] > 0.5).mean()):.3f}, "
           f"spectral {float((seen_spec[real] > 0.5).mean()):.3f}")
-    blurred = {sigma: network_probs(model, degraded(images[real], degrade.gaussian_blur, sigma)) for sigma in BLURS}
+    blurred = {sigma: probs_of(model, degraded(images[real], degrade.gaussian_blur, sigma)) for sigma in BLURS}
     print("Real crops called generated by darkroom after a Gaussian blur of sigma "
           + ", ".join(f"{sigma:g}: {float((p > 0.5).mean()):.3f}" for sigma, p in blurred.items())
           + " (soft photos must not read as network-made)")
@@ -163,7 +176,7 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
         print(f"\n(no JPEG expert at {jpeg_model}: configs/gendetect-jpeg.toml trains one)")
     for quality in JPEGS:
         squeezed = degraded(images, degrade.jpeg, quality)
-        probs = {name: network_probs(expert, squeezed) for name, expert in experts.items()}
+        probs = {name: probs_of(expert, squeezed) for name, expert in experts.items()}
         probs["spectral"] = seen_spectral(spectra(squeezed))
         family_table(f"The same test crops, every one (real or generated) recompressed as JPEG q{quality}; "
                      "detectors trained on every family", f"Recompressed (q{quality}) real", probs, labels)
@@ -171,17 +184,18 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
     # halving wipes out and a network's output lacks (`inspect` sends JPEG files to the JPEG expert).
     if os.path.isdir(BACKGROUNDS):
         images, labels = test_set(quick, scale=1)
-        probs = {"gendetect": network_probs(model, images), "spectral": seen_spectral(spectra(images))}
+        probs = {"gendetect": probs_of(model, images), "spectral": seen_spectral(spectra(images))}
         family_table("The test photos at their own size (real crops keep the JPEG traces of the files), "
                      f"{np.sum(labels == 0)} real crops", "Own-size real", probs, labels)
         if "JPEG expert" in experts:  # its real training crops were compressed twice: does twice read as a photo?
-            probs = {f"q{q}": network_probs(experts["JPEG expert"], degraded(images, degrade.jpeg, q)) for q in JPEGS}
+            probs = {f"q{q}": probs_of(experts["JPEG expert"], degraded(images, degrade.jpeg, q)) for q in JPEGS}
             family_table("The JPEG expert on those own-size crops recompressed (real crops now compressed twice, "
                          "generated ones once)", "Own-size recompressed real", probs, labels)
     print(f"\ngenerated: {time.time() - t0:.0f} s")
 
 
-def left_out(runs: Path, prefixes: list[str], k: int, images, labels) -> tuple[np.ndarray | None, dict]:
+def left_out(runs: Path, prefixes: list[str], k: int, images, labels,
+             tta: bool = False) -> tuple[np.ndarray | None, dict]:
     """Family k's scores by the runs RUNS/PREFIX + family that exist, one per prefix (seed): their mean
     (AP, accuracy at 0.5), or None when there is none, and each run's AP by its folder name."""
     family, each, found = FAMILIES[k - 1], [], {}
@@ -192,7 +206,7 @@ def left_out(runs: Path, prefixes: list[str], k: int, images, labels) -> tuple[n
         model, _ = load_run(run_dir)
         if model.config.holdout != k:
             raise SystemExit(f"{run_dir} was trained with holdout={model.config.holdout}, expected {k} ({family})")
-        each.append(scores(network_probs(model, images), labels, k))
+        each.append(scores(network_probs(model, images, tta), labels, k))
         found[run_dir.name] = each[-1][0]
     return (np.mean(each, axis=0) if each else None), found
 

@@ -464,3 +464,19 @@ def test_benchmark_left_out_rows_are_the_mean_over_the_seeds_runs_and_list_each(
     with pytest.raises(SystemExit, match="holdout=1"):  # a run of another family under that family's name
         (tmp_path / "c-no-denoise").rename(tmp_path / "c-no-sr-x2")
         bench.left_out(tmp_path, ["c-no-"], 2, images, labels)
+
+
+def test_benchmark_tta_scores_a_crop_by_its_mean_logit_over_the_eight_views(monkeypatch):
+    bench = load_script("generated", monkeypatch, "benchmarks")
+    torch.manual_seed(0)
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32})).eval()
+    images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    x = bench.as_tensor(images)
+    views = bench.dihedral(x)
+    assert len(views) == 8 and len({tuple(v[0, 0].flatten()[:40].tolist()) for v in views}) == 8  # all differ
+    with torch.no_grad():
+        by_hand = model.probability(torch.stack([model(v) for v in views]).mean(0)).numpy()
+        plain = model.probability(model(x)).numpy()
+    assert np.allclose(bench.network_probs(model, images, tta=True), by_hand, atol=1e-6)
+    assert np.allclose(bench.network_probs(model, images), plain, atol=1e-6)
+    assert not np.allclose(by_hand, plain, atol=1e-4)
