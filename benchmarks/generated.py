@@ -134,7 +134,8 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
           + ", ".join(f"{counts[k + 1]} {f}" for k, f in enumerate(FAMILIES))
           + f"; spectral baseline fitted on the {len(train_labels)} training crops of {train_set} "
           f"({train_images.shape[1]} px; centre {CROP} px)"
-          + ("; every network scores a crop by its mean logit over the 8 flips and quarter turns (--tta)" if tta else ""))
+          + ("; every network scores a crop by its mean logit over its 8 flips and quarter turns (--tta)"
+             if tta else ""))
     seen_spectral = spectral_detector(train_spectra, train_labels, 0)
     seen_net, seen_spec = probs_of(model, images), seen_spectral(test_spectra)
     print("\n| family | held out of training | darkroom AP | darkroom acc@0.5 | spectral AP | spectral acc@0.5 |"
