@@ -20,6 +20,7 @@ JPEG expert) recompressed, so that their real crops are compressed twice.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from functools import partial
@@ -79,18 +80,14 @@ def spectral_detector(train_spectra, train_labels, holdout: int):
     return lambda s: lr.predict_proba(scaler.transform(s))[:, 1]
 
 
-def dihedral(x: torch.Tensor) -> list[torch.Tensor]:
-    """(N, C, H, W) -> its 8 flips and quarter turns (the transforms the detectors are trained with)."""
-    return [torch.rot90(x.flip(-1) if flip else x, turns, (-2, -1)) for flip in (False, True) for turns in range(4)]
-
-
 @torch.no_grad()
 def network_probs(model, images: np.ndarray, tta: bool = False) -> np.ndarray:
-    """Calibrated probabilities for uint8 crops; ``tta``: from the mean logit over the 8 ``dihedral`` views."""
+    """Calibrated probabilities for uint8 crops, as the model scores them (its ``tta`` included); ``tta``
+    turns the model's own on: each crop scored by its mean logit over its 8 flips and quarter turns."""
+    if tta:
+        model.config = dataclasses.replace(model.config, tta=True)
     x = as_tensor(images)
-    views = dihedral(x) if tta else [x]
-    logits = torch.stack([torch.cat([model(v[i:i + 256]) for i in range(0, len(v), 256)]) for v in views])
-    return model.probability(logits.mean(0)).numpy()
+    return model.probability(torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)])).numpy()
 
 
 def scores(probs, labels, family):
@@ -109,7 +106,8 @@ def main() -> None:
                         "several prefixes, comma-separated (one per seed): their mean, and each run's AP")
     parser.add_argument("--jpeg-model", default=JPEG_EXPERT, help="the JPEG expert (shipped name or run folder)")
     parser.add_argument("--tta", action="store_true", help="every network scores a crop by its mean logit over "
-                        "the 8 flips and quarter turns (test-time augmentation; not what `inspect` does)")
+                        "the 8 flips and quarter turns (test-time augmentation; a card with tta = true does so "
+                        "anyway)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     run(args.model, Path(args.runs), args.quick, args.lofo, args.jpeg_model, args.tta)

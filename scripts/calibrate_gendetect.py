@@ -25,9 +25,13 @@ profiles') by their mean and sd on the real clean crops and makes the logit the 
 with a family left out (``holdout``) is fitted without that family's crops, so the left-out family never
 shapes its own score:
     python scripts/calibrate_gendetect.py runs/RUN/run.json --model runs/RUN --halves max
+
+``--tta`` turns on the model's test-time augmentation (``tta``: each crop scored by its mean logit over its 8
+flips and quarter turns, as ``inspect`` will then score it) before the fit; ``--no-tta`` turns it off.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
 import numpy as np
@@ -57,10 +61,12 @@ def main() -> None:
         "--versions": {"default": "clean", "help": "comma-separated: clean and/or JPEG qualities"},
         "--halves": {"choices": ["sum", "max"], "help": "how the head's halves make the logit (default: as is)"},
         "--temperature": {"type": float, "default": 0.0, "help": "with --halves max: the smooth maximum's T"},
-        "--max-false-alarm": {"type": float, "help": "at most this share of real validation crops above 0.5"}})
+        "--max-false-alarm": {"type": float, "help": "at most this share of real validation crops above 0.5"},
+        "--tta": {"action": argparse.BooleanOptionalAction, "help": "score each crop by its mean logit over its 8 "
+                  "flips and quarter turns (default: as the card says)"}})
     fitted, summary = calibrate(model, *validation_examples(args.photos), args.versions.split(","), args.halves,
                                 photos=args.photos, temperature=args.temperature,
-                                max_false_alarm=args.max_false_alarm)
+                                max_false_alarm=args.max_false_alarm, tta=args.tta)
     save_card(card_path, card, fitted, summary)
 
 
@@ -73,20 +79,20 @@ def validation_examples(photos: str) -> tuple[np.ndarray, np.ndarray]:
 
 def calibrate(model, images: np.ndarray, labels: np.ndarray, versions: list[str], halves: str | None = None,
               photos: str = "/usr/share/backgrounds", temperature: float = 0.0,
-              max_false_alarm: float | None = None):
+              max_false_alarm: float | None = None, tta: bool | None = None):
     """Fit the model's calibration (and with ``halves``, how its halves combine) on ``validation_examples``
     of ``photos`` -> (fitted config values, summary); the model's config is updated in place."""
     keep = labels != model.config.holdout if model.config.holdout else np.ones(len(labels), bool)
     images, labels = images[keep], labels[keep]
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-    fitted = {}
+    fitted = {} if tta is None else {"tta": tta}
     if halves:
         fitted["halves"] = halves
         if halves == "max":
             parts = [h.numpy() for h in in_batches(model.half_logits, x)]
             fitted["half_stats"] = [float(s) for h in parts for s in (h[labels == 0].mean(), h[labels == 0].std())]
             fitted["half_temperature"] = temperature
-        model.config = dataclasses.replace(model.config, **fitted)
+    model.config = dataclasses.replace(model.config, **fitted)
     raw = np.concatenate([logits(model, x if v == "clean" else
                                  torch.from_numpy(to_uint8(degrade.jpeg(x, int(v))[0])).permute(0, 3, 1, 2) / 255)
                           for v in versions])

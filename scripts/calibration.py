@@ -37,7 +37,7 @@ def fit_logistic(x: np.ndarray, positive: np.ndarray) -> tuple[float, float, np.
 
 def save_card(card_path: Path, card: dict, config: dict, summary: dict) -> None:
     """Write the fitted ``config`` values into the card's model_config and ``summary`` as its calibration."""
-    config = {k: [round(x, 4) for x in v] if isinstance(v, (list, tuple)) else v if isinstance(v, str)
+    config = {k: [round(x, 4) for x in v] if isinstance(v, (list, tuple)) else v if isinstance(v, (str, bool))
               else round(v, 4) for k, v in config.items()}
     card["model_config"].update(config)
     card["calibration"] = summary

@@ -12,7 +12,7 @@ from PIL import Image
 
 from darkroom.data import degrade
 from darkroom.models import build_model, resolve_config
-from darkroom.models.gendetect import DetectSample, either, smooth_max
+from darkroom.models.gendetect import DetectSample, dihedral, either, smooth_max
 from darkroom.forensics.classical import spectrum_profile as numpy_profile
 from darkroom.nn.residuals import CHROMA, GAIN, block_grid, npr_residual, spectrum_profile, to_ycc
 from darkroom.io import write_image
@@ -466,17 +466,55 @@ def test_benchmark_left_out_rows_are_the_mean_over_the_seeds_runs_and_list_each(
         bench.left_out(tmp_path, ["c-no-"], 2, images, labels)
 
 
-def test_benchmark_tta_scores_a_crop_by_its_mean_logit_over_the_eight_views(monkeypatch):
+def test_tta_scores_a_crop_by_its_mean_logit_over_the_eight_views_so_that_every_view_scores_the_same():
+    torch.manual_seed(0)
+    model = build_model("gendetect", resolve_config("gendetect", {
+        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 8, "spectrum_chroma": True})).eval()
+    x = torch.rand(5, 3, 32, 32)
+    views = dihedral(x)
+    assert len(views) == 8 and torch.equal(views[0], x)
+    assert len({tuple(v[0, 0].flatten()[:40].tolist()) for v in views}) == 8  # all differ
+    with torch.no_grad():
+        plain = model(x)
+        by_hand = torch.stack([model(v) for v in views]).mean(0)
+        model.config = dataclasses.replace(model.config, tta=True)
+        assert torch.allclose(model(x), by_hand, atol=1e-5) and not torch.allclose(plain, by_hand, atol=1e-3)
+        for view in views[1:]:  # a flipped or turned crop is the same crop to the augmented detector
+            assert torch.allclose(model(view), by_hand, atol=1e-5)
+        assert model.image_prob(x[0], max_crops=1) == pytest.approx(float(model.probability(by_hand[0])), abs=1e-5)
+    model.train()
+    torch.manual_seed(1)
+    trained_on = model(x)
+    torch.manual_seed(1)
+    assert torch.allclose(trained_on, model.logits(x))  # training sees one view: the loader draws it
+
+
+def test_calibration_with_tta_fits_the_mean_logit_and_writes_it_into_the_card(tmp_path, monkeypatch):
+    script = load_script("calibrate_gendetect", monkeypatch)
+    calibration = load_script("calibration", monkeypatch)
+    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32})).eval()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    images[10:] = images[10:] // 4 * 4 + 100
+    labels = np.array([0] * 10 + [1] * 10)
+    plain, _ = script.calibrate(model, images, labels, ["clean"])
+    assert "tta" not in plain and not model.config.tta  # as the card says, when not asked
+    fitted, _ = script.calibrate(model, images, labels, ["clean"], tta=True)
+    assert fitted["tta"] is True and model.config.tta and fitted["logit_slope"] != plain["logit_slope"]
+    card = tmp_path / "card.json"
+    calibration.save_card(card, {"model_config": {}}, fitted, {})
+    assert json.loads(card.read_text())["model_config"]["tta"] is True  # a flag, not rounded to 1
+
+
+def test_benchmark_tta_turns_on_the_models_own(monkeypatch):
     bench = load_script("generated", monkeypatch, "benchmarks")
     torch.manual_seed(0)
     model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32})).eval()
     images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
     x = bench.as_tensor(images)
-    views = bench.dihedral(x)
-    assert len(views) == 8 and len({tuple(v[0, 0].flatten()[:40].tolist()) for v in views}) == 8  # all differ
     with torch.no_grad():
-        by_hand = model.probability(torch.stack([model(v) for v in views]).mean(0)).numpy()
+        by_hand = model.probability(torch.stack([model(v) for v in dihedral(x)]).mean(0)).numpy()
         plain = model.probability(model(x)).numpy()
-    assert np.allclose(bench.network_probs(model, images, tta=True), by_hand, atol=1e-6)
     assert np.allclose(bench.network_probs(model, images), plain, atol=1e-6)
-    assert not np.allclose(by_hand, plain, atol=1e-4)
+    assert np.allclose(bench.network_probs(model, images, tta=True), by_hand, atol=1e-6)
+    assert model.config.tta and np.allclose(bench.network_probs(model, images), by_hand, atol=1e-6)

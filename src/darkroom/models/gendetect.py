@@ -16,7 +16,7 @@ through the same random flips and rotations whatever their class and, with the p
 config, JPEG and mild blur or resizing (on a CPU budget these cost much of the accuracy on clean crops:
 see configs/gendetect.toml). ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
 
-    model(crops)          -> (B,) logits
+    model(crops)          -> (B,) logits (with ``tta``, outside training: the mean over the 8 ``dihedral`` views)
     model.probability(l)  -> calibrated probabilities for logits (see scripts/calibrate_gendetect.py)
     model.image_prob(x)   -> probability for a whole (3, H, W) image: mean logit over a grid of crops
 """
@@ -40,6 +40,12 @@ def either(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     with logits a and b fires (noisy-OR)."""
     neither = (F.logsigmoid(-a) + F.logsigmoid(-b)).clamp(max=-1e-12)  # log P(neither fires)
     return torch.log(-torch.expm1(neither)) - neither
+
+
+def dihedral(x: torch.Tensor) -> list[torch.Tensor]:
+    """(..., H, W) -> its 8 flips and quarter turns, the identity first (the transforms every training crop
+    goes through)."""
+    return [torch.rot90(x.flip(-1) if flip else x, turns, (-2, -1)) for flip in (False, True) for turns in range(4)]
 
 
 def smooth_max(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -123,6 +129,9 @@ class GenDetectConfig:
     # from the larger (T -> 0) towards the sum of the standardised halves (large T), so a crop that both
     # halves find a little suspect can outrank one that a single half finds so
     half_temperature: float = 0.0
+    # outside training, score a crop by its mean logit over its 8 flips and quarter turns: training shows the
+    # network every crop in a random one of them, and the residual's 2x2 grid is not symmetric under them
+    tta: bool = False
     holdout: int = 0  # a family label left out of training (leave-one-family-out); 0 = none
     jpeg_prob: float = 0.3  # training augmentation, the same for both classes
     blur_prob: float = 0.1
@@ -194,6 +203,12 @@ class GeneratedDetector(nn.Module):
         the spectrum profile alone; without it, a ``spectrum_only`` share of them drawn here."""
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
+        if self.config.tta and not self.training:
+            return torch.stack([self.logits(view) for view in dihedral(x)]).mean(0)
+        return self.logits(x, profile_only)
+
+    def logits(self, x: torch.Tensor, profile_only: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W) -> (B,) logits of the crops as they are, one view each (see ``forward``)."""
         if self.config.halves == "max" and not self.training:
             return smooth_max(*self.standardised_halves(x), self.config.half_temperature)
         features = self.residual_features(x)
