@@ -17,7 +17,7 @@ from darkroom.models.colorize import Colorizer
 from darkroom.models.contrastive import SimCLR
 from darkroom.models.copydesc import CopyDescriptor
 from darkroom.models.gan import DCGAN, GAN, ConditionalGAN
-from darkroom.models.gendetect import GeneratedDetector
+from darkroom.models.gendetect import DetectorPair, GeneratedDetector
 from darkroom.models.inpaint import Inpainter
 from darkroom.models.latentenc import LatentEncoder
 from darkroom.models.modelparse import ModelParser
@@ -46,6 +46,7 @@ MODELS = {
     "tamper": TamperLocalizer,
     "modelparse": ModelParser,
     "gendetect": GeneratedDetector,
+    "gendetect-pair": DetectorPair,
     "latentenc": LatentEncoder,
     "photoae": PhotoAutoencoder,
 }

@@ -19,9 +19,13 @@ see configs/gendetect.toml). ``holdout`` drops one family from the loss (leave-o
     model(crops)          -> (B,) logits (with ``tta``, outside training: the mean over the 8 ``dihedral`` views)
     model.probability(l)  -> calibrated probabilities for logits (see scripts/calibrate_gendetect.py)
     model.image_prob(x)   -> probability for a whole (3, H, W) image: mean logit over a grid of crops
+
+``DetectorPair`` ("gendetect-pair") holds two such networks, trained by different recipes, and scores a crop
+by the mean of their calibrated logits (scripts/pair_gendetect.py makes one from two runs).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from darkroom.config import build_config
 from darkroom.data import degrade
 from darkroom.nn.resnet import GeM, SmallResNet
 from darkroom.nn.residuals import (CHANNELS, CHROMA, CHROMA_GAIN, HIGHPASS, INPUTS, block_grid,
@@ -293,3 +298,47 @@ class GeneratedDetector(nn.Module):
         crops = torch.stack([x[:, t:t + c, l:l + c] for t in tops for l in lefts])
         device = next(self.parameters()).device
         return float(self.probability(self(crops.to(device)).mean()))
+
+
+@dataclass(frozen=True)
+class DetectorPairConfig:
+    # the two networks' GenDetectConfig, as JSON (a config does not nest): their calibrations included
+    first: str = "{}"
+    second: str = "{}"
+    crop: int = 48  # image_prob's crops
+    holdout: int = 0  # the family both members were trained without (leave-one-family-out), 0 = none
+    # outside training, the mean over each crop's 8 flips and quarter turns (the members' own tta is off)
+    tta: bool = False
+    logit_slope: float = 1.0  # the pair's own calibration of the mean logit (scripts/calibrate_gendetect.py)
+    logit_shift: float = 0.0
+
+    def check(self):
+        if self.crop < 16:
+            raise ValueError(f"gendetect-pair: crop must be >= 16, got {self.crop}")
+
+
+class DetectorPair(nn.Module):
+    """Two generated-image detectors trained by different recipes, one crop's logit the mean of their
+    calibrated logits: where one recipe is weak on a family it was not trained on, the other need not be."""
+    Config = DetectorPairConfig
+
+    def __init__(self, config: DetectorPairConfig):
+        super().__init__()
+        self.config = config
+        members = [build_config(GenDetectConfig, {**json.loads(text), "tta": False})
+                   for text in (config.first, config.second)]
+        self.members = nn.ModuleList(GeneratedDetector(member) for member in members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B,) logits: the mean of the members' calibrated logits (over the 8 views with tta)."""
+        views = dihedral(x) if self.config.tta and not self.training else [x]
+        return torch.stack([self.mean_logit(view) for view in views]).mean(0)
+
+    def mean_logit(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m.config.logit_slope * m(x) + m.config.logit_shift for m in self.members]).mean(0)
+
+    def loss(self, batch: dict):
+        raise ValueError("gendetect-pair is not trained: train two gendetect runs, then scripts/pair_gendetect.py")
+
+    probability = GeneratedDetector.probability
+    image_prob = GeneratedDetector.image_prob
