@@ -16,8 +16,8 @@ from pathlib import Path
 from safetensors.torch import save_model
 
 from darkroom.config import config_to_dict
-from darkroom.models import DetectorPair, load_run
-from darkroom.models.gendetect import DetectorPairConfig
+from darkroom.models import load_run
+from darkroom.models.gendetect import DetectorPair, DetectorPairConfig
 
 
 def pair(first: str, second: str, out: Path) -> DetectorPair:

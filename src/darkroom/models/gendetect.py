@@ -53,6 +53,11 @@ def dihedral(x: torch.Tensor) -> list[torch.Tensor]:
     return [torch.rot90(x.flip(-1) if flip else x, turns, (-2, -1)) for flip in (False, True) for turns in range(4)]
 
 
+def mean_over_views(score, x: torch.Tensor) -> torch.Tensor:
+    """``score`` (a batch -> (B,) logits) averaged over the 8 ``dihedral`` views of x (test-time augmentation)."""
+    return torch.stack([score(view) for view in dihedral(x)]).mean(0)
+
+
 def smooth_max(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
     """T log(exp(a / T) + exp(b / T)): the larger of a and b at T = 0, towards their mean + T log 2 as T grows."""
     return temperature * torch.logaddexp(a / temperature, b / temperature) if temperature else torch.maximum(a, b)
@@ -209,7 +214,7 @@ class GeneratedDetector(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if self.config.tta and not self.training:
-            return torch.stack([self.logits(view) for view in dihedral(x)]).mean(0)
+            return mean_over_views(self.logits, x)
         return self.logits(x, profile_only)
 
     def logits(self, x: torch.Tensor, profile_only: torch.Tensor | None = None) -> torch.Tensor:
@@ -331,8 +336,7 @@ class DetectorPair(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B,) logits: the mean of the members' calibrated logits (over the 8 views with tta)."""
-        views = dihedral(x) if self.config.tta and not self.training else [x]
-        return torch.stack([self.mean_logit(view) for view in views]).mean(0)
+        return mean_over_views(self.mean_logit, x) if self.config.tta and not self.training else self.mean_logit(x)
 
     def mean_logit(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([m.config.logit_slope * m(x) + m.config.logit_shift for m in self.members]).mean(0)
