@@ -66,9 +66,12 @@ def test_build_trains_samples_and_resumes(tmp_path):
     assert images.dtype == np.uint8 and images.shape == (12, 32, 32, 1)  # gan01 learns digits
     with np.load(tmp_path / REAL / "samples.npz") as data:
         assert data["images"].shape == (12, 32, 32, 3)
-    again = build_zoo(tmp_path, steps=2, samples=12, jobs=1, names=["gan01"], progress=False,
-                      print_fn=lambda s: None)
-    assert again == {"built": [], "skipped": ["gan01"]}
+    said = []
+    again = build_zoo(tmp_path, steps=2, samples=12, jobs=1, names=["gan01"], progress=False, print_fn=said.append)
+    assert again == {"built": [], "skipped": ["gan01"]} and not any("another number" in s for s in said)
+    longer = build_zoo(tmp_path, steps=3, samples=12, jobs=1, names=["gan01"], progress=False, print_fn=said.append)
+    assert longer == again and said[-1].endswith("than 3: gan01 (to train a copy on, see scripts/zoo_variants.py)")
+    assert json.loads((tmp_path / "zoo.json").read_text())["other_steps"] == ["gan01"]
 
 
 def fake_zoo(root: Path, n: int = 20) -> Path:

@@ -1,6 +1,7 @@
 """``darkroom zoo build``: train every member of the generator zoo (``data/zoo.py``) with ``darkroom train``,
 then draw its samples and write its card. Members run in parallel worker processes, one thread each;
-a finished member is skipped, an interrupted one resumes from its last checkpoint.
+a finished member is skipped (and named, when it was trained for another number of steps than asked), an
+interrupted one resumes from its last checkpoint. ``zoo.json`` records the steps asked and the members kept.
 """
 from __future__ import annotations
 
@@ -96,6 +97,13 @@ def _done(folder: Path) -> bool:
     return (folder / "card.json").is_file() and (folder / "samples.npz").is_file()
 
 
+def _trained_steps(folder: Path) -> int | None:
+    try:
+        return json.loads((folder / "card.json").read_text())["train"]["steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def build_zoo(out, steps: int = DEFAULT_STEPS, samples: int = DEFAULT_SAMPLES, jobs: int = 2,
               names: list[str] | None = None, progress: bool = True, print_fn=print) -> dict:
     """Build (or finish building) the zoo in ``out``; returns {"built": [...], "skipped": [...]}."""
@@ -112,6 +120,11 @@ def build_zoo(out, steps: int = DEFAULT_STEPS, samples: int = DEFAULT_SAMPLES, j
     skipped = [n for n in names if n not in todo]
     if skipped:
         print_fn(f"zoo: {len(skipped)} members already built, {len(todo)} to go")
+    other = [n for n in skipped if not member(n).get("shipped") and _trained_steps(out / n) != steps]
+    if other:
+        print_fn(f"zoo: kept as built, trained for another number of steps than {steps}: {', '.join(other[:3])}"
+                 f"{f' and {len(other) - 3} more' if len(other) > 3 else ''} (to train a copy on, see "
+                 f"scripts/zoo_variants.py)")
     built = []
     bar = tqdm(total=len(todo), disable=not progress, unit="member")
     if jobs == 1:
@@ -129,5 +142,6 @@ def build_zoo(out, steps: int = DEFAULT_STEPS, samples: int = DEFAULT_SAMPLES, j
                 bar.set_postfix_str(f"{futures[future]} {card['train_seconds']:.0f}s")
                 bar.update()
     bar.close()
-    (out / "zoo.json").write_text(json.dumps({"members": MEMBERS, "steps": steps, "samples": samples}, indent=2))
+    index = {"members": MEMBERS, "steps": steps, "samples": samples, "other_steps": other}  # other: kept as built
+    (out / "zoo.json").write_text(json.dumps(index, indent=2))
     return {"built": built, "skipped": skipped}
