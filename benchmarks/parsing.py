@@ -10,7 +10,9 @@ the same training samples, and chance / the majority class of the known members.
 1. Attribution, closed set: test-split samples of the known members and real images (renders, digits).
 2. Open set: "unknown generator" from 1 - the top attribution probability; AUROC of held-out members'
    samples against the known members' test samples; what the parser's calibrated threshold names.
-3. Hyper-parameters of the held-out members (leave-members-out): accuracy per hyper-parameter.
+3. Hyper-parameters of the held-out members (leave-members-out): accuracy per hyper-parameter; beside it,
+   on the known members' test samples (memory on the parser's own zoo; on another build of the zoo, the same
+   generators at another checkpoint).
 4. The closed loop: new samples of darkroom's shipped generators (cgan-digits, cgan-scenes; zoo members).
 5. When the runs of configs/modelparse-{supervised,combined,supcon,pretrained}.toml exist (``--compare``
    for this table alone): supervised vs contrastive-pretrained vs combined feature learning.
@@ -135,11 +137,13 @@ def run(zoo: Path, model_name: str = "modelparse", quick: bool = False) -> None:
         spectral = fit_lr(s_train, y_train)(s_held).argmax(1)
         majority = np.bincount(y_train[y_train >= 0], minlength=len(values)).argmax()
         present = sorted({values[v] for v in y_held})
+        on_known = float((p_known[head].argmax(1) == known[2][:, k])[gen].mean())
         rows.append([head, float((p_held[head].argmax(1) == y_held).mean()), float((spectral == y_held).mean()),
-                     float((y_held == majority).mean()), 1 / len(values), ", ".join(map(str, present))])
-    table("Hyper-parameters of held-out generators (never seen in training)",
+                     float((y_held == majority).mean()), 1 / len(values), ", ".join(map(str, present)), on_known])
+    table("Hyper-parameters of held-out generators (never seen in training; last column: the known members' "
+          "test samples, which show memory when this is the zoo the parser trained on)",
           ["hyper-parameter", "darkroom modelparse", "Durall spectrum + LR", "majority class", "chance",
-           "values among held-out"], rows)
+           "values among held-out", "modelparse on known members"], rows)
     rows = []
     for source in sorted(set(held[3])):
         pick = np.array([s == source for s in held[3]])
