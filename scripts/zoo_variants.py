@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from darkroom.data.zoo import MEMBERS, REAL, read_samples
+from darkroom.data.zoo import MEMBERS, REAL, member, read_samples
 
 
 def _trained(name: str) -> bool:
-    return name != REAL and not any(m["name"] == name and m.get("shipped") for m in MEMBERS)
+    return name != REAL and not member(name).get("shipped")
 
 
 def extend(src: Path, out: Path) -> None:
@@ -27,7 +27,7 @@ def extend(src: Path, out: Path) -> None:
         shutil.copytree(src / name, out / name)
         if _trained(name):
             for finished in ("samples.npz", "card.json", "run/model.safetensors"):
-                (out / name / finished).unlink()
+                (out / name / finished).unlink(missing_ok=True)  # an unfinished member has no final weights
     print(f"{out}: {len(MEMBERS) + 1} sources copied; run `darkroom zoo build --out {out} --steps N`")
 
 
