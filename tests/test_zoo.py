@@ -22,10 +22,13 @@ def test_members_cover_the_grid():
     assert len(MEMBERS) >= 24 and len({m["name"] for m in MEMBERS}) == len(MEMBERS)
     grid = {(u, l) for u in HYPERPARAMS["upsample"] for l in ("bce", "hinge", "wgan", "lsgan")}
     assert {(m["upsample"], m["loss"]) for m in gans[:16]} == grid
-    assert {(m["upsample"], m["loss"]) for m in gans[24:]} == grid and not any(m["heldout"] for m in gans[24:])
+    assert {(m["upsample"], m["loss"]) for m in gans[24:40]} == grid and not any(m["heldout"] for m in gans[24:52])
+    second = gans[52:84]  # the second held-out set: the grid twice
+    assert all(m["heldout"] for m in second) and all(sum((m["upsample"], m["loss"]) == pair for m in second) == 2
+                                                    for pair in grid)
     held = [m for m in gans if m["heldout"]]
-    for up in HYPERPARAMS["upsample"]:  # two held-out GANs per upsampler, eleven known ones
-        assert sum(m["upsample"] == up for m in held) == 2
+    for up in HYPERPARAMS["upsample"]:  # ten held-out GANs per upsampler, eleven known ones
+        assert sum(m["upsample"] == up for m in held) == 10
         known = [m for m in gans if m["upsample"] == up and not m["heldout"] and not m.get("shipped")]
         assert len(known) == 11
         # no confound for the parser to learn: every upsampler is built with every norm and width
@@ -114,6 +117,31 @@ def test_parser_learns_from_every_head(tmp_path, inputs):
     probs = model.predict(batch["image"][:3])
     assert probs["attribution"].shape == (3, len(ATTRIBUTION))
     assert torch.allclose(probs["upsample"].sum(1), torch.ones(3))
+
+
+def test_augment_shows_each_image_in_a_dihedral_view_with_its_channels_reordered():
+    from itertools import permutations
+
+    from darkroom.models.gendetect import dihedral
+    from darkroom.models.modelparse import augment
+
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 8, 8)
+    y = augment(x)
+    views = [[v[list(order)] for v in dihedral(img) for order in permutations(range(3))] for img in x]
+    assert all(any(torch.equal(out, v) for v in options) for out, options in zip(y, views))
+    assert not torch.equal(y, x) and augment(x[:, :1]).shape == (16, 3, 8, 8)
+
+
+def test_augmented_training_keeps_attribution_on_clean_images(tmp_path):
+    data = load_dataset(f"zoo:{fake_zoo(tmp_path)}")
+    settings = {"width": 8, "stages": 1, "inputs": "srm+npr", "augment": 0.5, "attribution_clean": True}
+    model = build_model("modelparse", resolve_config("modelparse", settings, data.info())).train()
+    batch = collate([data[i] for i in range(0, len(data), 7)])
+    out = model.loss(batch)
+    assert torch.isfinite(out["loss"]) and {"attribution_acc", "loss_acc"} <= set(out)
+    with pytest.raises(ValueError, match="augment"):
+        resolve_config("modelparse", {"num_classes": 3, "augment": 1.0, "attribution_clean": True})
 
 
 def shipped_samples():

@@ -9,9 +9,10 @@ upsampler, not four); then 12 GANs (gan40-gan51, three per upsampler) whose othe
 their upsampler had least often. Without them transposed convolutions had one instance-norm build where
 every other upsampler had four, and the parser read instance-norm transposed GANs as pixel shuffle. Last,
 darkroom's shipped generators ``SHIPPED`` (cgan-digits, cgan-scenes): their samples are drawn from the
-shipped weights, not trained again. Ten members (gan16-gan23, vae02, vae03) are *held out*: the parsing
-network never sees their samples, so its hyper-parameter predictions on them measure generalisation to unseen
-generators, and the attribution head must answer "unknown" for them (open set).
+shipped weights, not trained again. 42 members are *held out*: gan16-gan23, vae02, vae03, and gan52-gan83 (the
+upsampling x loss grid twice more). The parsing network never sees their samples, so its hyper-parameter
+predictions on them measure generalisation to unseen generators, and the attribution head must answer
+"unknown" for them (open set).
 
 A built zoo folder holds ``<member>/samples.npz`` (uint8 images, (N, H, W, C)) and ``<member>/card.json``
 for every member, and ``real/samples.npz`` (renders and digits from the training data).
@@ -85,7 +86,25 @@ def _members() -> list[dict]:
                         "latent_dim": rarest("latent_dim", HYPERPARAMS["latent_dim"]),
                         "width": rarest("width", HYPERPARAMS["width"]), "data": rarest("data", DATASETS),
                         "seed": int(rng.integers(1000)), "heldout": False})
-    members += [dict(m, heldout=False, shipped=True) for m in SHIPPED]
+    # A second, larger held-out set: the upsampling x loss grid twice more (gan52-gan83). Each takes, for every
+    # other setting, the value its loss had least often among the known GANs and the ones before it (ties: its
+    # upsampler). Never trained on, so the parser is judged on 40 GANs it never saw, not 8.
+    known, grid = [m for m in members if m["model"] == "gan" and not m["heldout"]], []
+    for i in range(52, 84):
+        up, loss, before = ups[i % 4], losses[(i // 4) % 4], known + grid
+
+        def least(key, values):
+            def uses(v, setting, value):
+                return sum(m[key] == v for m in before if m[setting] == value)
+            return min(values, key=lambda v: (uses(v, "loss", loss), uses(v, "upsample", up)))
+
+        grid.append({"name": f"gan{i}", "model": "gan", "upsample": up, "loss": loss,
+                     "norm": least("norm", HYPERPARAMS["norm"][:3]),
+                     "activation": least("activation", HYPERPARAMS["activation"]),
+                     "latent_dim": least("latent_dim", HYPERPARAMS["latent_dim"]),
+                     "width": least("width", HYPERPARAMS["width"]), "data": least("data", DATASETS),
+                     "seed": int(rng.integers(1000)), "heldout": True})
+    members += grid + [dict(m, heldout=False, shipped=True) for m in SHIPPED]
     return members
 
 

@@ -61,6 +61,11 @@ class ModelParseConfig:
     supcon: float = 0.0  # supervised contrastive loss on generator identity
     projection_dim: int = 0  # the contrastive projection head (needed when supcon > 0)
     temperature: float = 0.1
+    # training only: this share of each batch in one of its 8 flips / quarter turns, colour channels in random
+    # order (the generator's traces stay, the member's look changes); with attribution_clean the attribution
+    # head learns only from the other images
+    augment: float = 0.0
+    attribution_clean: bool = False
     # open set: a generated image is named only when its top attribution probability among generators
     # reaches this (calibrated on known members' validation samples: scripts/calibrate_modelparse.py)
     open_set_threshold: float = 0.5
@@ -74,8 +79,20 @@ class ModelParseConfig:
             raise ValueError("modelparse: supcon > 0 needs projection_dim > 0")
         if self.ce_weight < 0 or self.supcon < 0 or not (self.ce_weight or self.supcon):
             raise ValueError("modelparse: ce_weight and supcon must be >= 0, and not both 0")
+        if not 0 <= self.augment <= 1 or (self.attribution_clean and self.augment == 1):
+            raise ValueError(f"modelparse: augment must be in [0, 1], and below 1 with attribution_clean, got "
+                             f"{self.augment}")
         if not 0 < self.open_set_threshold <= 1:
             raise ValueError(f"modelparse: open_set_threshold must be in (0, 1], got {self.open_set_threshold}")
+
+
+def augment(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> each image in a random one of its 8 dihedral views, its channels in a random order."""
+    x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+    view = torch.randint(8, (len(x),))
+    x = torch.stack([torch.rot90(img.flip(-1) if v >= 4 else img, int(v) % 4, (-2, -1)) for img, v in zip(x, view)])
+    order = torch.rand(len(x), 3).argsort(1)
+    return x.gather(1, order[:, :, None, None].expand_as(x))
 
 
 class ModelParser(nn.Module):
@@ -115,6 +132,11 @@ class ModelParser(nn.Module):
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x, labels = batch["image"], batch["label"]
+        if self.training and self.config.augment:
+            views = torch.rand(len(x), device=x.device) < self.config.augment
+            x = torch.where(views[:, None, None, None], augment(x), x)
+            if self.config.attribution_clean:
+                labels = labels.masked_fill(views, -1)
         target = torch.stack(batch["target"]).to(x.device) if isinstance(batch["target"], list) else batch["target"]
         h = self.features(x)
         metrics, total = {}, 0.0
