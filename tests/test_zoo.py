@@ -9,7 +9,7 @@ import torch
 from darkroom.data import collate, load_dataset
 from darkroom.data.zoo import ATTRIBUTION, HELDOUT, HYPERPARAMS, KNOWN, MEMBERS, REAL, hyperparam_targets
 from darkroom.models import build_model, resolve_config
-from darkroom.ops.zoo import build_zoo
+from darkroom.ops.zoo import build_member, build_zoo
 
 KNOWN_ACCURACY = 0.95  # shipped modelparse on the shipped samples: 0.996 when written
 HELDOUT_UPSAMPLE_ACCURACY = 0.6  # 0.82 when written (the benchmark's 2,000 held-out samples: 0.783)
@@ -76,6 +76,17 @@ def test_build_trains_samples_and_resumes(tmp_path):
     assert longer == again and said[-1].endswith("than 3: gan01 (to train a copy on, see scripts/zoo_variants.py)")
     assert json.loads((tmp_path / "zoo.json").read_text())["other_steps"] == ["gan01"]
 
+
+
+def test_build_member_outside_the_zoo_trains_the_settings_given(tmp_path):
+    settings = dict(MEMBERS[0], name="probe-a", upsample="pixelshuffle", loss="lsgan", seed=7)
+    card = build_member("probe-a", str(tmp_path), steps=2, samples=10, settings=settings)
+    assert card["member"] == settings and card["train"]["seed"] == 7
+    assert card["model_config"]["upsample"] == "pixelshuffle" and card["model_config"]["loss"] == "lsgan"
+    saved = json.loads((tmp_path / "probe-a" / "run" / "run.json").read_text())
+    assert saved["model_config"]["upsample"] == "pixelshuffle" and saved["model_config"]["loss"] == "lsgan"
+    with np.load(tmp_path / "probe-a" / "samples.npz") as data:
+        assert data["images"].shape[0] == 10
 
 def fake_zoo(root: Path, n: int = 20) -> Path:
     rng = np.random.default_rng(0)

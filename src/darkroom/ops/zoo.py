@@ -41,14 +41,14 @@ def _save_samples(path: Path, images: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def build_member(name: str, out: str, steps: int, samples: int) -> dict:
+def build_member(name: str, out: str, steps: int, samples: int, settings: dict | None = None) -> dict:
     """Train one member (resuming if a checkpoint exists; a shipped one is not trained), sample it, write
-    its card."""
+    its card. ``settings``: a generator outside MEMBERS, in the same form (scripts/zoo_loss_probe.py)."""
     from darkroom.models import load_run
     from darkroom.ops.training import run_training
     from darkroom.train.checkpoint import list_checkpoints
 
-    m, folder = member(name), Path(out) / name
+    m, folder = settings or member(name), Path(out) / name
     folder.mkdir(parents=True, exist_ok=True)
     model_name, model_cfg, train_cfg = member_run(m, steps)
     run_dir = name if m.get("shipped") else folder / "run"  # shipped weights: sampled, not trained again
