@@ -1,3 +1,6 @@
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -19,3 +22,17 @@ def photo():
     from darkroom.data.photos import skimage_photo
 
     return to_tensor(skimage_photo("astronaut")[100:164, 200:264])
+
+
+@pytest.fixture
+def load_script(monkeypatch):
+    """load_script(name, folder="scripts"): a module of scripts/ or benchmarks/ (which import their
+    siblings), loaded by path."""
+    def load(name: str, folder: str = "scripts"):
+        root = Path(__file__).parents[1] / folder
+        monkeypatch.syspath_prepend(str(root))
+        spec = importlib.util.spec_from_file_location(name, root / f"{name}.py")
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+        return script
+    return load

@@ -1,6 +1,5 @@
 """The generated-image detector and the set it learns from."""
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
@@ -366,12 +365,9 @@ def test_shipped_detector_is_a_pair_that_finds_network_output_in_a_photo_it_neve
         assert average_precision_score(labels[pick] == k, probs[pick]) > 0.9, family
 
 
-def test_the_set_script_warns_when_real_photos_would_keep_jpeg_traces_the_outputs_lose(tmp_path):
+def test_the_set_script_warns_when_real_photos_would_keep_jpeg_traces_the_outputs_lose(tmp_path, load_script):
     # packed JPEG photos read at their own size taught the detector "JPEG traces = camera photo" (README)
-    spec = importlib.util.spec_from_file_location("make_generated_set",
-                                                  Path(__file__).parents[1] / "scripts" / "make_generated_set.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("make_generated_set")
     (tmp_path / "png" / "train").mkdir(parents=True)
     Image.new("RGB", (8, 8)).save(tmp_path / "png" / "train" / "a.png")
     (tmp_path / "jpeg" / "train").mkdir(parents=True)
@@ -405,18 +401,8 @@ def test_ycc_residual_puts_a_colour_change_in_the_chroma_channels_at_the_luma_sc
         resolve_config("gendetect", {"residual_space": "ycc", "chroma_gain": 0})
 
 
-def load_script(name: str, monkeypatch, folder: str = "scripts"):
-    """A module of scripts/ or benchmarks/ (which import their siblings), loaded by path."""
-    scripts = Path(__file__).parents[1] / folder
-    monkeypatch.syspath_prepend(str(scripts))
-    spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
-
-
-def test_calibration_with_halves_max_standardises_the_real_crops_and_leaves_the_held_out_family_out(monkeypatch):
-    script = load_script("calibrate_gendetect", monkeypatch)
+def test_calibration_with_halves_max_standardises_the_real_crops_and_leaves_the_held_out_family_out(load_script):
+    script = load_script("calibrate_gendetect")
     model = build_model("gendetect", resolve_config("gendetect", {
         "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "holdout": 2})).eval()
     rng = np.random.default_rng(0)
@@ -436,15 +422,15 @@ def test_calibration_with_halves_max_standardises_the_real_crops_and_leaves_the_
     assert model.config.logit_slope == fitted["logit_slope"]
     fitted, _ = script.calibrate(model, images, labels, ["clean"], "max", temperature=2.0)
     assert fitted["half_temperature"] == 2.0 and model.config.half_temperature == 2.0
-    chooser = load_script("half_temperature", monkeypatch)
+    chooser = load_script("half_temperature")
     r, p = chooser.standardised_halves(model, images)  # the chooser scores what the model computes
     with torch.no_grad():
         logits = model(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)
     assert torch.allclose(smooth_max(r, p, 2.0), logits, atol=1e-4)
 
 
-def test_capped_calibration_calls_at_most_the_cap_of_real_crops_generated_and_keeps_the_slope(monkeypatch):
-    script = load_script("calibrate_gendetect", monkeypatch)
+def test_capped_calibration_calls_at_most_the_cap_of_real_crops_generated_and_keeps_the_slope(load_script):
+    script = load_script("calibrate_gendetect")
     rng = np.random.default_rng(0)
     raw = np.concatenate([rng.normal(0, 1, 200), rng.normal(2, 1, 800)])  # real crops overlap the generated
     generated = np.arange(1000) >= 200
@@ -459,9 +445,9 @@ def test_capped_calibration_calls_at_most_the_cap_of_real_crops_generated_and_ke
         script.capped_shift(slope, shift, raw, generated, 1.0)
 
 
-def test_benchmark_left_out_rows_are_the_mean_over_the_seeds_runs_and_list_each(tmp_path, monkeypatch):
+def test_benchmark_left_out_rows_are_the_mean_over_the_seeds_runs_and_list_each(tmp_path, load_script):
     from safetensors.torch import save_model
-    bench = load_script("generated", monkeypatch, "benchmarks")
+    bench = load_script("generated", "benchmarks")
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
     labels = np.array([0, 1, 2] * 10)
@@ -507,9 +493,9 @@ def test_tta_scores_a_crop_by_its_mean_logit_over_the_eight_views_so_that_every_
     assert torch.allclose(trained_on, model.logits(x))  # training sees one view: the loader draws it
 
 
-def test_calibration_with_tta_fits_the_mean_logit_and_writes_it_into_the_card(tmp_path, monkeypatch):
-    script = load_script("calibrate_gendetect", monkeypatch)
-    calibration = load_script("calibration", monkeypatch)
+def test_calibration_with_tta_fits_the_mean_logit_and_writes_it_into_the_card(tmp_path, load_script):
+    script = load_script("calibrate_gendetect")
+    calibration = load_script("calibration")
     model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32})).eval()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
@@ -524,8 +510,8 @@ def test_calibration_with_tta_fits_the_mean_logit_and_writes_it_into_the_card(tm
     assert json.loads(card.read_text())["model_config"]["tta"] is True  # a flag, not rounded to 1
 
 
-def test_benchmark_tta_turns_on_the_models_own(monkeypatch):
-    bench = load_script("generated", monkeypatch, "benchmarks")
+def test_benchmark_tta_turns_on_the_models_own(load_script):
+    bench = load_script("generated", "benchmarks")
     torch.manual_seed(0)
     model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32})).eval()
     images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
@@ -538,9 +524,9 @@ def test_benchmark_tta_turns_on_the_models_own(monkeypatch):
     assert model.config.tta and np.allclose(bench.network_probs(model, images), by_hand, atol=1e-6)
 
 
-def test_a_pair_scores_a_crop_by_the_mean_of_its_members_calibrated_logits(tmp_path, monkeypatch):
+def test_a_pair_scores_a_crop_by_the_mean_of_its_members_calibrated_logits(tmp_path, load_script):
     from safetensors.torch import save_model
-    script = load_script("pair_gendetect", monkeypatch)
+    script = load_script("pair_gendetect")
     members = []
     for seed, (slope, shift) in enumerate(((1.5, -2.0), (0.7, 0.5))):
         torch.manual_seed(seed)

@@ -219,3 +219,22 @@ def test_inspect_names_darkroom_own_generator(tmp_path):
     results, failures = inspect(paths, progress=False)
     named = [r["generated"]["source"] for r in results]
     assert not failures and named.count("cgan-scenes") >= 6, named  # 0.90 of 1,000 in bench parsing
+
+
+def test_loss_probe_reads_a_loss_that_shows_and_refuses_members_of_other_steps(tmp_path, load_script):
+    probe = load_script("loss_probe", "benchmarks")
+    rng = np.random.default_rng(0)
+    for m in probe.members("A", 2):  # each loss its own blockiness: noise enlarged 1, 2, 4 or 8 times
+        block = 2 ** probe.LOSSES.index(m["loss"])
+        noise = rng.normal(128, 40, (20, 32 // block, 32 // block, 3)).repeat(block, 1).repeat(block, 2)
+        images = noise.clip(0, 255).astype(np.uint8)
+        (tmp_path / m["name"]).mkdir()
+        np.savez(tmp_path / m["name"] / "samples.npz", images=images)
+        (tmp_path / m["name"] / "card.json").write_text(json.dumps({"train": {"steps": 600}}))
+    ms = probe.members("A", 2)
+    result = probe.fold(str(tmp_path), [m for m in ms if m["seed"] == 101], [m for m in ms if m["seed"] == 202],
+                        steps=30)
+    assert result["members"] == 4 and result["spectrum"] > 0.9 and result["parser"] > 0.6
+    assert result["members_right"] == 4 - len(result["misread"])
+    with pytest.raises(SystemExit, match="other than 2400 steps"):
+        probe.build(tmp_path, ms, steps=2400, jobs=1)
