@@ -43,7 +43,7 @@ def _save_samples(path: Path, images: np.ndarray) -> None:
 
 def build_member(name: str, out: str, steps: int, samples: int, settings: dict | None = None) -> dict:
     """Train one member (resuming if a checkpoint exists; a shipped one is not trained), sample it, write
-    its card. ``settings``: a generator outside MEMBERS, in the same form (scripts/zoo_loss_probe.py)."""
+    its card. ``settings``: a generator outside MEMBERS, in the same form (benchmarks/loss_probe.py)."""
     from darkroom.models import load_run
     from darkroom.ops.training import run_training
     from darkroom.train.checkpoint import list_checkpoints
