@@ -1,4 +1,4 @@
-"""Is the GAN loss readable at all from one 32 px sample of a zoo-sized generator? (issue 6)
+"""Is the GAN loss readable at all from one 32 px sample of a zoo-sized generator?
 
 The zoo's held-out loss accuracy is near chance. Either the loss leaves no trace in a 600-step member's
 samples, or it does and the parser fails to carry it across architectures. This probe separates the two:
@@ -52,7 +52,7 @@ def trained_steps(out: Path, m: dict) -> int:
 
 def build(out: Path, ms: list[dict], steps: int, jobs: int) -> None:
     from darkroom.ops.zoo import build_member
-    todo = [m for m in ms if not (out / m["name"] / "samples.npz").is_file()]
+    todo = [m for m in ms if not all((out / m["name"] / f).is_file() for f in ("samples.npz", "card.json"))]
     other = [m["name"] for m in ms if m not in todo and trained_steps(out, m) != steps]
     if other:
         raise SystemExit(f"{out} holds members trained for other than {steps} steps ({', '.join(other[:3])}); "
@@ -137,7 +137,7 @@ def probe(out: Path, ms: list[dict], steps: int, jobs: int) -> None:
     print(f"\nLoss of GANs that differ only in loss and seed ({out}); "
           f"{'; '.join(f'{a} = {ARCHS[a]}' for a in archs)}; latent 64, width 16, scenes, {member_steps}-step "
           f"members; parser: {steps} steps, batch 128. Chance 25 %.\n")
-    print("| held out | parser, per sample | members right (majority) | Durall spectrum + LR | parser train acc. "
+    print("| held out | parser, per sample | members right (majority) | Durall spectrum + LR | last training batch "
           "| minutes |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
