@@ -21,17 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from darkroom.data.zoo import HYPERPARAMS, read_samples, sample_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parsing import fit_lr, spectra  # noqa: E402  (the Durall peer of bench parsing)
 
 LOSSES = HYPERPARAMS["loss"][:4]
 LOSS_HEAD = list(HYPERPARAMS).index("loss")
@@ -97,11 +98,6 @@ def train_parser(images: torch.Tensor, labels: np.ndarray, steps: int, seed: int
     return model.eval(), float(out["loss_acc"])
 
 
-def spectra(images: torch.Tensor) -> np.ndarray:
-    from darkroom.forensics.classical import spectrum_profile
-    return np.stack([spectrum_profile(img, bins=16) for img in images])
-
-
 def fold(out: str, train_ms: list[dict], test_ms: list[dict], steps: int) -> dict:
     out = Path(out)
     x, y, _ = load(out, train_ms, "train")
@@ -111,8 +107,7 @@ def fold(out: str, train_ms: list[dict], test_ms: list[dict], steps: int) -> dic
     with torch.no_grad():
         pred = np.concatenate([model(tx[i:i + 512])["loss"][:, :4].argmax(1).numpy()
                                for i in range(0, len(tx), 512)])
-    lr = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(spectra(x), y)
-    spec_pred = lr.predict(spectra(tx))
+    spec_pred = fit_lr(spectra(x), y)(spectra(tx)).argmax(1)
     majority = {n: np.bincount(pred[[k == n for k in names]], minlength=4).argmax() for n in dict.fromkeys(names)}
     return {"parser": float((pred == ty).mean()), "spectrum": float((spec_pred == ty).mean()),
             "train_acc": train_acc, "minutes": (time.time() - t0) / 60,
@@ -159,6 +154,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 2 <= args.seeds <= len(SEEDS) or not args.archs or set(args.archs) - set(ARCHS):
         ap.error(f"--seeds from 2 to {len(SEEDS)}, --archs A, B or AB")
+    if args.steps < 10 or args.member_steps < 1:
+        ap.error("--steps at least 10 (the parser's warm-up), --member-steps at least 1")
     out, ms = Path(args.out), members(args.archs, args.seeds)
     build(out, ms, args.member_steps, args.jobs)
     probe(out, ms, 150 if args.quick else args.steps, args.jobs)
