@@ -94,12 +94,12 @@ def test_folder_classes_and_laziness(tmp_path, rgb_array, monkeypatch):
     assert sum(sizes) == 40 and sizes[0] > sizes[1]
 
 
-def test_folder_bad_file_raises_naming_it(tmp_path, rgb_array):
+def test_folder_bad_file_is_named_and_left_out(tmp_path, rgb_array):
     Image.fromarray(rgb_array).save(tmp_path / "good.png")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
     data = load_dataset(f"folder:{tmp_path},split=all")
-    with pytest.raises(ValueError, match="bad.png"):
-        [data[i] for i in range(len(data))]
+    assert len(data) == 1 and data[0]["path"].endswith("good.png")
+    assert [f.path.endswith("bad.png") for f in data.bad_files] == [True]
 
 
 def _idx(array: np.ndarray) -> bytes:

@@ -162,6 +162,8 @@ def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys)
     code = main(["inspect", str(tmp_path), "--json", "--report", str(tmp_path / "r.html"),
                  "--heatmap", str(tmp_path / "maps")])
     results = {r["path"].split("/")[-1]: r for r in json.loads(capsys.readouterr().out)}
+    broken = results.pop("broken.png")  # a failure is listed as {"path", "error"}
+    assert set(broken) == {"path", "error"} and broken["error"] and "\n" not in broken["error"]
     assert code == 1 and set(results) == {"noisy.png", "photo.jpg", "photo.png", "text.png"}
     for r in results.values():
         assert set(r) >= {"path", "generated", "processing", "tamper", "scene", "model_parsing", "provenance"}

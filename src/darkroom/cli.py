@@ -26,21 +26,26 @@ def _cmd_models(args) -> int:
 
 
 def _cmd_data(args) -> int:
+    from darkroom.data.spec import with_option
     from darkroom.ops import datatools
 
+    spec = with_option(args.spec, "strict", True) if args.strict else args.spec
     if args.data_command == "info":
-        info = datatools.data_info(args.spec)
+        info = datatools.data_info(spec)
         if args.json:
             print(json.dumps(info, indent=1))
-        else:
-            for key, value in info.items():
+            return 0
+        for key, value in info.items():
+            if key != "unreadable_files":
                 print(f"{key:16s} {value}")
+        for failure in info["unreadable_files"]:
+            print(f"unreadable       {failure['path']}: {failure['error']}")
         return 0
     if args.data_command == "preview":
-        out, failures = datatools.data_preview(args.spec, args.out, args.n)
+        out, failures = datatools.data_preview(spec, args.out, args.n)
         print(f"wrote {out}")
     else:
-        written, failures = datatools.data_export(args.spec, args.out, args.n)
+        written, failures = datatools.data_export(spec, args.out, args.n)
         print(f"wrote {written} images and labels.jsonl to {args.out}")
     return _report(failures)
 
@@ -60,11 +65,23 @@ def _report(failures: list[str]) -> int:
     return 1 if failures else 0
 
 
+def _failure_json(failure: str) -> dict:
+    """``{"path", "error"}`` of a failure line (a :class:`darkroom.io.Failure`, or a plain ``"PATH: why"``)."""
+    if hasattr(failure, "to_json"):
+        return failure.to_json()
+    path, _, error = str(failure).partition(": ")
+    return {"path": path, "error": error}
+
+
 def _cmd_train(args) -> int:
     from darkroom.config import parse_assignments
     from darkroom.ops.training import run_training
 
     flags = {"steps": args.steps, "minutes": args.minutes, "seed": args.seed, "device": args.device}
+    if args.strict and args.data:
+        from darkroom.data.spec import with_option
+
+        args.data = with_option(args.data, "strict", True)
     info = run_training(args.model, args.data, args.out, parse_assignments(args.set), args.config, flags,
                         resume=args.resume, progress=not args.quiet)
     metrics = info.get("metrics", {})
@@ -88,7 +105,7 @@ def _cmd_eval(args) -> int:
     if args.metric in PAIRED:
         result = evaluate_pairs(args.metric, args.real, args.fake, args.border, args.y)
         if args.json:
-            print(json.dumps(result, indent=1))
+            print(json.dumps({**result, "failures": [_failure_json(f) for f in result["failures"]]}, indent=1))
         else:
             print(f"{args.metric} mean {result['mean']:.4f} over {result['pairs']} pair(s)"
                   + (f", {result['unmatched']} without a namesake" if result["unmatched"] else ""))
@@ -176,7 +193,8 @@ def _cmd_trace(args) -> int:
 
     results, failures = trace(args.queries, args.index, args.top, args.threshold, progress=not args.json)
     if args.json:
-        print(json.dumps(results, indent=1))
+        print(json.dumps(results + [{"query": j["path"], "matches": [], **j} for j in map(_failure_json, failures)],
+                         indent=1))
     else:
         for result in results:
             best = result["matches"][0] if result["matches"] else None
@@ -193,7 +211,7 @@ def _cmd_inspect(args) -> int:
 
     results, failures = inspect(args.images, report=args.report, heatmap=args.heatmap, progress=not args.json)
     if args.json:
-        print(json.dumps(results, indent=1))
+        print(json.dumps(results + [_failure_json(f) for f in failures], indent=1))
     else:
         for result in results:
             print(f"{result['path']}:")
@@ -273,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("spec")
     q.add_argument("--out", required=True, help="folder")
     q.add_argument("-n", type=int, default=None, help="at most N images (default: the whole split)")
+    for q in data_sub.choices.values():
+        q.add_argument("--strict", action="store_true", help="any unreadable file is an error (default: "
+                       "named and left out)")
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("train", help="train a model into a run folder")
@@ -287,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true", help="stop on an unreadable data file (default: warn, skip)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sample", help="images from a trained generator")
@@ -443,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("darkroom: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the output was piped into a reader that stopped (| head)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

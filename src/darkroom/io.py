@@ -43,39 +43,110 @@ def read_array(path, *, grayscale: bool = False, alpha: str = "composite",
     """Like :func:`read_image` but returns a float32 array (H, W, C)."""
     if alpha not in ("composite", "drop"):
         raise ValueError(f"alpha must be 'composite' or 'drop', got {alpha!r}")
-    path = Path(path)
-    limit = max_pixels or max_pixels_default()
-    if not path.exists():
-        raise ValueError(f"{path}: no such file")
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: empty file")
+    with open_image(path, max_pixels) as img:
+        array = _decoded(path, lambda: _to_float(ImageOps.exif_transpose(_loaded(img)), alpha))
+    if grayscale:
+        array = rgb_to_gray(array)[..., None]
+    return array
+
+
+def check_image(path, max_pixels: int | None = None) -> None:
+    """Raise ValueError naming the file and why when :func:`read_image` would fail on it; cheaper than
+    reading it (a JPEG is decoded at an eighth of its size, which still reads every byte of it)."""
+    with open_image(path, max_pixels) as img:
+        def decode():
+            if img.format == "JPEG" and min(img.size) >= 64:
+                img.draft("RGB", (img.size[0] // 8, img.size[1] // 8))
+            _check_mode(_loaded(img))
+        _decoded(path, decode)
+
+
+def frame_count(path) -> int:
+    """How many frames the file holds (an animated GIF, WebP or multi-page TIFF: darkroom reads the first)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width == 0 or height == 0:
-                    raise ValueError(f"{path}: zero-sized image")
-                if width * height > limit:
-                    raise ValueError(f"{path}: {width}x{height} pixels exceeds the limit of {limit} "
-                                     "(set DARKROOM_MAX_PIXELS to raise it)")
-                img.seek(0)  # first frame of an animation
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                array = _to_float(img, alpha)
-    except ValueError:
-        raise
+        with Image.open(path) as img:
+            return int(getattr(img, "n_frames", 1))
+    except Exception:  # unreadable: read_image says why
+        return 1
+
+
+class open_image:
+    """``with open_image(path) as img``: a PIL image whose file exists, is not empty, is an image and is
+    within the pixel limit; any failure, then or inside the block, is a one-line ValueError naming it."""
+
+    def __init__(self, path, max_pixels: int | None = None):
+        self.path, self.limit = Path(path), max_pixels or max_pixels_default()
+
+    def __enter__(self) -> Image.Image:
+        path = self.path
+        if not path.exists():
+            raise ValueError(f"{path}: no such file")
+        if path.is_dir():
+            raise ValueError(f"{path}: is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ValueError(f"{path}: empty file (zero bytes)")
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # "Corrupt EXIF data"...
+        try:
+            self.img = _decoded(path, lambda: Image.open(path))
+            width, height = self.img.size
+            if width == 0 or height == 0:
+                raise ValueError(f"{path}: zero-sized image")
+            if width * height > self.limit:
+                raise ValueError(f"{path}: {width}x{height} pixels exceeds the limit of {self.limit} "
+                                 "(decompression bomb? set DARKROOM_MAX_PIXELS to raise it)")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self.img
+
+    def __exit__(self, *exc):
+        if getattr(self, "img", None) is not None:
+            self.img.close()
+        self._warnings.__exit__(None, None, None)
+        return False
+
+
+READABLE_MODES = {"1", "L", "P", "RGB", "RGBA", "RGBX", "RGBa", "LA", "La", "PA", "CMYK", "YCbCr",
+                  "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def _check_mode(img: Image.Image) -> Image.Image:
+    if img.mode not in READABLE_MODES:
+        raise ValueError(f"unsupported image mode {img.mode}")
+    return img
+
+
+def _loaded(img: Image.Image) -> Image.Image:
+    img.seek(0)  # first frame of an animation
+    img.load()
+    return _check_mode(img)
+
+
+def _decoded(path, decode):
+    """Run ``decode()``; whatever a corrupt file makes PIL raise becomes a one-line ValueError naming it."""
+    try:
+        return decode()
+    except ValueError as err:
+        text = str(err)
+        raise ValueError(text if text.startswith(f"{path}:") else f"{path}: {text}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError(f"{path}: too many pixels (decompression bomb?)") from None
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image file") from None
+    except MemoryError:
+        raise ValueError(f"{path}: too large to decode in memory") from None
     except (OSError, SyntaxError, EOFError) as err:
-        raise ValueError(f"{path}: corrupt or truncated image ({err})") from None
-    if grayscale:
-        array = rgb_to_gray(array)[..., None]
-    return array
+        raise ValueError(f"{path}: corrupt or truncated image ({_first_line(err)})") from None
+    except Exception as err:  # a damaged file can make a PIL plugin raise anything (struct.error, IndexError...)
+        raise ValueError(f"{path}: corrupt image ({type(err).__name__}: {_first_line(err)})") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
 
 
 def _to_float(img: Image.Image, alpha: str) -> np.ndarray:
@@ -200,10 +271,29 @@ def write_text_atomic(path, text: str) -> None:
         tmp.write_text(text)
 
 
+class Failure(str):
+    """One file a batch command could not do: reads as the line ``"PATH: why"``, and keeps ``path`` and
+    ``error`` apart for ``--json`` (``{"path": ..., "error": ...}``)."""
+
+    path: str
+    error: str
+
+    def __new__(cls, path, error) -> "Failure":
+        path, error = str(path), str(error)
+        if error.startswith(f"{path}: "):
+            error = error[len(path) + 2:]
+        line = super().__new__(cls, f"{path}: {error}")
+        line.path, line.error = path, error
+        return line
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "error": self.error}
+
+
 def list_images(inputs, *, recursive: bool = True) -> tuple[list[Path], list[str]]:
     """Expand files, folders and globs into image paths (sorted, unique).
 
-    Returns (paths, problems): a problem is a one-line message for an input that matched nothing.
+    Returns (paths, problems): a problem is a :class:`Failure` for an input that matched nothing.
     """
     paths, problems = [], []
     for item in inputs:
@@ -211,19 +301,19 @@ def list_images(inputs, *, recursive: bool = True) -> tuple[list[Path], list[str
         if any(ch in item for ch in "*?["):
             found = [Path(p) for p in sorted(glob.glob(item, recursive=True)) if Path(p).is_file()]
             if not found:
-                problems.append(f"{item}: no file matches")
+                problems.append(Failure(item, "no file matches"))
             paths.extend(found)
         elif Path(item).is_dir():
             pattern = "**/*" if recursive else "*"
             found = sorted(p for p in Path(item).glob(pattern)
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
-                problems.append(f"{item}: folder holds no images")
+                problems.append(Failure(item, "folder holds no images"))
             paths.extend(found)
         elif Path(item).is_file():
             paths.append(Path(item))
         else:
-            problems.append(f"{item}: no such file or folder")
+            problems.append(Failure(item, "no such file or folder"))
     seen, unique = set(), []
     for p in paths:
         if p not in seen:

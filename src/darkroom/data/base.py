@@ -22,6 +22,7 @@ class ImageDataset(torch.utils.data.Dataset):
     image_size: tuple[int, int] | None = None  # (H, W) when every image has the same size
     class_names: list[str] = []
     split: str = "train"
+    bad_files: list = []  # a darkroom.io.Failure per file of this split that could not be read (left out)
 
     @property
     def num_classes(self) -> int:
@@ -30,7 +31,8 @@ class ImageDataset(torch.utils.data.Dataset):
     def info(self) -> dict:
         return {"spec": self.spec, "split": self.split, "count": len(self), "channels": self.channels,
                 "image_size": list(self.image_size) if self.image_size else None,
-                "num_classes": self.num_classes, "class_names": list(self.class_names)}
+                "num_classes": self.num_classes, "class_names": list(self.class_names),
+                "unreadable": len(self.bad_files)}
 
 
 class Transformed(torch.utils.data.Dataset):
@@ -50,6 +52,46 @@ class Transformed(torch.utils.data.Dataset):
 
     def info(self) -> dict:
         return self.dataset.info()
+
+
+class SkipUnreadable(torch.utils.data.Dataset):
+    """``dataset`` whose sample that cannot be read (a file damaged after the dataset was opened and
+    checked) is replaced by the next readable one, with one warning per file, so a file never stops a run."""
+
+    def __init__(self, dataset, warn=print):
+        self.dataset, self.warn = dataset, warn
+        self._warned: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        for offset in range(len(self.dataset)):
+            position = (index + offset) % len(self.dataset)
+            try:
+                return self.dataset[position]
+            except ValueError as err:
+                if position not in self._warned:
+                    self._warned.add(position)
+                    self.warn(f"warning: skipped {err}")
+        raise ValueError(f"{self.dataset.spec}: no sample can be read")
+
+    def info(self) -> dict:
+        return self.dataset.info()
+
+    def __getattr__(self, name):  # spec, channels, class_names... of the dataset it wraps
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def warn_unreadable(dataset, warn=print) -> None:
+    """One warning line per file the dataset left out, and a summary."""
+    for failure in dataset.bad_files:
+        warn(f"warning: skipped {failure}")
+    if dataset.bad_files:
+        warn(f"warning: {len(dataset.bad_files)} unreadable file(s) left out of {dataset.spec} "
+             f"({dataset.split} split, {len(dataset)} samples remain; strict=1 makes this an error)")
 
 
 def split_of(key: str, seed: int = 0) -> str:

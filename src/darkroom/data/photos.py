@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from darkroom.data.base import ImageDataset, fit_image, split_of, to_tensor
+from darkroom.data.checking import check_files
 from darkroom.io import IMAGE_SUFFIXES, read_array
 
 # The colour camera photographs in skimage.data (telescope and fundus images left out); val and test
@@ -87,7 +88,10 @@ class PhotosDataset(ImageDataset):
                 raise ValueError(f"photos: {root} is not a folder")
             files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             sources += list(zip(map(str, files), photo_splits([p.relative_to(root) for p in files], root)))
-        self.photos = [key for key, s in sources if split in (s, "all")]
+        wanted = [key for key, s in sources if split in (s, "all")]
+        good, self.bad_files = check_files([k for k in wanted if not k.startswith("skimage:")])
+        readable = set(map(str, good))
+        self.photos = [k for k in wanted if k.startswith("skimage:") or k in readable]
         self.patches = []  # (photo index, top, left) on the scaled photo
         for i, key in enumerate(self.photos):
             height, width = self._shape(key)

@@ -11,11 +11,12 @@ import torch
 
 from darkroom.data.base import ImageDataset, fit_image, split_indices, split_of, to_tensor, train_val_indices
 from darkroom.data.captions import caption
+from darkroom.data.checking import bad_files_error, check_files
 from darkroom.data.photos import PhotosDataset
 from darkroom.data.scenes import SHAPES, render, sample_params
 from darkroom.data.tampered import TamperedDataset
 from darkroom.data.zoo import ZooDataset
-from darkroom.io import IMAGE_SUFFIXES, read_image
+from darkroom.io import IMAGE_SUFFIXES, Failure, read_image
 
 
 class _Source(ImageDataset):
@@ -202,7 +203,14 @@ class Cifar10Dataset(_ArraySource):
         files = [f for f in files if f.exists()]
         if not files:
             raise ValueError(f"cifar10: no batch for split {split!r} in {root}")
-        parts = [_read_cifar_batch(f) for f in files]
+        parts, self.bad_files = [], []
+        for file in files:
+            try:
+                parts.append(_read_cifar_batch(file))
+            except ValueError as err:
+                self.bad_files.append(Failure(file, err))
+        if not parts:
+            raise bad_files_error(self.bad_files, len(files), f"cifar10 {root} ({split} split)")
         images, labels = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         indices = train_val_indices(len(images), split) if split in ("train", "val") else np.arange(len(images))
         self._setup(images, labels, split, size, limit, grayscale, CIFAR10_CLASSES, indices=indices)
@@ -250,9 +258,13 @@ class FolderDataset(_Source):
             raise ValueError(f"folder: no images in {root}")
         rel = [p.relative_to(root) for p in files]
         classes = sorted({r.parts[0] for r in rel if len(r.parts) > 1})
-        keep = [i for i, r in enumerate(rel) if split == "all" or split_of(r.as_posix()) == split]
-        self.root, self.files = root, [files[i] for i in keep]
-        self.labels = [classes.index(rel[i].parts[0]) if len(rel[i].parts) > 1 else -1 for i in keep]
+        kept = [files[i] for i, r in enumerate(rel) if split == "all" or split_of(r.as_posix()) == split]
+        self.root = root
+        self.files, self.bad_files = check_files(kept)
+        if kept and not self.files:
+            raise bad_files_error(self.bad_files, len(kept), f"folder {root} ({split} split)")
+        parts = [p.relative_to(root).parts for p in self.files]
+        self.labels = [classes.index(part[0]) if len(part) > 1 else -1 for part in parts]
         self.class_names = classes
         self._finish(split, size, limit, grayscale, len(self.files))
         self.channels = 1 if grayscale else 3

@@ -5,6 +5,8 @@
     folder:PATH                 mnist:PATH     cifar10:PATH     npz:PATH
 
 Options after the colon are ``key=value`` pairs separated by commas; a bare item is the path.
+Files that cannot be read are left out (``dataset.bad_files`` names each and says why); ``strict=1``
+makes any of them an error.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 
 from darkroom.data.base import SPLITS, ImageDataset
 
-COMMON_OPTIONS = {"size": int, "split": str, "limit": int, "grayscale": bool}
+COMMON_OPTIONS = {"size": int, "split": str, "limit": int, "grayscale": bool, "strict": bool}
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,17 @@ def load_dataset(spec: str | Spec, **overrides) -> ImageDataset:
     spec = spec if isinstance(spec, Spec) else parse_spec(spec)
     options = {**spec.options, **{k: v for k, v in overrides.items() if v is not None}}
     spec = Spec(spec.source, spec.path, options)
+    strict = options.pop("strict", False)
     dataset = SOURCES[spec.source](spec.path, **options)
     dataset.spec = str(spec)
+    if strict and dataset.bad_files:  # strict: any unreadable file is an error, not a file left out
+        from darkroom.data.checking import bad_files_error
+
+        raise bad_files_error(dataset.bad_files, len(dataset) + len(dataset.bad_files), f"{spec} (strict)")
     return dataset
+
+
+def with_option(spec: str, key: str, value) -> str:
+    """``spec`` with one option set, e.g. ``with_option("folder:DIR", "strict", True)``."""
+    parsed = parse_spec(spec)
+    return str(Spec(parsed.source, parsed.path, {**parsed.options, key: value}))

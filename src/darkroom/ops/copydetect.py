@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from darkroom.io import atomic_path, list_images, read_image, write_text_atomic
+from darkroom.io import Failure, atomic_path, list_images, read_image, write_text_atomic
 from darkroom.models import load_run, sha256, weights_path
 
 DEFAULT_MODEL = "copydesc"
@@ -178,7 +178,7 @@ def build_index(inputs, out, model: str | None = None, add: bool = False, progre
                 images.append(read_image(path))
                 kept.append(str(path.resolve()))
             except ValueError as err:
-                failures.append(str(err))
+                failures.append(Failure(path, err))
         if kept:
             embeddings = np.concatenate([embeddings, embed(net, images)])
             meta["paths"] += kept
@@ -232,7 +232,7 @@ def trace(queries, index, top: int = 5, threshold: float | None = None, progress
         try:
             query = embed(net, [read_image(path)])
         except ValueError as err:
-            failures.append(str(err))
+            failures.append(Failure(path, err))
             continue
         scores, rows = search.search(query, min(top, len(meta["paths"])))
         scores = scores - crowding(net, query)[:, None]

@@ -24,6 +24,12 @@ def data_info(spec: str) -> dict:
         except ValueError as err:
             splits[split] = f"unavailable ({err})"
     info["splits"] = splits
+    try:  # every split's files, each checked once (the answers are remembered)
+        bad = load_dataset(parsed, split="all").bad_files
+    except ValueError:
+        bad = dataset.bad_files
+    info["unreadable"] = len(bad)
+    info["unreadable_files"] = [f.to_json() for f in bad]
     labels = label_list(dataset)
     if labels is not None and dataset.class_names:
         counts = Counter(labels)
@@ -59,7 +65,7 @@ def data_preview(spec: str, out, count: int = 64, ncol: int = 8) -> tuple[Path, 
     dataset = load_dataset(spec)
     if len(dataset) == 0:
         raise ValueError(f"{spec}: no images in this split")
-    failures: list[str] = []
+    failures: list[str] = list(dataset.bad_files)
     images = [s["image"] for _, s in _take(dataset, count, failures, "preview")]
     if not images:
         raise ValueError(f"{spec}: none of the images could be read")
@@ -79,7 +85,7 @@ def data_export(spec: str, out, count: int | None = None) -> tuple[int, list[str
     dataset = load_dataset(spec)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    failures: list[str] = []
+    failures: list[str] = list(dataset.bad_files)
     lines = []
     for index, sample in _take(dataset, count or len(dataset), failures, "export"):
         name = f"{index:06d}.png"

@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from darkroom.data import load_dataset, parse_spec
 from darkroom.data.base import fit_image
-from darkroom.io import list_images, read_image
+from darkroom.io import Failure, list_images, read_image
 from darkroom.metrics import generation as gm
 from darkroom.models import load_run, weights_path
 from darkroom.ops.generate import resolve_label
@@ -127,7 +127,7 @@ def evaluate_pairs(metric: str, real, fake, border: int = 0, y_only: bool = Fals
             a, b = read_image(est), read_image(ref)
             scores[ref.stem] = fn(a, b, border, y_only)
         except ValueError as err:
-            failures.append(str(err))
+            failures.append(Failure(est, err))
     values = list(scores.values())
     return {"metric": metric, "mean": sum(values) / max(len(values), 1), "pairs": len(values),
             "unmatched": len(fakes) - len(pairs), "per_image": scores, "failures": failures,

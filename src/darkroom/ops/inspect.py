@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from darkroom.forensics.processing import estimate_processing
 from darkroom.forensics.tampermap import localize
-from darkroom.io import list_images, output_names, read_image, to_pil, write_image, write_text_atomic
+from darkroom.io import Failure, frame_count, list_images, output_names, read_image, to_pil, write_image, write_text_atomic
 from darkroom.models import load_run
 from darkroom.ops.parsing import parse_generator
 
@@ -154,6 +154,9 @@ def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=N
     result = {"path": str(path), "generated": generated, "processing": processing, "tamper": tamper,
               "scene": scene, "model_parsing": parsing, "provenance": provenance,
               "size": [image.shape[-1], image.shape[-2]]}
+    frames = frame_count(path)
+    if frames > 1:
+        result["frames"] = frames  # what is said above is said of the first
     flags = contradictions(provenance, processing, scene)
     if flags:
         result["contradictions"] = flags
@@ -176,7 +179,7 @@ def inspect(inputs, report=None, heatmap=None, progress: bool = True) -> tuple[l
             results.append(inspect_image(path, chain, scenes, tamper_model, heatmap and Path(heatmap) / name,
                                          parser, detectors))
         except ValueError as err:
-            failures.append(str(err) if str(path) in str(err) else f"{path}: {err}")
+            failures.append(Failure(path, err))
     if report:
         write_report(report, results)
     return results, failures
@@ -199,6 +202,8 @@ def summary(result: dict) -> list[str]:
     lines = [f"noise sigma {p['noise_sigma']:.1f}, {jpeg}, blur sigma {p['blur_sigma']:.2f} px, "
              f"resize x{p['resize_factor']:.2f}, gamma {p['gamma']:.2f}"]
     lines += [f"note: {n}" for n in p.get("notes", [])]
+    if result.get("frames", 1) > 1:
+        lines.append(f"note: {result['frames']} frames; only the first was inspected")
     tamper = result.get("tamper")
     if tamper and tamper.get("score") is not None:
         lines.append(f"tamper score {tamper['score']:.2f} ({100 * tamper['tampered_fraction']:.1f} % of pixels "

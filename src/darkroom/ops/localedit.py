@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from darkroom.data import degrade
 from darkroom.data.tamper import EDITS, tamper
-from darkroom.io import list_images, output_names, read_image, write_image, write_text_atomic
+from darkroom.io import Failure, list_images, output_names, read_image, write_image, write_text_atomic
 from darkroom.ops.restore import load_restorer, restore_image
 
 
@@ -72,7 +72,7 @@ def local_edits(inputs, out, edit: str = "random", donor=None, jpeg: int | None 
                 edited, _ = degrade.jpeg(edited, jpeg)
                 params["jpeg_quality"] = jpeg
         except ValueError as err:
-            failures.append(str(err) if str(path) in str(err) else f"{path}: {err}")
+            failures.append(Failure(path, err))
             continue
         provenance = {"operation": "edit-local", "source": str(path), "seed": seed, **params}
         target = write_image(out / f"{stems[i]}.png", edited, provenance=provenance)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from darkroom.io import list_images, output_names, read_image, write_image
+from darkroom.io import Failure, frame_count, list_images, output_names, read_image, write_image
 from darkroom.models import load_run
 from darkroom.train import pick_device
 
@@ -90,6 +90,9 @@ def estimate_noise_sigma(image: torch.Tensor) -> float:
     """Classical wavelet estimate (scikit-image, Donoho's MAD) of Gaussian noise, on the 0-255 scale."""
     from skimage.restoration import estimate_sigma
 
+    if min(image.shape[-2:]) < 8:
+        raise ValueError(f"image is {image.shape[-1]}x{image.shape[-2]} pixels: too small to estimate its noise "
+                         "level; give --sigma")
     array = image.permute(1, 2, 0).numpy().astype(np.float64)
     with warnings.catch_warnings():  # on a tiny image, scikit-image guesses its width is a channel axis
         warnings.simplefilter("ignore", UserWarning)
@@ -229,13 +232,16 @@ def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=No
         try:
             image = read_image(path)
             note = (lambda text, p=path: warn(f"{p}: {text}"))
+            frames = frame_count(path)
+            if frames > 1:
+                note(f"{frames} frames; only the first is restored")
             hole = _mask_for(path, image, mask, note) if task == "inpaint" else None
             if hole is not None and not hole.any():
                 note("mask has nothing to fill; image copied unchanged")
             result, applied = restore_image(task, image, net, sigma, tile, dev, mask=hole, half=half,
                                             ensemble=ensemble)
         except ValueError as err:
-            failures.append(str(err) if str(err).startswith(str(path)) else f"{path}: {err}")
+            failures.append(Failure(path, err))
             continue
         provenance = {"operation": f"restore-{task}", "model": net_name, "source": str(path), **applied}
         written.append(write_image(out_dir / name, result, provenance=provenance))

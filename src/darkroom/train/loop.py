@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from darkroom.config import config_to_dict
 from darkroom.data import collate, load_dataset
-from darkroom.data.base import Transformed
+from darkroom.data.base import SkipUnreadable, Transformed, warn_unreadable
 from darkroom.io import grid, write_image
 from darkroom.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint, save_final
 from darkroom.train.ema import EMA
@@ -177,6 +177,11 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
         val_set = load_dataset(data_spec, split="val")
     except ValueError:
         val_set = None
+    for part in (dataset, val_set):
+        if part is not None:
+            warn_unreadable(part, print_fn)
+    dataset = SkipUnreadable(dataset, tqdm.write)
+    val_set = SkipUnreadable(val_set, tqdm.write) if val_set is not None else None
     transform = getattr(model, "sample_transform", None)  # per-sample work for the loader's workers
     if transform is not None:
         dataset = Transformed(dataset, transform)
