@@ -124,7 +124,7 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
         print(f"\n(generated-image detection skipped: no {train_set}; scripts/make_generated_set.py writes it)")
         return
     images, labels = test_set(quick)
-    with np.load(train_set) as data:
+    with np.load(train_set, allow_pickle=False) as data:
         train_images, train_labels = data["images"], data["labels"]
     train_spectra, test_spectra = spectra(train_images), spectra(images)
     counts = np.bincount(labels, minlength=len(FAMILIES) + 1)

@@ -65,7 +65,7 @@ def main() -> None:
     images, labels = make_examples((data[int(i)]["image"] for i in order), args.crop, families=families,
                                    per_patch=args.per_patch, seed=args.seed, autoencoders=autoencoders)
     if args.append:
-        with np.load(args.append) as base:
+        with np.load(args.append, allow_pickle=False) as base:
             made = labels > 0
             images = np.concatenate([base["images"], images[made]])
             labels = np.concatenate([base["labels"], labels[made]])

@@ -262,3 +262,48 @@ def test_fuzzed_files_through_the_folder_loader_and_inspect(tmp_path, capsys):
     results = json.loads(captured.out)
     assert len(results) == 18 and code == (1 if any("error" in r for r in results) else 0)
     assert "Traceback" not in captured.err
+
+
+# --- untrusted files: safetensors only, never a pickle ------------------------------------------------------
+
+def test_a_pickle_in_place_of_weights_is_refused_not_unpickled(tmp_path):
+    import pickle
+
+    from darkroom.models import load_run
+    from darkroom.weights import WEIGHTS_DIR
+
+    run = tmp_path / "run"
+    run.mkdir()
+    card = json.loads((WEIGHTS_DIR / "denoise.json").read_text())
+    (run / "run.json").write_text(json.dumps({k: v for k, v in card.items() if k != "sha256"}))
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("unpickled",))
+
+    (run / "model.safetensors").write_bytes(pickle.dumps({"weight": Payload()}))
+    with pytest.raises(ValueError, match="not a safetensors file"):
+        load_run(run)
+    assert not marker.exists()
+    assert main(["restore", "denoise", str(tmp_path), "--model", str(run), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_npz_with_object_arrays_is_refused(tmp_path):
+    np.savez(tmp_path / "data.npz", images=np.array([object()], dtype=object))
+    with pytest.raises(ValueError, match="data.npz"):
+        load_dataset(f"npz:{tmp_path / 'data.npz'}")
+
+
+def test_no_pickle_loading_anywhere_in_the_package():
+    """torch.load, pickle.load(s) and allow_pickle=True unpickle code; only CIFAR's restricted unpickler may."""
+    import re
+    from pathlib import Path
+
+    import darkroom
+
+    pattern = re.compile(r"torch\.load\(|pickle\.loads?\(|allow_pickle\s*=\s*True|joblib\.load\(")
+    root = Path(darkroom.__file__).parent
+    hits = [f"{path.relative_to(root)}:{n}" for path in root.rglob("*.py")
+            for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert hits == []

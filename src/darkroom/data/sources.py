@@ -231,8 +231,9 @@ class NpzDataset(_ArraySource):
                     raise ValueError(f"npz: {path} has no array 'images' (has {', '.join(data.files)})")
                 images = data["images"]
                 labels = data["labels"].astype(np.int64) if "labels" in data else None
-        except (OSError, EOFError) as err:
-            raise ValueError(f"npz: {path}: cannot read ({err})") from None
+        except (OSError, EOFError, ValueError) as err:  # ValueError: object arrays, which need pickle
+            text = str(err)
+            raise ValueError(text if text.startswith("npz:") else f"npz: {path}: cannot read ({text})") from None
         if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3)):
             raise ValueError(f"npz: {path}: 'images' must be uint8 (N, H, W[, 1|3]), got {images.dtype} "
                              f"{images.shape}")

@@ -87,7 +87,11 @@ def _load_index(folder: Path) -> tuple[dict, np.ndarray]:
     if not meta_path.is_file():
         raise ValueError(f"{folder}: not a darkroom index (no index.json); build one with `darkroom index build`")
     meta = json.loads(meta_path.read_text())
-    embeddings = np.load(folder / "embeddings.npy") if (folder / "embeddings.npy").is_file() else None
+    embeddings = np.load(folder / "embeddings.npy", allow_pickle=False) if (folder / "embeddings.npy").is_file() else None
+    if embeddings is not None and len(embeddings) > len(meta["paths"]):
+        # a build killed between writing the embeddings and index.json: rows are only ever appended, so the
+        # first ones are the indexed paths' and the rest are re-embedded when the build resumes
+        embeddings = embeddings[:len(meta["paths"])]
     if embeddings is None or len(embeddings) != len(meta["paths"]):
         raise ValueError(f"{folder}: index is damaged (paths and embeddings disagree); run `darkroom index rebuild`")
     return meta, embeddings

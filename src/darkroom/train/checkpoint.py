@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from darkroom.io import atomic_path, write_text_atomic
@@ -111,8 +112,16 @@ def list_checkpoints(run_dir) -> list[Path]:
 
 
 def load_checkpoint(path, model, optimizers: dict, ema=None, scaler=None, device="cpu") -> dict:
-    """Restore model, optimizer, EMA, AMP scaler and RNG states; returns the checkpoint's run.json."""
-    path = Path(path)
+    """Restore model, optimizer, EMA, AMP scaler and RNG states; returns the checkpoint's run.json.
+    A damaged checkpoint (or a pickle in its place, which is never unpickled) is a one-line ValueError."""
+    try:
+        return _load_checkpoint(Path(path), model, optimizers, ema, scaler, device)
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError, RuntimeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path}: damaged checkpoint ({first}); delete it to resume from the one before") from None
+
+
+def _load_checkpoint(path: Path, model, optimizers: dict, ema, scaler, device) -> dict:
     info = json.loads((path / "run.json").read_text())
     load_model(model, str(path / "model.safetensors"), device=str(device))
     if ema is not None and (path / "ema.safetensors").is_file():

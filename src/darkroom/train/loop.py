@@ -26,7 +26,7 @@ from tqdm import tqdm
 from darkroom.config import config_to_dict
 from darkroom.data import collate, load_dataset
 from darkroom.data.base import SkipUnreadable, Transformed, warn_unreadable
-from darkroom.io import grid, write_image
+from darkroom.io import grid, write_image, write_text_atomic
 from darkroom.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint, save_final
 from darkroom.train.ema import EMA
 
@@ -147,10 +147,17 @@ def _scalars(out: dict) -> dict[str, float]:
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past ``step`` (written after the checkpoint we resume from)."""
+    """Drop log lines past ``step`` (written after the checkpoint we resume from), and a line a kill cut short."""
     if path.is_file():
-        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in kept))
+        kept = [line for line in path.read_text().splitlines() if _logged_step(line) <= step]
+        write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def _logged_step(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 def train(model_name: str, model: torch.nn.Module, model_config, config: TrainConfig, data_spec: str,
