@@ -6,6 +6,7 @@ import resource
 import struct
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -307,3 +308,49 @@ def test_no_pickle_loading_anywhere_in_the_package():
     hits = [f"{path.relative_to(root)}:{n}" for path in root.rglob("*.py")
             for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert hits == []
+
+
+# --- odd but valid images: restore, inspect and trace each do them, or say in one line why not ---------------
+
+def odd_images(root):
+    root.mkdir(parents=True, exist_ok=True)
+    photo = np.tile(_picture(5, (40, 36)), (2, 2, 1))  # 80 x 72
+    Image.fromarray(photo[..., 1].astype(np.uint16) * 257).save(root / "gray16.png")
+    Image.fromarray(photo).convert("P", palette=Image.ADAPTIVE, colors=16).save(root / "palette.png", transparency=0)
+    Image.fromarray(photo).convert("CMYK").save(root / "cmyk.jpg", quality=92)
+    rotated = Image.fromarray(photo)
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # stored 80 wide, shown 72 wide
+    rotated.save(root / "rotated.jpg", exif=exif, quality=92)
+    frames = [Image.fromarray(np.roll(photo, 8 * k, axis=1)) for k in range(3)]
+    frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:])
+    Image.fromarray(photo[:1, :1]).save(root / "one.png")
+    Image.fromarray(np.ascontiguousarray(np.tile(photo[:1], (1, 130, 1))[:, :10_000])).save(root / "strip.png")
+    return root
+
+
+def test_odd_images_through_restore_inspect_and_trace(tmp_path, capsys):
+    root = odd_images(tmp_path / "odd")
+    code = main(["restore", "denoise", str(root), "--out", str(tmp_path / "den"), "--sigma", "15"])
+    captured = capsys.readouterr()
+    assert code == 0 and "Traceback" not in captured.err
+    written = {p.name: Image.open(p).size for p in (tmp_path / "den").iterdir()}
+    assert written["rotated.png"] == (72, 80) and written["gray16.png"] == (80, 72)
+    assert written["one.png"] == (1, 1) and written["strip.png"] == (10_000, 1)
+    assert {"cmyk.png", "palette.png", "animated.png"} <= set(written)
+    assert "animated.gif: 3 frames; only the first is restored" in captured.err
+    assert main(["restore", "denoise", str(root / "one.png"), "--out", str(tmp_path / "auto")]) == 1
+    assert "too small to estimate its noise level; give --sigma" in capsys.readouterr().err
+
+    assert main(["inspect", str(root), "--json"]) == 1
+    results = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
+    assert set(results) == {p.name for p in root.iterdir()}
+    assert results["rotated.jpg"]["size"] == [72, 80] and results["animated.gif"]["frames"] == 3
+    assert all("error" in r for n, r in results.items() if n in ("one.png", "strip.png"))
+    assert all(0 <= r["generated"]["prob"] <= 1 for r in results.values() if "error" not in r)
+
+    assert main(["index", "build", str(root), "--out", str(tmp_path / "idx"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["trace", str(root), "--index", str(tmp_path / "idx"), "--json", "--top", "1"]) == 0
+    traced = json.loads(capsys.readouterr().out)
+    assert all(Path(t["query"]).name == Path(t["matches"][0]["path"]).name for t in traced)

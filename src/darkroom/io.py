@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
-DEFAULT_MAX_PIXELS = 120_000_000  # a 12k x 10k photo; above that is almost surely a decompression bomb
+DEFAULT_MAX_PIXELS = 150_000_000  # a 12k x 12k photo; above that is almost surely a decompression bomb
 
 
 def max_pixels_default() -> int:
@@ -87,7 +87,9 @@ class open_image:
             raise ValueError(f"{path}: empty file (zero bytes)")
         self._warnings = warnings.catch_warnings()
         self._warnings.__enter__()
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow's own bomb check gives way to the one below, which says how large the image is and what
+        # the limit is (nothing is decoded before it)
+        self._pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # "Corrupt EXIF data"...
         try:
             self.img = _decoded(path, lambda: Image.open(path))
@@ -105,6 +107,7 @@ class open_image:
     def __exit__(self, *exc):
         if getattr(self, "img", None) is not None:
             self.img.close()
+        Image.MAX_IMAGE_PIXELS = self._pillow_limit
         self._warnings.__exit__(None, None, None)
         return False
 
@@ -169,7 +172,9 @@ def _to_float(img: Image.Image, alpha: str) -> np.ndarray:
         if alpha == "drop":
             return np.ascontiguousarray(rgb)
         return rgb * a + (1.0 - a)  # composite onto white
-    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0  # L, P, CMYK, YCbCr, RGB
+    array = np.asarray(img.convert("RGB"), dtype=np.float32)  # L, P, CMYK, YCbCr, RGB
+    array /= 255.0
+    return array
 
 
 def rgb_to_gray(array: np.ndarray) -> np.ndarray:
@@ -190,7 +195,10 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
         image = image[..., None]
     if image.ndim not in (3, 4) or image.shape[-1] not in (1, 3):
         raise ValueError(f"expected an image (C, H, W) with 1 or 3 channels, got shape {tuple(image.shape)}")
-    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    scaled = np.clip(image, 0.0, 1.0)  # one temporary, not three: large photos go through here
+    scaled *= 255.0
+    scaled += 0.5
+    return scaled.astype(np.uint8)
 
 
 def to_pil(image: torch.Tensor | np.ndarray) -> Image.Image:

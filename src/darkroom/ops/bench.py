@@ -8,7 +8,8 @@ from pathlib import Path
 SUITES = {"data": "data_throughput.py", "generation": "generation.py", "restore": "restore.py",
           "memory": "restore_memory.py", "copydetect": "copydetect.py",
           "contrastive": "contrastive.py", "reverse": "reverse.py", "parsing": "parsing.py",
-          "lossprobe": "loss_probe.py", "generated": "generated.py", "edits": "edits.py", "forensics": "forensics.py"}
+          "lossprobe": "loss_probe.py", "generated": "generated.py", "edits": "edits.py", "forensics": "forensics.py",
+          "robustness": "robustness.py"}
 
 
 def benchmarks_dir() -> Path | None:

@@ -67,7 +67,7 @@ def tiled(fn, image: torch.Tensor, tile: int = 256, overlap: int = 32, scale: in
             rows, cols = slice(top * scale, top * scale + ph), slice(left * scale, left * scale + pw)
             out[:, rows, cols] += result * win
             weight[:, rows, cols] += win
-    return (out / weight).clamp(0, 1)
+    return out.div_(weight).clamp_(0, 1)  # in place: a 12k x 12k photo is 1.7 GB a copy
 
 
 def self_ensemble(fn):
