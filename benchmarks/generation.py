@@ -1,7 +1,7 @@
 """Generation at a fixed CPU budget: the textbook DCGAN loop vs darkroom's trainer.
 
-    python benchmarks/generation.py [--quick] [--minutes M] [--threads T] [--data digits|scenes] [--grids DIR]
-        [--gan-config F.toml]
+    python benchmarks/generation.py [--quick] [--minutes M] [--threads T] [--data digits|scenes|notmnist]
+        [--grids DIR] [--gan-config F.toml] [--notmnist DIR] [--extractor RUN]
     (or: darkroom bench generation)
 
 Three runs on digits (32 px; or scenes, 32 px, one object), each for the same wall-clock budget and
@@ -15,7 +15,10 @@ Then FID, KID, precision/recall and mode coverage (label TV: the total variation
 extractor predicts for the samples and for the data; 0 is the same mix of digits or shapes) of 1000 samples
 against the training split (digits: all 1,439; scenes: the first 10,000 renders, which the reference loop
 also trains on), in the feature space of darkroom's shipped `features-digits` / `features-scenes` extractor
-(not Inception: compare within this table only). ``--grids DIR`` also writes 64 samples of each run as
+(not Inception: compare within this table only). ``--data notmnist``: real 28 px font glyphs
+(../shared/notmnist): every run trains on the first 8,000, and 2,000 samples are scored against the last
+2,000 in the space of a classifier trained in the same run on the 8,000 (``--extractor RUN`` reuses one).
+``--grids DIR`` also writes 64 samples of each run as
 DIR/generation-DATA-RUN.png.
 """
 from __future__ import annotations
@@ -75,36 +78,70 @@ def darkroom_run(model: str, spec: str, minutes: float, out: Path, config_file=N
     return generator, info["step"], info["step"] * batch / seconds
 
 
+def notmnist(folder: Path, tmp: Path, extractor: str | None):
+    """notMNIST's 10,000 glyphs: the first 8,000 to train on, the last 2,000 as FID's reference, and the
+    feature space of a classifier trained on the 8,000 (darkroom's digits extractor has never seen letters)."""
+    import numpy as np
+
+    from darkroom.data.sources import _read_idx
+
+    images = _read_idx(next(folder.glob("*-images-idx3-ubyte*")))
+    labels = _read_idx(next(folder.glob("*-labels-idx1-ubyte*"))).astype(np.int64)
+    np.savez(tmp / "train.npz", images=images[:8000], labels=labels[:8000])
+    spec = f"npz:{tmp / 'train.npz'},split=all,size=32"
+    if extractor is None:
+        extractor = tmp / "features"
+        run_training("classifier", spec, extractor, {"width": "32", "log_every": "100"}, flags={"steps": 800, "seed": 0},
+                     progress=False, print_fn=lambda *a: None)
+    net, card = load_run(extractor)
+    card = {**card, "name": f"classifier trained on the 8,000 training glyphs ({card['step']} steps)"}
+    def resized(array):
+        return F.interpolate(torch.from_numpy(array).float()[:, None] / 255, size=32, mode="bicubic",
+                             align_corners=False).clamp(0, 1)
+    return spec, resized(images[:8000]), resized(images[8000:]), net, card
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="2 minutes per run instead of 20")
     parser.add_argument("--minutes", type=float)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--data", choices=("digits", "scenes"), default="digits")
+    parser.add_argument("--data", choices=("digits", "scenes", "notmnist"), default="digits")
+    parser.add_argument("--notmnist", default="../shared/notmnist", help="folder of notMNIST's IDX files")
+    parser.add_argument("--extractor", help="notmnist: a classifier run for the feature space (default: "
+                        "trained in this run on the 8,000 training glyphs)")
     parser.add_argument("--grids", help="folder for a sample grid of each run")
     parser.add_argument("--gan-config", help="a TOML config for the stable run (its settings; the budget stays)")
     args = parser.parse_args()
     minutes = args.minutes or (2.0 if args.quick else 20.0)
     torch.set_num_threads(args.threads)
-    extractor, card = load_run(f"features-{args.data}")
-    spec = f"{args.data}:size=32"
-    real = load_dataset(f"{spec},split=train")
-    real = torch.stack([real[i]["image"] for i in range(min(len(real), 10_000))])
     rows, t0 = [], time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        G, steps, rate = reference_dcgan(minutes, real)
+        if args.data == "notmnist":
+            spec, train, real, extractor, card = notmnist(Path(args.notmnist), Path(tmp), args.extractor)
+            reference = "the last 2,000 glyphs (never trained on)"
+        else:
+            extractor, card = load_run(f"features-{args.data}")
+            spec = f"{args.data}:size=32"
+            real = load_dataset(f"{spec},split=train")
+            train = real = torch.stack([real[i]["image"] for i in range(min(len(real), 10_000))])
+            reference = "train split"
+        n_fake = len(real) if args.data == "notmnist" else 1000
+        G, steps, rate = reference_dcgan(minutes, train)
         fake = torch.cat([(G(torch.randn(250, 100, generator=torch.Generator().manual_seed(k))) + 1) / 2
-                          for k in range(4)]).detach()
+                          for k in range(-(-n_fake // 250))]).detach()[:n_fake]
         rows.append(("reference DCGAN loop (textbook, in the benchmark)", steps, rate, fake))
         stable = f"darkroom train gan --config {args.gan_config}" if args.gan_config else "darkroom train gan (stable)"
         for model, label, config_file in (("dcgan", "darkroom train dcgan (same recipe)", None),
                                           ("gan", stable, args.gan_config)):
             generator, steps, rate = darkroom_run(model, spec, minutes, Path(tmp) / model, config_file)
-            fake = generator.sample(1000, generator=torch.Generator().manual_seed(0))
+            fake = torch.cat([generator.sample(min(500, n_fake - i), generator=torch.Generator().manual_seed(i))
+                              for i in range(0, n_fake, 500)])
             rows.append((label, steps, rate, fake))
     print(f"## Generation on {args.data}, 32 px, {minutes:g} min per run, {args.threads} thread(s)\n")
     print(f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}; "
-          f"features: {card['name']} (sha256 {card['sha256'][:12]}), {len(real)} real (train split), 1000 samples\n")
+          f"features: {card['name']} (sha256 {str(card.get('sha256'))[:12]}), {len(real)} real ({reference}), "
+          f"{n_fake} samples\n")
     print("| run | steps | train images/s | FID | KID x1000 | precision | recall | label TV |\n"
           "|---|---:|---:|---:|---:|---:|---:|---:|")
     for (label, steps, rate, fake), name in zip(rows, ("reference", "dcgan", "gan")):

@@ -129,6 +129,19 @@ def test_mnist_truncated_file(tmp_path):
         load_dataset(f"mnist:{tmp_path}")
 
 
+def test_mnist_wrong_magic_and_label_count_are_one_line_errors(tmp_path, capsys):
+    from darkroom.cli import main
+
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x0d\x03" + bytes(12))
+    assert main(["data", "info", f"mnist:{tmp_path}"]) == 2
+    assert "not an unsigned-byte IDX file" in capsys.readouterr().err
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(_idx(np.zeros((5, 28, 28))))
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx(np.arange(7) % 10))
+    assert main(["train", "gan", "--data", f"mnist:{tmp_path}", "--out", str(tmp_path / "r"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "5 images but 7 labels" in err and "Traceback" not in err
+
+
 def test_cifar10_batches(tmp_path):
     rng = np.random.default_rng(0)
     for name, n in (("data_batch_1", 40), ("data_batch_2", 40), ("test_batch", 20)):

@@ -1,3 +1,4 @@
+import contextlib
 import dataclasses
 import json
 import math
@@ -293,3 +294,45 @@ def test_gan_augment_is_checked_and_trains():
         out = model.loss(batch, phase=phase)
         out["loss"].backward()
     assert all(p.grad is not None for p in model.G.parameters())
+
+
+def test_lean_layout_has_no_full_resolution_layer_and_old_cards_keep_theirs():
+    info = {"channels": 1, "image_size": [32, 32], "num_classes": 10}
+    lean = build_model("gan", resolve_config("gan", {"width": "8", "d_width": "8", "lean": "1",
+                                                     "upsample": "transposed"}, info))
+    classic = build_model("gan", resolve_config("gan", {"width": "8", "d_width": "8"}, info))
+    z = torch.randn(3, lean.config.latent_dim)
+    assert lean.G(z).shape == classic.G(z).shape == (3, 1, 32, 32)
+    assert lean.D(torch.rand(3, 1, 32, 32)).shape == (3,)
+    full_res = [m for m in lean.D.body if isinstance(m, nn.Conv2d) and m.stride == (1, 1)]
+    assert not full_res and len(lean.G.stages) == len(classic.G.stages) - 1
+    assert not resolve_config("gan", {}, info).lean  # a card that predates `lean` loads as it was trained
+
+
+def test_gan_defaults_follow_the_data_and_are_said(tmp_path):
+    from darkroom.ops.zoo import ZOO_PINNED, member_run
+
+    said = []
+    info = run_training("gan", "digits:size=16", tmp_path / "run", {"latent_dim": "8", "batch_size": "8"},
+                        flags={"steps": 1}, progress=False, print_fn=said.append)
+    assert info["model_config"]["lean"] and info["model_config"]["upsample"] == "transposed"
+    assert any(line.startswith("note: defaults for this data") and "lean=True" in line for line in said)
+    kept = run_training("gan", "digits:size=16", tmp_path / "kept", {"upsample": "nearest", "width": "4",
+                        "d_width": "4", "lean": "0", "batch_size": "8"}, flags={"steps": 1}, progress=False,
+                        print_fn=quiet)
+    assert kept["model_config"]["upsample"] == "nearest" and not kept["model_config"]["lean"]
+    assert set(ZOO_PINNED) <= set(member_run({"model": "gan", "latent_dim": 8, "width": 8, "loss": "hinge",
+                                              "upsample": "nearest", "norm": "batch", "activation": "relu",
+                                              "seed": 0}, 10)[1])
+
+
+def test_minutes_alone_is_a_time_budget_and_bad_budgets_are_one_line_errors(tmp_path, capsys):
+    info = run_training("autoencoder", "digits:size=16", tmp_path / "t", {"width": "4", "batch_size": "8"},
+                        flags={"minutes": 0.02}, progress=False, print_fn=quiet)
+    assert info["step"] > 0 and info["train_config"]["steps"] >= 10 ** 9
+    for flag in (["--minutes", "0"], ["--minutes", "-2"], ["--steps", "-1"]):
+        with pytest.raises(SystemExit) if flag[0] == "--steps" else contextlib.nullcontext():
+            code = main(["train", "gan", "--data", "digits", "--out", str(tmp_path / "x"), *flag])
+            assert code == 2
+        assert "Traceback" not in capsys.readouterr().err
+

@@ -115,7 +115,9 @@ def _cmd_eval(args) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    skip = {"metric", "note", "per_label", "histogram_fake", "histogram_real"}
+    if "warning" in result:
+        print(f"warning: {result['warning']}", file=sys.stderr)
+    skip = {"metric", "note", "per_label", "histogram_fake", "histogram_real", "warning"}
     for key, value in result.items():
         if key not in skip:
             print(f"{key:18s} {value:.4f}" if isinstance(value, float) else f"{key:18s} {value}")

@@ -179,6 +179,7 @@ class GANConfig:
     g_lr: float = 2e-4
     d_lr: float = 2e-4
     augment: str = ""  # differentiable augmentation before D (DiffAugment): e.g. "translation,cutout"
+    lean: bool = False  # the DCGAN layout: no layer at full resolution with `width` channels in G or D
 
     def check(self):
         _check_size(self.image_size)
@@ -193,11 +194,39 @@ class GANConfig:
         parse_policy(self.augment)
 
 
+SMALL_IMAGE_DEFAULTS = {"lean": True, "upsample": "transposed", "width": 32, "d_width": 32}
+
+
 class GAN(_GANBase):
-    """darkroom's stable GAN: hinge loss, spectral norm, EMA generator; every switch configurable."""
+    """darkroom's stable GAN: hinge loss, spectral norm, EMA generator; every switch configurable.
+
+    Defaults by data shape (``data_defaults``; any key a user sets wins). On gray images up to 32 px the layout
+    is DCGAN's (``lean``: transposed convolutions, no layer at full resolution with many channels) with
+    width 32 in G and D. Why, measured on real 28 px glyphs (notMNIST, 8,000 to train, FID against the
+    other 2,000 in a classifier's features; 5 CPU-minutes, one thread each):
+    - profiled at batch 64, the former layout (nearest upsampling with a 3x3 conv at every size, a 3x3 stem
+      at full resolution in D, width 32) took 715 ms a step where the textbook DCGAN took 318: in a fixed
+      budget it made 414 steps to DCGAN's 875, and scored FID 39.1 to DCGAN's 43.6;
+    - the lean layout at width 64 (DCGAN's capacity) ran 898 steps: FID 27.8; at width 32, 2,608 steps:
+      FID 20.9, under half of DCGAN's. In a budget of minutes more steps beat more channels here;
+    - learning rates 4e-4 for both made no difference (21.1), TTUR (G 1e-4, D 4e-4) was worse (32.9).
+    Hinge loss, spectral norm, Adam (0, 0.99) and the EMA generator (half-life at most 5 % of the steps
+    so far) are kept: spectral norm and hinge let D be as fast as G without collapse, and the EMA's
+    samples are sharper than the live generator's. Colour and larger images keep the former layout (on
+    32 px scenes it beat DCGAN at 20 minutes; the lean one is not yet measured there); the zoo pins it for
+    every member (``ops.zoo.ZOO_PINNED``).
+    """
 
     Config = GANConfig
     train_defaults = {"beta1": 0.0, "beta2": 0.99, "ema": 0.999, "grad_clip": 0.0, "batch_size": 64}
+
+    @classmethod
+    def data_defaults(cls, data_info: dict) -> dict:
+        """Settings chosen by the data's shape, for the keys a user does not set (see the class docstring)."""
+        size = (data_info.get("image_size") or [0])[0]
+        if cls.conditional or not size or size > 32 or data_info.get("channels") != 1:
+            return {}
+        return dict(SMALL_IMAGE_DEFAULTS)
 
     def __init__(self, config: GANConfig):
         super().__init__()
@@ -206,8 +235,8 @@ class GAN(_GANBase):
         if self.conditional and classes < 2:
             raise ValueError("a class-conditional GAN needs labelled data with at least 2 classes")
         self.G = Generator(c.latent_dim, c.channels, c.image_size, c.width, c.upsample, c.norm, c.activation, classes,
-                           c.g_convs)
-        self.D = Discriminator(c.channels, c.image_size, c.d_width, c.spectral_norm, classes)
+                           c.g_convs, c.lean)
+        self.D = Discriminator(c.channels, c.image_size, c.d_width, c.spectral_norm, classes, c.lean)
         self.d_optim, self.g_optim = {"lr": c.d_lr}, {"lr": c.g_lr}
         self.augment = parse_policy(c.augment)
 

@@ -107,23 +107,36 @@ class UpStage(nn.Module):
         return h
 
 
+def _to_image(cin: int, channels: int, upsample: str) -> nn.Module:
+    """The lean generator's last stage: double the size straight into the image's channels."""
+    if upsample == "transposed":
+        return nn.ConvTranspose2d(cin, channels, 4, 2, 1)
+    if upsample == "pixelshuffle":
+        return nn.Sequential(nn.Conv2d(cin, channels * 4, 3, padding=1), nn.PixelShuffle(2))
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode=upsample), nn.Conv2d(cin, channels, 3, padding=1))
+
+
 class Generator(nn.Module):
-    """z (B, latent) [+ labels] -> (B, C, S, S) in [-1, 1]: linear to 4x4, then ``log2(S) - 2`` UpStages."""
+    """z (B, latent) [+ labels] -> (B, C, S, S) in [-1, 1]: linear to 4x4, then ``log2(S) - 2`` UpStages
+    and a 3x3 conv to the image. ``lean``: the DCGAN layout instead, whose last upsampling goes straight
+    to the image's channels, so no layer runs at full resolution with ``width`` channels (about half the
+    compute at 32 px)."""
 
     def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64, upsample: str = "nearest",
-                 norm: str = "batch", act: str = "relu", num_classes: int = 0, convs: int = 1):
+                 norm: str = "batch", act: str = "relu", num_classes: int = 0, convs: int = 1, lean: bool = False):
         super().__init__()
         if upsample not in UPSAMPLERS:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {upsample!r}")
         if norm not in G_NORMS:
             raise ValueError(f"norm must be one of {', '.join(G_NORMS)}, got {norm!r}")
         levels = int(math.log2(image_size)) - 2
-        widths = [width * 2 ** i for i in reversed(range(levels + 1))]
+        widths = [width * 2 ** i for i in reversed(range(levels if lean else levels + 1))]
         self.top = widths[0]
         self.embed = nn.Linear(latent_dim, widths[0] * 16)
         self.stages = nn.ModuleList(UpStage(a, b, upsample, norm, act, num_classes, convs)
                                     for a, b in zip(widths, widths[1:]))
-        self.out = nn.Sequential(activation(act), nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh())
+        self.out = nn.Sequential(_to_image(widths[-1], channels, upsample), nn.Tanh()) if lean else \
+            nn.Sequential(activation(act), nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh())
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.embed(z).view(z.shape[0], self.top, 4, 4)
@@ -134,14 +147,17 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """(B, C, S, S) in [-1, 1] [+ labels] -> logit (B,); optional spectral norm and projection
-    conditioning (Miyato & Koyama: logit += <embed(y), features>)."""
+    conditioning (Miyato & Koyama: logit += <embed(y), features>). ``lean``: no full-resolution 3x3 stem;
+    the first layer already halves the size (the DCGAN layout)."""
 
-    def __init__(self, channels: int, image_size: int, width: int = 64, spectral: bool = True, num_classes: int = 0):
+    def __init__(self, channels: int, image_size: int, width: int = 64, spectral: bool = True, num_classes: int = 0,
+                 lean: bool = False):
         super().__init__()
         sn = spectral_norm if spectral else (lambda m: m)
         levels = int(math.log2(image_size)) - 2
-        widths = [width * 2 ** i for i in range(levels + 1)]
-        layers = [sn(nn.Conv2d(channels, widths[0], 3, padding=1)), nn.LeakyReLU(0.2)]
+        widths = [width * 2 ** i for i in range(levels if lean else levels + 1)]
+        first = nn.Conv2d(channels, widths[0], 4, 2, 1) if lean else nn.Conv2d(channels, widths[0], 3, padding=1)
+        layers = [sn(first), nn.LeakyReLU(0.2)]
         for a, b in zip(widths, widths[1:]):
             layers += [sn(nn.Conv2d(a, b, 4, 2, 1)), nn.LeakyReLU(0.2)]
         self.body = nn.Sequential(*layers)

@@ -73,6 +73,9 @@ def evaluate(metric: str, real: str, fake: str, n: int = 1000, extractor: str | 
     result = {"metric": metric, "real": real, "reference_split": split, "real_count": len(real_x), "fake": fake,
               "extractor": extractor_name, "extractor_sha256": card.get("sha256"),
               "note": f"features of darkroom's {extractor_name}, not Inception: compare only with the same extractor"}
+    if extractor is None and parse_spec(real).source == "mnist":
+        result["warning"] = (f"{extractor_name} learned scikit-learn's digits: for other 28 px data (letters, "
+                             f"Fashion-MNIST) train `darkroom train classifier --data {real}` and pass --extractor RUN")
     if metric == "coverage":  # draws its own samples, per label for conditional generators
         result.update(coverage(real_x, fake, classifier, card, seed))
         return result

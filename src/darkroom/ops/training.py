@@ -1,6 +1,7 @@
 """``darkroom train``: resolve configs (TOML < --set < flags), build the model, run the loop."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from darkroom.data.spec import Spec
 from darkroom.models import build_model, get_model_class, resolve_config
 from darkroom.train import TrainConfig, train
 from darkroom.train.checkpoint import list_checkpoints
+
+
+UNTIL_TIME_RUNS_OUT = 10 ** 9  # the step budget of `--minutes M` without `--steps`
 
 
 def resolve_run(model_name: str, data: str | None, assignments: dict, config_file=None,
@@ -28,6 +32,10 @@ def resolve_run(model_name: str, data: str | None, assignments: dict, config_fil
     for section, pairs in split_sections(assignments, sections).items():
         routed[section].update(pairs)
     routed["train"].update({k: v for k, v in (flags or {}).items() if v is not None})
+    if flags and flags.get("minutes") is not None and flags["minutes"] <= 0:
+        raise ValueError(f"--minutes must be > 0, got {flags['minutes']:g}")
+    if routed["train"].get("minutes") and "steps" not in routed["train"] and resume_from is None:
+        routed["train"]["steps"] = UNTIL_TIME_RUNS_OUT  # --minutes alone: a budget of time, not of steps
     if resume_from is not None:
         saved = json.loads((resume_from / "run.json").read_text())
         if saved["model"] != model_name:
@@ -47,9 +55,24 @@ def resolve_run(model_name: str, data: str | None, assignments: dict, config_fil
     data_info = load_dataset(spec).info()
     if getattr(cls, "power_of_two_size", False) and "image_size" not in routed["model"]:
         spec, data_info = _power_of_two(spec, data_info, print_fn)
-    model_config = resolve_config(model_name, routed["model"], data_info)
-    train_config = build_config(TrainConfig, {**getattr(cls, "train_defaults", {}), **routed["train"]})
+    chosen = cls.data_defaults(data_info) if hasattr(cls, "data_defaults") else {}
+    chosen = {k: v for k, v in chosen.items() if k not in routed["model"] and k not in routed["train"]}
+    if chosen:
+        print_fn(f"note: defaults for this data ({_shape(data_info)}): "
+                 + ", ".join(f"{k}={v}" for k, v in chosen.items()) + " (--set one to override it)")
+    model_fields = {f.name for f in dataclasses.fields(cls.Config)}
+    model_config = resolve_config(model_name, {**{k: v for k, v in chosen.items() if k in model_fields},
+                                               **routed["model"]}, data_info)
+    train_config = build_config(TrainConfig, {**getattr(cls, "train_defaults", {}),
+                                              **{k: v for k, v in chosen.items() if k not in model_fields},
+                                              **routed["train"]})
     return model_config, train_config, spec
+
+
+def _shape(data_info: dict) -> str:
+    size = data_info.get("image_size")
+    return f"{'x'.join(map(str, size)) if size else 'mixed-size'} px, {data_info.get('channels')} channel(s), " \
+           f"{data_info.get('count')} images"
 
 
 def _power_of_two(spec: str, data_info: dict, print_fn=print) -> tuple[str, dict]:

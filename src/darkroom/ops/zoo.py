@@ -23,6 +23,11 @@ DEFAULT_STEPS = 600
 DEFAULT_SAMPLES = 2000
 
 
+# The zoo's members were trained with these; pinned so that `gan`'s data-dependent defaults
+# (GAN.data_defaults) never change what a zoo member is.
+ZOO_PINNED = {"lean": False, "g_lr": 2e-4, "d_lr": 2e-4}
+
+
 def member_run(m: dict, steps: int) -> tuple[str, dict, dict]:
     """(model name, model settings, train settings) for ``darkroom train``."""
     train = {"steps": steps, "batch_size": 32, "seed": m["seed"], "checkpoint_every": max(1, steps // 4),
@@ -31,7 +36,8 @@ def member_run(m: dict, steps: int) -> tuple[str, dict, dict]:
         return "vae", {"latent_dim": m["latent_dim"], "width": m["width"]}, train
     model = {"latent_dim": m["latent_dim"], "width": m["width"], "d_width": 16, "loss": m["loss"],
              "upsample": m["upsample"], "norm": m["norm"], "activation": m["activation"],
-             "spectral_norm": True, "gp": 10.0 if m["loss"] == "wgan" else 0.0}
+             "spectral_norm": True, "gp": 10.0 if m["loss"] == "wgan" else 0.0,
+             **ZOO_PINNED}
     return "gan", model, {**train, "ema": 0.99}
 
 

@@ -230,7 +230,9 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
     window = {"t": time.time(), "images": 0, "data_s": 0.0}
     last, last_val = {}, {}
     step = start
-    bar = tqdm(total=config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
+    by_time = config.minutes and config.steps >= 10 ** 9  # `--minutes` alone: no step count to show
+    bar = tqdm(total=None if by_time else config.steps, initial=start, disable=not progress, unit="step",
+               dynamic_ncols=True)
     with bar, open(log_path, "a") as log:
         t_data = time.time()
         for batch in loader:
