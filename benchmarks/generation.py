@@ -96,7 +96,7 @@ def notmnist(folder: Path, tmp: Path, extractor: str | None):
     net, card = load_run(extractor)
     card = {**card, "name": f"classifier trained on the 8,000 training glyphs ({card['step']} steps)"}
     def resized(array):
-        return F.interpolate(torch.from_numpy(array).float()[:, None] / 255, size=32, mode="bicubic",
+        return F.interpolate(torch.from_numpy(array.copy()).float()[:, None] / 255, size=32, mode="bicubic",
                              align_corners=False).clamp(0, 1)
     return spec, resized(images[:8000]), resized(images[8000:]), net, card
 

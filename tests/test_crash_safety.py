@@ -19,14 +19,22 @@ def _cli(args, timeout=300):
                             stderr=subprocess.PIPE, text=True)
 
 
-def _kill_at_random_moments(args, resume_args, done, seed, delays=(1.5, 6.0)):
-    """Start ``args``, SIGKILL it after a random delay; restart with ``resume_args``; ``KILLS`` times, then
-    let it finish. Returns how many kills landed before the job was done."""
+def _timed(args) -> float:
+    """Seconds an uninterrupted run of ``args`` takes (it must succeed)."""
+    start = time.time()
+    assert _cli(args).wait(timeout=600) == 0
+    return time.time() - start
+
+
+def _kill_at_random_moments(args, resume_args, done, seed, duration):
+    """Start ``args``, SIGKILL it at a random moment of the ``duration`` an uninterrupted run took (past its
+    start-up); restart with ``resume_args``; ``KILLS`` times, then let it finish. Returns how many kills
+    landed before the job was done."""
     rng = np.random.default_rng(seed)
     landed = 0
     for attempt in range(KILLS):
         process = _cli(args if attempt == 0 else resume_args)
-        time.sleep(float(rng.uniform(*delays)))
+        time.sleep(float(rng.uniform(0.4, 0.85)) * duration)
         if process.poll() is None:
             process.kill()
             landed += 1
@@ -70,12 +78,11 @@ def _losses(run):
 
 
 def test_train_killed_at_random_moments_resumes_to_the_same_losses(tmp_path):
-    straight = _cli(["train", "vae", *TRAIN, "--out", str(tmp_path / "a"), *TRAIN_SET])
-    assert straight.wait(timeout=300) == 0
+    duration = _timed(["train", "vae", *TRAIN, "--out", str(tmp_path / "a"), *TRAIN_SET])
     run = tmp_path / "b"
     landed = _kill_at_random_moments(["train", "vae", *TRAIN, "--out", str(run), *TRAIN_SET],
                                      ["train", "vae", *TRAIN, "--out", str(run), "--resume"], run / "model.safetensors",
-                                     seed=1)
+                                     seed=1, duration=duration)
     assert landed >= 1
     assert _losses(tmp_path / "a") == _losses(run)
     a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(run / "model.safetensors"))
@@ -88,12 +95,11 @@ def test_index_build_killed_at_random_moments_resumes_to_the_same_index(tmp_path
     rng = np.random.default_rng(0)
     for i in range(200):
         Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(refs / f"r{i:03d}.png")
-    straight = _cli(["index", "build", str(refs), "--out", str(tmp_path / "a"), "--quiet"])
-    assert straight.wait(timeout=300) == 0
+    duration = _timed(["index", "build", str(refs), "--out", str(tmp_path / "a"), "--quiet"])
     index = tmp_path / "b"
     landed = _kill_at_random_moments(["index", "build", str(refs), "--out", str(index), "--quiet"],
                                      ["index", "build", str(refs), "--out", str(index), "--quiet"],
-                                     index / "faiss.index", seed=2, delays=(3.0, 7.0))
+                                     index / "faiss.index", seed=2, duration=duration)
     assert landed >= 1
     meta_a, meta_b = (json.loads((tmp_path / n / "index.json").read_text()) for n in ("a", "b"))
     assert meta_a["paths"] == meta_b["paths"] and len(meta_b["paths"]) == 200
@@ -103,11 +109,10 @@ def test_index_build_killed_at_random_moments_resumes_to_the_same_index(tmp_path
 
 def test_zoo_build_killed_at_random_moments_resumes_to_the_same_members(tmp_path):
     args = ["zoo", "build", "--steps", "40", "--samples", "20", "--jobs", "1", "--members", "gan00,vae00"]
-    straight = _cli([*args, "--out", str(tmp_path / "a")])
-    assert straight.wait(timeout=600) == 0
+    duration = _timed([*args, "--out", str(tmp_path / "a")])
     zoo = tmp_path / "b"
     landed = _kill_at_random_moments([*args, "--out", str(zoo)], [*args, "--out", str(zoo)], zoo / "zoo.json",
-                                     seed=3, delays=(4.0, 12.0))
+                                     seed=3, duration=duration)
     assert landed >= 1
     for name in ("gan00", "vae00"):
         with np.load(tmp_path / "a" / name / "samples.npz") as a, np.load(zoo / name / "samples.npz") as b:

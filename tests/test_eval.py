@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -152,3 +153,29 @@ def test_label_total_variation_is_zero_for_the_same_mix_and_one_for_disjoint_cla
     assert distance == 0 and real_hist.tolist() == [0.5, 0.5, 0.0]
     assert gm.label_total_variation(dark, bright, Brightness(), 2)[0] == 1
     assert gm.label_total_variation(half, dark, Brightness(), 2)[0] == pytest.approx(0.5)
+
+
+NOTMNIST = Path(__file__).parents[1].parent / "shared" / "notmnist"
+
+
+@pytest.mark.skipif(not NOTMNIST.is_dir(), reason="../shared/notmnist is absent")
+def test_shipped_notmnist_extractor_reads_letters_it_never_trained_on():
+    from darkroom.data import load_dataset
+    from darkroom.models import load_run
+
+    model, card = load_run("features-notmnist")
+    data = load_dataset(f"mnist:{NOTMNIST},size=32,split=test")
+    images = torch.stack([data[i]["image"] for i in range(len(data))])
+    labels = torch.tensor([data[i]["label"] for i in range(len(data))])
+    assert float((gm.predicted_labels(images, model) == labels).float().mean()) > 0.9
+
+
+def test_shipped_notmnist_gan_samples_letters_the_extractor_reads_as_all_ten():
+    from darkroom.models import load_run
+
+    gan, card = load_run("gan-notmnist")
+    assert card["model_config"]["lean"] and card["data"].startswith("mnist:")
+    images = gan.sample(200, generator=torch.Generator().manual_seed(0))
+    assert images.shape == (200, 1, 32, 32) and 0 <= float(images.min()) <= float(images.max()) <= 1
+    extractor, _ = load_run("features-notmnist")
+    assert len(set(gm.predicted_labels(images, extractor).tolist())) == 10  # no mode collapse

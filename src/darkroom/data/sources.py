@@ -139,7 +139,7 @@ class MnistDataset(_ArraySource):
             raise ValueError(f"mnist: no *-images-idx3-ubyte[.gz] file in {root}")
         train_key = next((k for k in pairs if k.startswith("train")), None)
         test_key = next((k for k in pairs if k.startswith("t10k") or k.startswith("test")), None)
-        if split == "test" and test_key:
+        if split == "test" and test_key and train_key:  # MNIST's own split; a lone file splits 80/10/10
             keys, indices_of = [test_key], None
         elif split in ("train", "val") and train_key and test_key:
             keys, indices_of = [train_key], split
