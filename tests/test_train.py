@@ -160,3 +160,12 @@ def test_init_starts_from_another_run(tmp_path):
     with pytest.raises(ValueError, match="init"):
         run_training("autoencoder", "digits", tmp_path / "c", {"init": str(tmp_path / "a")}, flags={"steps": 1},
                      progress=False, print_fn=lambda *a: None)
+
+
+def test_resume_before_the_first_checkpoint_restarts_with_the_settings_it_was_started_with(tmp_path):
+    killed = _train_cli(tmp_path / "b", 12, {"DARKROOM_KILL_AFTER_STEP": "2"})
+    assert killed.returncode == -9 and not list_checkpoints(tmp_path / "b")
+    resumed = _train_cli(tmp_path / "b", 12, resume=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _train_cli(tmp_path / "a", 12).returncode == 0
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")

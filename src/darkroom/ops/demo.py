@@ -168,7 +168,20 @@ def section_generation(page: Page, quick: bool) -> str:
             f"<img class='px' src='img/{strip[0].name}' style='width:420px'> "
             f"<img src='img/{strip[1].name}' style='width:64px'><br>"
             f"<img class='px' src='img/{sefa.name}' style='width:300px'>" + _inversion(page, quick)
-            + _scenes_generation(page, shipped))
+            + _scenes_generation(page, shipped) + _letters_generation(page, shipped))
+
+
+def _letters_generation(page: Page, shipped: dict) -> str:
+    if "gan-notmnist" not in shipped:
+        return ""
+    model, _ = load_run("gan-notmnist")
+    src = page.image("gan_notmnist.png", grid(model.sample(64, generator=torch.Generator().manual_seed(page.seed)),
+                                              ncol=8), model="gan-notmnist", seed=page.seed)
+    card = shipped["gan-notmnist"]
+    return (f"<h2>Generation: real 28 px glyphs</h2><p>Shipped weights <code>gan-notmnist</code>, darkroom's GAN "
+            f"with its defaults for small gray images: {card['step']} steps, {card['elapsed_s'] / 60:.0f} min on CPU: "
+            f"{html.escape(card['summary'])} (<code>darkroom sample gan-notmnist -n 64 --out letters.png</code>).</p>"
+            f"<img class='px' src='{src}' style='width:300px'>")
 
 
 def _measured(card: dict) -> str:

@@ -10,11 +10,13 @@ import torch
 from darkroom.config import build_config, config_to_dict, read_toml, split_sections
 from darkroom.data import load_dataset, parse_spec
 from darkroom.data.spec import Spec
+from darkroom.io import write_text_atomic
 from darkroom.models import build_model, get_model_class, resolve_config
 from darkroom.train import TrainConfig, train
 from darkroom.train.checkpoint import list_checkpoints
 
 
+STARTED = "started.json"  # the resolved settings, written before step 0
 UNTIL_TIME_RUNS_OUT = 10 ** 9  # the step budget of `--minutes M` without `--steps`
 
 
@@ -37,7 +39,7 @@ def resolve_run(model_name: str, data: str | None, assignments: dict, config_fil
     if routed["train"].get("minutes") and "steps" not in routed["train"] and resume_from is None:
         routed["train"]["steps"] = UNTIL_TIME_RUNS_OUT  # --minutes alone: a budget of time, not of steps
     if resume_from is not None:
-        saved = json.loads((resume_from / "run.json").read_text())
+        saved = json.loads((resume_from if resume_from.is_file() else resume_from / "run.json").read_text())
         if saved["model"] != model_name:
             raise ValueError(f"the run was trained as {saved['model']!r}, not {model_name!r}")
         changed = {k for k in routed["train"] if k not in ("steps", "minutes")} | set(routed["model"])
@@ -90,11 +92,16 @@ def run_training(model_name: str, data: str | None, out, assignments: dict, conf
                  flags: dict | None = None, resume: bool = False, progress: bool = True, print_fn=print) -> dict:
     out = Path(out)
     checkpoints = list_checkpoints(out) if resume else []
+    # killed before its first checkpoint: resume restarts it with the settings it was started with
+    started = out / STARTED if resume and not checkpoints and (out / STARTED).is_file() else None
     model_config, train_config, spec = resolve_run(model_name, data, assignments, config_file, flags,
-                                                   checkpoints[-1] if checkpoints else None, print_fn)
+                                                   checkpoints[-1] if checkpoints else started, print_fn)
     print_fn(f"model {model_name}: " + json.dumps(config_to_dict(model_config)))
     print_fn("train: " + json.dumps(config_to_dict(train_config)))
     print_fn(f"data: {spec}")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / STARTED, json.dumps({"model": model_name, "model_config": config_to_dict(model_config),
+                                                 "train_config": config_to_dict(train_config), "data": spec}))
     torch.manual_seed(train_config.seed)  # the initial weights are part of the run
     model = build_model(model_name, model_config)
     return train(model_name, model, model_config, train_config, spec, out, resume=resume,
