@@ -88,6 +88,7 @@ def notmnist(folder: Path, tmp: Path, extractor: str | None):
     images = _read_idx(next(folder.glob("*-images-idx3-ubyte*")))
     labels = _read_idx(next(folder.glob("*-labels-idx1-ubyte*"))).astype(np.int64)
     np.savez(tmp / "train.npz", images=images[:8000], labels=labels[:8000])
+    np.savez(tmp / "reference.npz", images=images[8000:], labels=labels[8000:])
     spec = f"npz:{tmp / 'train.npz'},split=all,size=32"
     if extractor is None:
         extractor = tmp / "features"
@@ -95,10 +96,11 @@ def notmnist(folder: Path, tmp: Path, extractor: str | None):
                      progress=False, print_fn=lambda *a: None)
     net, card = load_run(extractor)
     card = {**card, "name": f"classifier trained on the 8,000 training glyphs ({card['step']} steps)"}
-    def resized(array):
-        return F.interpolate(torch.from_numpy(array.copy()).float()[:, None] / 255, size=32, mode="bicubic",
-                             align_corners=False).clamp(0, 1)
-    return spec, resized(images[:8000]), resized(images[8000:]), net, card
+
+    def stacked(data_spec: str) -> torch.Tensor:  # read at 32 px by the data layer, as the runs read them
+        data = load_dataset(data_spec)
+        return torch.stack([data[i]["image"] for i in range(len(data))])
+    return spec, stacked(spec), stacked(f"npz:{tmp / 'reference.npz'},split=all,size=32"), net, card
 
 
 def main() -> None:

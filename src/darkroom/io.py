@@ -142,12 +142,13 @@ def _decoded(path, decode):
     except MemoryError:
         raise ValueError(f"{path}: too large to decode in memory") from None
     except (OSError, SyntaxError, EOFError) as err:
-        raise ValueError(f"{path}: corrupt or truncated image ({_first_line(err)})") from None
+        raise ValueError(f"{path}: corrupt or truncated image ({first_line(err)})") from None
     except Exception as err:  # a damaged file can make a PIL plugin raise anything (struct.error, IndexError...)
-        raise ValueError(f"{path}: corrupt image ({type(err).__name__}: {_first_line(err)})") from None
+        raise ValueError(f"{path}: corrupt image ({type(err).__name__}: {first_line(err)})") from None
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """An exception's message, one line of it (its type's name when it has none), for one-line errors."""
     text = str(err).strip()
     return text.splitlines()[0][:200] if text else type(err).__name__
 

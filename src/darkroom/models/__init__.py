@@ -11,6 +11,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model
 
 from darkroom.config import build_config
+from darkroom.io import first_line
 from darkroom.models.autoencoder import Autoencoder
 from darkroom.models.chain import ChainEstimator
 from darkroom.models.classifier import Classifier
@@ -119,7 +120,7 @@ def load_run(run, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, 
     try:
         info = json.loads(info_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{info_path}: not a darkroom run.json ({_first_line(err)})") from None
+        raise ValueError(f"{info_path}: not a darkroom run.json ({first_line(err)})") from None
     if not isinstance(info, dict) or "model" not in info or "model_config" not in info:
         raise ValueError(f"{info_path}: not a darkroom run.json (no model or model_config)")
     if info.get("sha256") and sha256(weights) != info["sha256"]:
@@ -133,18 +134,13 @@ def load_run(run, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, 
         if unexpected or any(not key.startswith(dropped) for key in missing):
             raise RuntimeError(f"missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
     except SafetensorError as err:  # a pickle renamed .safetensors lands here: it is never unpickled
-        raise ValueError(f"{weights}: not a safetensors file ({_first_line(err)}); darkroom loads no "
+        raise ValueError(f"{weights}: not a safetensors file ({first_line(err)}); darkroom loads no "
                          "pickled weights") from None
     except (RuntimeError, OSError) as err:
-        first = _first_line(err)
+        first = first_line(err)
         raise ValueError(f"{run}: weights do not fit a {info['model']} of this darkroom version "
                          f"(saved by {info.get('darkroom_version', '?')}): {first}") from None
     return model.to(device).eval(), info
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def describe(name: str) -> str:

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from darkroom.io import atomic_path, write_text_atomic
+from darkroom.io import atomic_path, first_line, write_text_atomic
 
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 
@@ -117,8 +117,7 @@ def load_checkpoint(path, model, optimizers: dict, ema=None, scaler=None, device
     try:
         return _load_checkpoint(Path(path), model, optimizers, ema, scaler, device)
     except (SafetensorError, OSError, KeyError, json.JSONDecodeError, RuntimeError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ValueError(f"{path}: damaged checkpoint ({first}); delete it to resume from the one before") from None
+        raise ValueError(f"{path}: damaged checkpoint ({first_line(err)}); delete it to resume from the one before") from None
 
 
 def _load_checkpoint(path: Path, model, optimizers: dict, ema, scaler, device) -> dict:
