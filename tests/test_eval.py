@@ -72,7 +72,7 @@ def test_eval_on_a_folder_of_images(runs, tmp_path, capsys):
 
 def test_eval_errors(runs, capsys):
     assert main(["eval", "fid", "--real", "photos", "--fake", str(runs / "cgan")]) == 2
-    assert "no shipped feature extractor" in capsys.readouterr().err
+    assert "feature extractor" in capsys.readouterr().err
     assert main(["eval", "fid", "--real", "digits:size=16", "--fake", str(runs / "cgan"), "--extractor",
                  str(runs / "cgan")]) == 2
     assert "not a feature extractor" in capsys.readouterr().err
@@ -179,3 +179,29 @@ def test_shipped_notmnist_gan_samples_letters_the_extractor_reads_as_all_ten():
     assert images.shape == (200, 1, 32, 32) and 0 <= float(images.min()) <= float(images.max()) <= 1
     extractor, _ = load_run("features-notmnist")
     assert len(set(gm.predicted_labels(images, extractor).tolist())) == 10  # no mode collapse
+
+
+def test_eval_fid_on_other_data_trains_an_extractor_once_and_says_which(runs, tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from darkroom.ops import evaluate as ev
+    from tests.test_data import _idx
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ev, "_extractor_steps", lambda: 3)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (300, 28, 28))
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(_idx(images))
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx(np.arange(300) % 3))
+    spec = f"mnist:{tmp_path},size=16"
+    assert ev.default_extractor("mnist:../shared/notmnist,size=32") == "features-notmnist"
+    assert ev.default_extractor("digits:size=32") == "features-digits"
+    argv = ["eval", "fid", "--real", spec, "--fake", str(runs / "cgan"), "-n", "40", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "training a feature extractor" in captured.err  # stdout stays one JSON document
+    first = json.loads(captured.out)["extractor"]
+    assert "extractors" in first  # not the digits extractor
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "training a feature extractor" not in captured.err and json.loads(captured.out)["extractor"] == first

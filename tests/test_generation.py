@@ -236,7 +236,8 @@ def test_sample_command(tmp_path, capsys):
     assert read_provenance(tmp_path / "alldir" / "sample_00005.png")["label"] == 2
     capsys.readouterr()
     for argv, message in [(["--label", "10"], "out of range"), (["--label", "2", "--truncation", "2"], "truncation"),
-                          ([], "pass --label"), (["--label", "2", "--prompt", "a 2"], "not text-conditioned")]:
+                          ([], "pass --label"), (["--prompt", "a 2"], "not text-conditioned"),
+                          (["--label", "2", "--prompt", "a 2"], "--label is for class-conditional")]:
         assert main(["sample", str(tmp_path / "cg"), "-n", "2", "--out", str(tmp_path / "x.png"), *argv]) == 2
         assert message in capsys.readouterr().err
 
@@ -336,3 +337,27 @@ def test_minutes_alone_is_a_time_budget_and_bad_budgets_are_one_line_errors(tmp_
             assert code == 2
         assert "Traceback" not in capsys.readouterr().err
 
+
+
+def test_a_folder_of_mixed_sizes_trains_a_gan_at_one_size_said_once(tmp_path):
+    from darkroom.io import write_image
+
+    for i, (h, w) in enumerate([(20, 30), (40, 40), (50, 24)]):
+        write_image(tmp_path / "data" / f"{i}.png", torch.rand(3, h, w))
+    lines = []
+    info = run_training("gan", f"folder:{tmp_path / 'data'}", tmp_path / "run", {"width": "4", "d_width": "4"},
+                        flags={"steps": 1}, progress=False, print_fn=lines.append)
+    assert info["model_config"]["image_size"] == 64
+    assert sum("mixed sizes" in line for line in lines) == 1
+
+
+def test_cgan_aux_classifier_learns_real_labels_and_fakes_in_its_own_phase():
+    torch.manual_seed(0)
+    model = build_model("cgan", resolve_config("cgan", {**SMALL["cgan"], "aux": "1"}, DIGITS))
+    assert list(model.phases()) == ["d", "c", "g"]  # between D (which makes the fakes) and G (which uses them)
+    batch = {"image": torch.rand(4, 1, 16, 16), "label": torch.tensor([0, 1, 2, 9])}
+    outs = {phase: model.loss(batch, phase=phase) for phase in model.phases()}
+    assert "c_fake_caught" in outs["c"] and outs["c"]["loss"].requires_grad
+    assert "g_aux" in outs["g"] and model.C(batch["image"])[0].shape == (4, 11)  # 10 digits + "fake"
+    with pytest.raises(ValueError, match="aux must be"):
+        resolve_config("cgan", {**SMALL["cgan"], "aux": "-1"}, DIGITS)

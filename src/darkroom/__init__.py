@@ -5,6 +5,7 @@
     >>> data = darkroom.load_dataset("scenes:size=64")
     >>> sample = data[0]                                     # image, label, params, caption
     >>> clean, applied = darkroom.restore("denoise", image)  # also sr, inpaint (mask=...), colorize
+    >>> images = darkroom.text_to_image("textgan-scenes", ["a small red star near the top left"], n=4)
 """
 __version__ = "0.1.0"
 
@@ -20,4 +21,13 @@ def restore(task, image, model=None, **options):
     return _restore(task, image, model, **options)
 
 
-__all__ = ["__version__", "load_dataset", "parse_spec", "read_image", "read_provenance", "restore", "write_image"]
+def text_to_image(run, prompts, n=1, seed=0, **options):
+    """``darkroom sample RUN --prompt`` from Python: ``n`` images of each prompt, (len(prompts) * n, 3, H, W);
+    see :func:`darkroom.ops.textgen.text_to_image`."""
+    from darkroom.ops.textgen import text_to_image as _text_to_image
+
+    return _text_to_image(run, [prompts] if isinstance(prompts, str) else list(prompts), n, seed, **options)
+
+
+__all__ = ["__version__", "load_dataset", "parse_spec", "read_image", "read_provenance", "restore", "text_to_image",
+           "write_image"]

@@ -93,8 +93,23 @@ def _cmd_train(args) -> int:
 def _cmd_sample(args) -> int:
     from darkroom.ops.generate import sample_images
 
-    paths = sample_images(args.run, args.n, args.out, seed=args.seed, label=args.label,
-                          truncation=args.truncation, prompt=args.prompt, device=args.device)
+    if args.prompt is not None or args.prompts:
+        from darkroom.ops.textgen import read_prompts, sample_prompts
+
+        if args.prompt is not None and args.prompts:
+            raise ValueError("give --prompt or --prompts, not both")
+        if args.label is not None:
+            raise ValueError("--label is for class-conditional models; a text-conditioned one takes --prompt only")
+        prompts, skipped = ([args.prompt], 0) if args.prompt is not None else read_prompts(args.prompts)
+        if skipped:
+            print(f"skipped {skipped} blank line(s) in {args.prompts}")
+        n = args.n or (8 if args.prompt is not None else 1)
+        paths = sample_prompts(args.run, prompts, n, args.out, seed=args.seed, truncation=args.truncation,
+                               device=args.device)
+        print(f"wrote {args.out}" if len(paths) == 1 else f"wrote {len(paths)} images to {args.out}")
+        return 0
+    paths = sample_images(args.run, args.n or 64, args.out, seed=args.seed, label=args.label,
+                          truncation=args.truncation, device=args.device)
     print(f"wrote {args.out}" if len(paths) == 1 else f"wrote {len(paths)} images to {args.out}")
     return 0
 
@@ -102,6 +117,10 @@ def _cmd_sample(args) -> int:
 def _cmd_eval(args) -> int:
     from darkroom.ops.evaluate import PAIRED, evaluate, evaluate_pairs
 
+    if args.metric == "prompt":
+        return _eval_prompt(args)
+    if not args.real:
+        raise ValueError(f"eval {args.metric} needs --real")
     if args.metric in PAIRED:
         result = evaluate_pairs(args.metric, args.real, args.fake, args.border, args.y)
         if args.json:
@@ -128,9 +147,41 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _eval_prompt(args) -> int:
+    from darkroom.ops.promptjudge import FIELDS, evaluate_prompts
+
+    if not args.prompts:
+        raise ValueError("eval prompt needs --prompts FILE (one prompt per line, as the images were made)")
+    result = evaluate_prompts(args.fake, args.prompts, args.per_prompt, seed=args.seed)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"{result['count']} images of {result['prompts']} prompts ({result['per_prompt']} each), read by sceneparams")
+    print(f"{'attribute':12s} {'generated':>10s} {'real renders':>13s}")
+    for key in (*FIELDS, "all"):
+        fake, real = result["fake"][key], result["real"][key]
+        if fake is not None:
+            print(f"{key:12s} {fake:10.1%} {real:13.1%}")
+    print(f"FID vs real renders (features-scenes) {result['fid']:.2f}; diversity within a prompt "
+          f"{result['diversity_fake']:.3f} (real renders {result['diversity_real']:.3f})")
+    return 0
+
+
 def _cmd_edit(args) -> int:
     from darkroom.ops import edit
 
+    if args.edit_command == "text":
+        from darkroom.io import read_image, write_image
+        from darkroom.ops.textedit import text_inpaint
+
+        image = read_image(args.image)
+        mask = read_image(args.mask, grayscale=True)
+        edited, details = text_inpaint(args.run, image, (mask > 0.5).float(), args.prompt, args.candidates, args.seed,
+                                       args.device)
+        write_image(args.out, edited, provenance={"operation": "edit-text", "source": str(args.image),
+                                                  "mask": str(args.mask), "run": args.run, **details})
+        print(f"wrote {args.out} (prompt as drawn: {details['prompt_used']!r})")
+        return 0
     if args.edit_command == "local":
         from darkroom.ops.localedit import local_edits
 
@@ -314,12 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sample", help="images from a trained generator")
-    p.add_argument("run", help="run folder of a vae, cvae, dcgan, gan or cgan")
-    p.add_argument("-n", type=int, default=64)
+    p.add_argument("run", help="run folder or shipped name of a vae, cvae, dcgan, gan, cgan or textgan")
+    p.add_argument("-n", type=int, help="images (default 64; with --prompt 8; with --prompts 1 per prompt)")
     p.add_argument("--out", required=True, help="a .png grid, or a folder of single PNGs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", help="class index or name (conditional models); all: -n of every class, a row each")
     p.add_argument("--prompt", help="text (text-conditioned models)")
+    p.add_argument("--prompts", help="a text file, one prompt per line (text-conditioned models)")
     p.add_argument("--truncation", type=float, default=1.0, help="latent scale in (0, 1]")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_sample)
@@ -354,6 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
     for q in edit_sub.choices.values():
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--label", help="class index or name")
+    q = edit_sub.add_parser("text", help="draw a prompt inside a mask (textgan); pixels outside it unchanged")
+    q.add_argument("image")
+    q.add_argument("--mask", required=True, help="same size as IMAGE; white = draw here")
+    q.add_argument("--prompt", required=True)
+    q.add_argument("--out", required=True)
+    q.add_argument("--run", default="textgan-scenes", help="text-conditioned run or shipped name")
+    q.add_argument("--candidates", type=int, default=32, help="samples to choose from (default 32)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--device", default="auto")
     q = edit_sub.add_parser("local", help="tamper with photos (splice, copy-move, removal, ...), masks beside")
     q.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
     q.add_argument("--out", required=True, help="folder: <stem>.png, <stem>.mask.png, edits.jsonl")
@@ -416,15 +477,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heatmap", metavar="DIR", help="write a tamper-probability overlay PNG per image into DIR")
     p.set_defaults(func=_cmd_inspect)
 
-    p = sub.add_parser("eval", help="fid, kid, pr, coverage of a generator; psnr, ssim of image pairs")
-    p.add_argument("metric", choices=["fid", "kid", "pr", "coverage", "psnr", "ssim"])
-    p.add_argument("--real", required=True, help="dataset spec (fid/kid/pr/coverage) or folder of references (psnr/ssim)")
+    p = sub.add_parser("eval", help="fid, kid, pr, coverage of a generator; psnr, ssim of image pairs; prompt agreement")
+    p.add_argument("metric", choices=["fid", "kid", "pr", "coverage", "psnr", "ssim", "prompt"])
+    p.add_argument("--real", help="dataset spec (fid/kid/pr/coverage) or folder of references (psnr/ssim)")
     p.add_argument("--fake", required=True, help="run folder, shipped generator, or folder of images")
     p.add_argument("--border", type=int, default=0, help="psnr/ssim: pixels cropped at each border")
     p.add_argument("--y", action="store_true", help="psnr/ssim: on the luma channel only")
     p.add_argument("-n", type=int, default=1000, help="images per side (default 1000)")
-    p.add_argument("--extractor", help="feature extractor: shipped name or classifier run (default: by data)")
+    p.add_argument("--extractor", "--features", dest="extractor",
+                   help="feature extractor: shipped name or classifier run (default: one trained on the same data; "
+                   "for other data a classifier trained on its train split once, and cached)")
     p.add_argument("--label", help="only this class (conditional generators)")
+    p.add_argument("--prompts", help="prompt: the prompts file the images were made from (PROMPT[<TAB>MEANING])")
+    p.add_argument("--per-prompt", type=int, help="prompt: images per prompt (a folder: inferred; a run: 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)

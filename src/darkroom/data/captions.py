@@ -133,3 +133,76 @@ def expected_parse(params: SceneParams) -> dict:
     return {"objects": [{"shape": o.shape, "color_name": o.color_name, "size": size_bin(o.size),
                          "position": position_cell(o.x, o.y)} for o in params.objects],
             "background": params.background, "bg_color_name": params.bg_color_name}
+
+
+POSITION_CELLS = tuple(POSITION_WORDS)
+ATTRIBUTES = {  # what a caption says about the main object and the background, as class lists
+    "shape": tuple(SHAPE_WORDS), "color": tuple(COLOR_WORDS), "size": tuple(SIZE_WORDS),
+    "position": POSITION_CELLS, "background": tuple(BACKGROUND_WORDS), "bg_color": tuple(COLOR_WORDS),
+}
+
+
+def attribute_indices(params: dict) -> list[int]:
+    """The class index of each of :data:`ATTRIBUTES` for a scene's parameters (``SceneParams.to_dict()``),
+    main object first."""
+    main = params["objects"][0]
+    values = (main["shape"], main["color_name"], size_bin(main["size"]), position_cell(main["x"], main["y"]),
+              params["background"], params["bg_color_name"])
+    return [options.index(v) for options, v in zip(ATTRIBUTES.values(), values)]
+
+
+def parsed_indices(parsed: dict) -> list[int | None]:
+    """:data:`ATTRIBUTES` indices of what :func:`parse_caption` read (None where the caption says nothing)."""
+    main = parsed["objects"][0] if parsed["objects"] else {}
+    values = (main.get("shape"), main.get("color_name"), main.get("size"), main.get("position"),
+              parsed.get("background"), parsed.get("bg_color_name"))
+    return [options.index(v) if v is not None else None for options, v in zip(ATTRIBUTES.values(), values)]
+
+
+def params_for(parsed: dict, rng: np.random.Generator, image_size: int = 32) -> SceneParams:
+    """A scene that a caption read by :func:`parse_caption` describes: what it names is fixed, within its
+    bin; the rest (rotation, exact size and position, colour jitter, what the caption leaves out) is drawn
+    as the renderer draws it. The ceiling of text-to-image judging: real renders of the same prompts."""
+    from darkroom.data import scenes
+
+    base = scenes.sample_params(rng, image_size, objects=max(1, len(parsed["objects"])))
+    bg_name = parsed.get("bg_color_name") or base.bg_color_name
+    named = [o.get("color_name") for o in parsed["objects"] if o.get("color_name")]
+    if not parsed.get("bg_color_name") and any(not scenes._distinct(c, bg_name) for c in named):
+        choices = [b for b in scenes.COLOR_NAMES if all(scenes._distinct(c, b) for c in named)]
+        bg_name = choices[int(rng.integers(len(choices)))]  # the renderer keeps objects visible
+    objects = []
+    for obj, wanted in zip(base.objects, parsed["objects"] or [{}]):
+        shape = wanted.get("shape") or obj.shape
+        color = wanted.get("color_name") or obj.color_name
+        if not wanted.get("color_name") and not scenes._distinct(color, bg_name):
+            visible = scenes._VISIBLE_ON[bg_name]
+            color = visible[int(rng.integers(len(visible)))]
+        size = obj.size
+        if wanted.get("size"):
+            bounds = {"small": (scenes.SIZE_RANGE[0], SIZE_BINS[0]), "medium": SIZE_BINS,
+                      "large": (SIZE_BINS[1], scenes.SIZE_RANGE[1])}[wanted["size"]]
+            size = float(rng.uniform(*bounds))
+        x, y = obj.x, obj.y
+        if wanted.get("position"):
+            row, col = wanted["position"]
+            x, y = (_in_cell(col, ("left", "centre", "right"), size, rng),
+                    _in_cell(row, ("top", "middle", "bottom"), size, rng))
+        rgb = scenes._rgb(color, rng.random(3))
+        rotation = 0.0 if shape == "circle" else obj.rotation
+        objects.append(scenes.ObjectParams(shape, color, rgb, size, x, y, rotation))
+    bg_color = scenes._rgb(bg_name)
+    towards = 1.0 if sum(bg_color) < 1.5 else 0.0
+    return SceneParams(image_size=image_size, objects=tuple(objects), background=parsed.get("background") or base.background,
+                       bg_color_name=bg_name, bg_color=bg_color,
+                       bg_tone=tuple(c + (towards - c) * 0.4 for c in bg_color), bg_angle=base.bg_angle,
+                       bg_period=base.bg_period, noise_seed=base.noise_seed)
+
+
+def _in_cell(which: str, names: tuple[str, str, str], size: float, rng: np.random.Generator) -> float:
+    """A centre coordinate inside one third-like cell (POSITION_BINS), kept inside the image by ``size``."""
+    lo, hi = {0: (0.0, POSITION_BINS[0]), 1: POSITION_BINS, 2: (POSITION_BINS[1], 1.0)}[names.index(which)]
+    lo, hi = max(lo, size), min(hi, 1 - size)
+    if lo >= hi:  # a large object cannot sit in this cell entirely inside the image: as close as it gets
+        return float(np.clip((lo + hi) / 2, size, 1 - size))
+    return float(rng.uniform(lo, hi))

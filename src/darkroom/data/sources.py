@@ -61,6 +61,11 @@ class ScenesDataset(_Source):
         objects = self.objects or 1 + int(rng.random() < 0.5)
         return sample_params(rng, self.render_size, objects), rng
 
+    def caption_of(self, index: int) -> str:
+        """Sample ``index``'s caption without rendering it."""
+        params, rng = self.params(index)
+        return caption(params, rng)
+
     def __getitem__(self, index: int) -> dict:
         params, rng = self.params(index)
         image = fit_image(to_tensor(render(params)), None, self.grayscale)

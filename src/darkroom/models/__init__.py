@@ -27,6 +27,7 @@ from darkroom.models.photoae import PhotoAutoencoder
 from darkroom.models.restore import Denoiser, SuperResolution
 from darkroom.models.sceneparams import SceneParams
 from darkroom.models.tamper import TamperLocalizer
+from darkroom.models.textgan import TextGAN
 from darkroom.models.vae import VAE, ConditionalVAE
 
 MODELS = {
@@ -36,6 +37,7 @@ MODELS = {
     "dcgan": DCGAN,
     "gan": GAN,
     "cgan": ConditionalGAN,
+    "textgan": TextGAN,
     "classifier": Classifier,
     "denoise": Denoiser,
     "sr": SuperResolution,
@@ -75,7 +77,10 @@ def resolve_config(name: str, values: dict | None = None, data_info: dict | None
                     raise ValueError(f"{name} needs square images, data gives {value[0]}x{value[1]}: add size=N")
                 value = value[0]
             if not value:
-                raise ValueError(f"{name} needs {field} from the data, which does not say (add size=N)")
+                if field == "num_classes" and not getattr(cls, "conditional", False):
+                    continue  # an unconditional GAN's config has the field for its conditional subclass
+                hint = "add size=N" if field == "image_size" else "use labelled data"
+                raise ValueError(f"{name} needs {field} from the data, which does not say ({hint})")
             fills[field] = value
     return build_config(cls.Config, fills, base=config) if fills else config
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from darkroom.losses import (GAN_LOSSES, batch_diversity, discriminator_loss, generator_loss,
                              gradient_penalty, r1_penalty)
 from darkroom.nn.diffaug import diff_augment, parse_policy
-from darkroom.nn.gan import G_NORMS, UPSAMPLERS, DCGANDiscriminator, DCGANGenerator, Discriminator, Generator
+from darkroom.nn.gan import (G_NORMS, UPSAMPLERS, AttributeClassifier, DCGANDiscriminator, DCGANGenerator,
+                             Discriminator, Generator)
+
+AUX_OPTIM = {"lr": 2e-3, "beta1": 0.9}  # the auxiliary classifier is an ordinary classifier (features-scenes' lr)
 
 
 def _check_size(image_size: int) -> None:
@@ -26,6 +30,7 @@ class _GANBase(nn.Module):
     """Shared by every GAN here: subclasses build ``self.G`` and ``self.D`` and set the loss kind."""
 
     conditional = False
+    aux_weight = 0.0  # weight of the auxiliary classifier's loss (cgan's ``aux``)
     power_of_two_size = True  # `darkroom train` resizes other square data (MNIST's 28 px) to the next power of two
     augment: tuple[str, ...] = ()  # DiffAugment policy applied before D (the stable GAN's ``augment``)
     _pending = None  # (batch, fakes, labels) of this step's D phase, for its G phase
@@ -85,10 +90,24 @@ class _GANBase(nn.Module):
         self.G.train(was_training)
 
     def phases(self) -> dict:
-        return {"d": (list(self.D.parameters()), self.d_optim), "g": (list(self.G.parameters()), self.g_optim)}
+        phases = {"d": (list(self.D.parameters()), self.d_optim), "g": (list(self.G.parameters()), self.g_optim)}
+        if self.aux_weight and not self.config.aux_from:  # between: it reads the D phase's fakes, which G then uses
+            phases = {"d": phases["d"], "c": (list(self.C.parameters()), AUX_OPTIM), "g": phases["g"]}
+        return phases
 
     def loss(self, batch: dict, phase: str = "g") -> dict[str, torch.Tensor]:
         real = batch["image"] * 2 - 1
+        if phase == "c":  # the classifier: the labels of real images, and "fake" (class K) for this step's fakes
+            logits = self.C(real)[0]
+            fakes = self._pending[1].detach() if self._pending is not None and self._pending[0] is batch else None
+            c_loss = F.cross_entropy(logits, batch["label"])
+            out = {"c_accuracy": (logits.argmax(1) == batch["label"]).float().mean()}
+            if fakes is not None:
+                fake_logits = self.C(fakes)[0]
+                fake_class = torch.full((len(fakes),), self.config.num_classes, device=fakes.device)
+                c_loss = c_loss + F.cross_entropy(fake_logits, fake_class)
+                out["c_fake_caught"] = (fake_logits.argmax(1) == fake_class).float().mean()
+            return {"loss": c_loss, "c_loss": c_loss.detach(), **out}
         pending, self._pending = self._pending, None
         if phase == "g" and pending is not None and pending[0] is batch:
             fake, labels = pending[1:]  # the D phase's fakes, as in the textbook loop: one G forward a step
@@ -122,7 +141,29 @@ class _GANBase(nn.Module):
         fake_logits = self._d(diff_augment(fake, self.augment), labels)
         self.D.requires_grad_(True)
         g_loss = generator_loss(kind, fake_logits)
-        return {"loss": g_loss, "g_loss": g_loss.detach(), "diversity": batch_diversity(fake, real)}
+        out = {"g_loss": g_loss.detach(), "diversity": batch_diversity(fake, real)}
+        if self.aux_weight:  # G is asked to draw what the classifier reads as the requested label
+            g_aux = F.cross_entropy(self._aux_logits(fake), labels)
+            g_loss = g_loss + self.aux_weight * g_aux
+            out["g_aux"] = g_aux.detach()
+        return {"loss": g_loss, **out}
+
+    def _aux_logits(self, fake: torch.Tensor) -> torch.Tensor:
+        """The auxiliary classifier's class logits for fakes in [-1, 1], without training it."""
+        if not self.config.aux_from:
+            self.C.requires_grad_(False)
+            logits = self.C(fake)[0]
+            self.C.requires_grad_(True)
+            return logits
+        if not self._reader:
+            from darkroom.models import load_run  # the registry imports this module
+
+            reader, info = load_run(self.config.aux_from, fake.device)
+            if getattr(reader.config, "num_classes", None) != self.config.num_classes:
+                raise ValueError(f"aux_from: {self.config.aux_from} knows {getattr(reader.config, 'num_classes', 0)} "
+                                 f"classes, the data {self.config.num_classes}")
+            self._reader = (reader.eval().requires_grad_(False),)
+        return self._reader[0]((fake + 1) / 2)
 
     @torch.no_grad()
     def preview(self, batch: dict) -> torch.Tensor:
@@ -180,6 +221,8 @@ class GANConfig:
     d_lr: float = 2e-4
     augment: str = ""  # differentiable augmentation before D (DiffAugment): e.g. "translation,cutout"
     lean: bool = False  # the DCGAN layout: no layer at full resolution with `width` channels in G or D
+    aux: float = 0.0  # cgan only: weight of an auxiliary classifier (AC-GAN) whose reading G must satisfy
+    aux_from: str = ""  # with aux: a trained classifier run or shipped name to read labels (frozen), not one trained here
 
     def check(self):
         _check_size(self.image_size)
@@ -189,6 +232,8 @@ class GANConfig:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.r1 < 0 or self.gp < 0:
             raise ValueError("r1 and gp must be >= 0")
+        if self.aux < 0:
+            raise ValueError(f"aux must be >= 0, got {self.aux}")
         if self.g_convs < 1:
             raise ValueError(f"g_convs must be >= 1, got {self.g_convs}")
         parse_policy(self.augment)
@@ -236,12 +281,24 @@ class GAN(_GANBase):
             raise ValueError("a class-conditional GAN needs labelled data with at least 2 classes")
         self.G = Generator(c.latent_dim, c.channels, c.image_size, c.width, c.upsample, c.norm, c.activation, classes,
                            c.g_convs, c.lean)
+        self.aux_weight = c.aux if self.conditional else 0.0
         self.D = Discriminator(c.channels, c.image_size, c.d_width, c.spectral_norm, classes, c.lean)
+        if self.aux_weight and not c.aux_from:
+            self.C = AttributeClassifier(c.channels, c.image_size, (classes + 1,))  # + "fake"
+        self._reader = ()  # (frozen classifier,) of aux_from, loaded on first use, not part of the weights
         self.d_optim, self.g_optim = {"lr": c.d_lr}, {"lr": c.g_lr}
         self.augment = parse_policy(c.augment)
 
 
 class ConditionalGAN(GAN):
-    """Class-conditional GAN: conditional BatchNorm in G, projection discriminator."""
+    """Class-conditional GAN: conditional BatchNorm in G, projection discriminator; with ``aux`` an auxiliary
+    classifier (AC-GAN) trained on real images in the run, whose reading of each sample G must satisfy.
+
+    Why ``aux``, measured on scenes (8 shapes, 32 px; ``darkroom bench shapes``): the shipped ``cgan-scenes``
+    draws the requested shape in 19.5 % of its samples (chance 12.5 %); after 15 minutes of the same
+    recipe in the lean layout, D's class projection picked the right shape of a real test render 22.7 % of
+    the time: D itself hardly knows the shapes, so its gradient cannot teach G to draw them. A shape
+    classifier kept apart from D (``nn.gan.AttributeClassifier``) reads real renders at 92 % within 900
+    steps and gives G that signal directly."""
 
     conditional = True

@@ -9,7 +9,7 @@ SUITES = {"data": "data_throughput.py", "generation": "generation.py", "restore"
           "memory": "restore_memory.py", "copydetect": "copydetect.py",
           "contrastive": "contrastive.py", "reverse": "reverse.py", "parsing": "parsing.py",
           "lossprobe": "loss_probe.py", "generated": "generated.py", "edits": "edits.py", "forensics": "forensics.py",
-          "robustness": "robustness.py"}
+          "robustness": "robustness.py", "text": "text.py", "shapes": "shapes.py"}
 
 
 def benchmarks_dir() -> Path | None:

@@ -168,7 +168,52 @@ def section_generation(page: Page, quick: bool) -> str:
             f"<img class='px' src='img/{strip[0].name}' style='width:420px'> "
             f"<img src='img/{strip[1].name}' style='width:64px'><br>"
             f"<img class='px' src='img/{sefa.name}' style='width:300px'>" + _inversion(page, quick)
-            + _scenes_generation(page, shipped) + _letters_generation(page, shipped))
+            + _scenes_generation(page, shipped) + _letters_generation(page, shipped) + _text_generation(page, shipped))
+
+
+DEMO_PROMPTS = ("a small red star near the top left on a striped blue background",
+                "a large green circle in the centre on a plain white background",
+                "a yellow square near the bottom right on a plain black background",
+                "up in the left corner, a tiny crimson star")
+
+
+def _text_generation(page: Page, shipped: dict) -> str:
+    from darkroom.models.text import INSTALL, available
+    from darkroom.ops.promptjudge import FIELDS, judge_images
+    from darkroom.ops.textedit import text_inpaint
+    from darkroom.ops.textgen import text_to_image
+
+    if "textgan-scenes" not in shipped:
+        return ""
+    if not available():
+        return f"<h2>Text-to-image</h2><p>Needs the sentence encoder: <code>{html.escape(INSTALL)}</code>.</p>"
+    images = text_to_image("textgan-scenes", list(DEMO_PROMPTS), 8, seed=page.seed, warn=lambda *a: None)
+    src = page.image("textgan.png", grid(images, ncol=8), model="textgan-scenes", prompts=list(DEMO_PROMPTS))
+    test = load_dataset("scenes:size=32,objects=1", split="test")
+    prompts = [test.caption_of(i) for i in range(128)]
+    scores = judge_images(text_to_image("textgan-scenes", prompts, 1, seed=page.seed, warn=lambda *a: None),
+                          prompts, list(range(len(prompts))), page.seed)
+    rows = "".join(f"<tr><td>{f}</td><td>{scores['fake'][f]:.0%}</td><td>{scores['real'][f]:.0%}</td></tr>"
+                   for f in (*FIELDS, "all"))
+    base = test[5]["image"]
+    mask = torch.zeros(1, *base.shape[-2:])
+    mask[:, 2:14, 18:30] = 1
+    edited, details = text_inpaint("textgan-scenes", base, mask, "a blue heart", seed=page.seed, warn=lambda *a: None)
+    edit_src = page.image("textgan_inpaint.png", grid(torch.stack([base, mask.expand(3, -1, -1), edited]), ncol=3),
+                          model="textgan-scenes", prompt=details["prompt_used"])
+    card = shipped["textgan-scenes"]
+    return (f"<h2>Text-to-image</h2><p>Shipped weights <code>textgan-scenes</code> ({card['step']} steps, "
+            f"{card['elapsed_s'] / 60:.0f} min on CPU): {html.escape(card['summary'])}. Rows are the prompts: "
+            + "; ".join(f"<i>{html.escape(p)}</i>" for p in DEMO_PROMPTS)
+            + " (the last in wording the caption generator never uses; "
+            "<code>darkroom sample textgan-scenes --prompt TEXT -n 8 --out grid.png</code>).</p>"
+            f"<img class='px' src='{src}' style='width:300px'>"
+            "<p>Read back by <code>sceneparams</code> (<code>darkroom eval prompt</code>), 128 captions of test scenes: "
+            "how often a sample shows what its prompt names, beside real renders of the same prompts:</p>"
+            f"<table><tr><th>attribute</th><th>generated</th><th>real renders</th></tr>{rows}</table>"
+            "<p>Text-guided inpainting (<code>darkroom edit text IMAGE --mask MASK --prompt 'a blue heart'</code>): "
+            "image, mask, result; outside the mask every pixel is the input's.</p>"
+            f"<img class='px' src='{edit_src}' style='width:300px'>")
 
 
 def _letters_generation(page: Page, shipped: dict) -> str:

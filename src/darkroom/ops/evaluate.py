@@ -1,6 +1,7 @@
 """``darkroom eval``: FID, KID, precision/recall and mode coverage in darkroom's own feature spaces."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -18,12 +19,63 @@ METRICS = ("fid", "kid", "pr", "coverage")
 PAIRED = ("psnr", "ssim")
 
 
-def default_extractor(spec: str) -> str:
-    source = parse_spec(spec).source
-    if source not in EXTRACTORS:
-        raise ValueError(f"no shipped feature extractor for {source!r} data: train one with `darkroom train "
-                         f"classifier --data {spec}` and pass --extractor RUN")
-    return EXTRACTORS[source]
+EXTRACTOR_STEPS = 800  # a classifier trained for the user's data (features-notmnist's recipe)
+
+
+def _same_data(a, b) -> bool:
+    """Two specs name the same images: same source, same folder (resolved) and size."""
+    if a.source != b.source or a.options.get("size") != b.options.get("size"):
+        return False
+    return (a.path is None) == (b.path is None) and (a.path is None or Path(a.path).resolve() == Path(b.path).resolve())
+
+
+def default_extractor(spec: str, print_fn=print) -> str:
+    """The feature space for ``spec``: a shipped classifier trained on the same data; for the built-in
+    digits and scenes the shipped one; otherwise a classifier trained here on the data's train split,
+    once, and cached (``~/.cache/darkroom/extractors``)."""
+    from darkroom.weights import shipped_weights
+
+    wanted = parse_spec(spec)
+    wanted = type(wanted)(wanted.source, wanted.path, {k: v for k, v in wanted.options.items() if k == "size"})
+    for card in shipped_weights():
+        if card.get("model") == "classifier" and card["name"].startswith("features-") and \
+                _same_data(parse_spec(card["data"]), wanted):
+            return card["name"]
+    if wanted.source in ("digits", "scenes"):
+        return EXTRACTORS[wanted.source]
+    return cached_extractor(str(wanted), print_fn)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _extractor_steps() -> int:
+    return EXTRACTOR_STEPS
+
+
+def cached_extractor(spec: str, print_fn=print) -> str:
+    import hashlib
+
+    from darkroom.models.text import cache_dir
+    from darkroom.ops.training import run_training
+
+    key = hashlib.sha1(f"{spec}|{_extractor_steps()}".encode()).hexdigest()[:16]
+    run = cache_dir().parent / "extractors" / key
+    if (run / "run.json").is_file() and (run / "model.safetensors").is_file():
+        return str(run)
+    data = load_dataset(spec, split="train")
+    classes = len(getattr(data, "class_names", None) or [])
+    if classes < 2 or len(data) < 20 * classes:
+        why = "no labels" if classes < 2 else f"{len(data)} training images for {classes} classes"
+        raise ValueError(f"{spec}: {why}, too few to train a feature extractor on; pass --features RUN "
+                         "(a classifier run trained on data like these)")
+    print_fn(f"training a feature extractor for {spec} on its train split ({EXTRACTOR_STEPS} steps, once; "
+             f"cached in {run})")
+    run_training("classifier", spec, run, {"width": "32", "feature_dim": "128"},
+                 flags={"steps": _extractor_steps(), "batch_size": 128, "lr": 2e-3, "seed": 0}, resume=run.exists(),
+                 print_fn=print_fn)
+    return str(run)
 
 
 def real_images(spec: str, n: int) -> tuple[torch.Tensor, str]:
@@ -65,7 +117,7 @@ def evaluate(metric: str, real: str, fake: str, n: int = 1000, extractor: str | 
         raise ValueError(f"unknown metric {metric!r}; choose {', '.join(METRICS)}")
     if _is_generator(fake):
         weights_path(fake)  # a missing run fails here, before the real images are read
-    extractor_name = extractor or default_extractor(real)
+    extractor_name = extractor or default_extractor(real, print_fn=_to_stderr)  # stdout may be --json
     classifier, card = load_run(extractor_name)
     if card["model"] != "classifier":
         raise ValueError(f"{extractor_name}: a {card['model']} is not a feature extractor (train a classifier)")
@@ -73,9 +125,6 @@ def evaluate(metric: str, real: str, fake: str, n: int = 1000, extractor: str | 
     result = {"metric": metric, "real": real, "reference_split": split, "real_count": len(real_x), "fake": fake,
               "extractor": extractor_name, "extractor_sha256": card.get("sha256"),
               "note": f"features of darkroom's {extractor_name}, not Inception: compare only with the same extractor"}
-    if extractor is None and parse_spec(real).source == "mnist":
-        result["warning"] = (f"{extractor_name} learned scikit-learn's digits: for other 28 px data (letters, "
-                             f"Fashion-MNIST) train `darkroom train classifier --data {real}` and pass --extractor RUN")
     if metric == "coverage":  # draws its own samples, per label for conditional generators
         result.update(coverage(real_x, fake, classifier, card, seed))
         return result

@@ -32,7 +32,7 @@ def class_labels(model, n: int) -> torch.Tensor:
     return torch.arange(model.config.num_classes).repeat_interleave(n)
 
 
-def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float = 1.0, prompt: str | None = None,
+def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float = 1.0,
                   device: str = "auto", batch_size: int = 64) -> list[Path]:
     """Write ``n`` samples: a grid when ``out`` ends in .png, else ``out/sample_00000.png ...``.
     ``label="all"`` (class-conditional models): ``n`` samples of every class, one grid row per class."""
@@ -44,8 +44,8 @@ def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float
     name = info["model"]
     if not hasattr(model, "sample"):
         raise ValueError(f"{run}: a {name} is not a generator (sample from vae, cvae, dcgan, gan or cgan runs)")
-    if prompt is not None:
-        raise ValueError(f"{run}: a {name} is not text-conditioned; --prompt needs a text-conditioned model")
+    if getattr(model, "text_conditioned", False):
+        raise ValueError(f"{run}: a {name} is text-conditioned: pass --prompt TEXT or --prompts FILE")
     conditional = getattr(model, "conditional", False)
     every = str(label) == "all"
     if every and not conditional:

@@ -55,6 +55,9 @@ def resolve_run(model_name: str, data: str | None, assignments: dict, config_fil
         raise ValueError("no data: pass --data SPEC (e.g. --data scenes)")
     parse_spec(spec)
     data_info = load_dataset(spec).info()
+    if not data_info.get("image_size") and "image_size" not in routed["model"] and \
+            any(f.name == "image_size" for f in dataclasses.fields(cls.Config)):
+        spec, data_info = _one_size(spec, print_fn)
     if getattr(cls, "power_of_two_size", False) and "image_size" not in routed["model"]:
         spec, data_info = _power_of_two(spec, data_info, print_fn)
     chosen = cls.data_defaults(data_info) if hasattr(cls, "data_defaults") else {}
@@ -75,6 +78,18 @@ def _shape(data_info: dict) -> str:
     size = data_info.get("image_size")
     return f"{'x'.join(map(str, size)) if size else 'mixed-size'} px, {data_info.get('channels')} channel(s), " \
            f"{data_info.get('count')} images"
+
+
+MIXED_SIZE_DEFAULT = 64
+
+
+def _one_size(spec: str, print_fn=print) -> tuple[str, dict]:
+    """A folder of mixed image sizes: every image resized (shorter side) and centre-cropped to one size, said once."""
+    parsed = parse_spec(spec)
+    fitted = str(Spec(parsed.source, parsed.path, {**parsed.options, "size": MIXED_SIZE_DEFAULT}))
+    print_fn(f"note: {spec} holds images of mixed sizes: each is resized and centre-cropped to "
+             f"{MIXED_SIZE_DEFAULT} px ({fitted}); add size=N to the spec to choose")
+    return fitted, load_dataset(fitted).info()
 
 
 def _power_of_two(spec: str, data_info: dict, print_fn=print) -> tuple[str, dict]:

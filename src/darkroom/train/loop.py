@@ -187,6 +187,8 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
     for part in (dataset, val_set):
         if part is not None:
             warn_unreadable(part, print_fn)
+            if hasattr(model, "prepare_data"):  # e.g. encode every caption once
+                model.prepare_data(part, print_fn)
     dataset = SkipUnreadable(dataset, tqdm.write)
     val_set = SkipUnreadable(val_set, tqdm.write) if val_set is not None else None
     transform = getattr(model, "sample_transform", None)  # per-sample work for the loader's workers
