@@ -1,6 +1,6 @@
 """Text-to-image, judged: does a textgan draw what its prompt asks for?
 
-    python benchmarks/text.py [--run textgan-scenes] [--prompts 1000] [--quick] [--threads 2]
+    python benchmarks/text.py --run RUN [--prompts 1000] [--quick] [--threads 2]
     (or: darkroom bench text)
 
 Three prompt sets, each judged by the shipped `sceneparams` (ops/promptjudge.py): per attribute the
@@ -60,7 +60,7 @@ def row(name, judge, images, meanings, real) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--run", default="textgan-scenes")
+    parser.add_argument("--run", required=True, help="a textgan run (or shipped name)")
     parser.add_argument("--prompts", type=int, default=1000, help="caption prompts (default 1000)")
     parser.add_argument("--quick", action="store_true", help="200 caption prompts")
     parser.add_argument("--threads", type=int, default=2)

@@ -5,7 +5,7 @@
     >>> data = darkroom.load_dataset("scenes:size=64")
     >>> sample = data[0]                                     # image, label, params, caption
     >>> clean, applied = darkroom.restore("denoise", image)  # also sr, inpaint (mask=...), colorize
-    >>> images = darkroom.text_to_image("textgan-scenes", ["a small red star near the top left"], n=4)
+    >>> images = darkroom.text_to_image("runs/textgan", ["a small red star near the top left"], n=4)
 """
 __version__ = "0.1.0"
 

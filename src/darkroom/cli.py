@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--mask", required=True, help="same size as IMAGE; white = draw here")
     q.add_argument("--prompt", required=True)
     q.add_argument("--out", required=True)
-    q.add_argument("--run", default="textgan-scenes", help="text-conditioned run or shipped name")
+    q.add_argument("--run", required=True, help="a textgan run folder (or shipped name)")
     q.add_argument("--candidates", type=int, default=32, help="samples to choose from (default 32)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--device", default="auto")

@@ -1,6 +1,6 @@
 """Text-to-image: ``darkroom sample RUN --prompt TEXT`` and ``--prompts FILE`` for text-conditioned models.
 
-    images = text_to_image("textgan-scenes", ["a small red star near the top left on a striped blue background"], n=4)
+    images = text_to_image("runs/textgan", ["a small red star near the top left on a striped blue background"], n=4)
 """
 from __future__ import annotations
 
