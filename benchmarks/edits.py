@@ -25,21 +25,13 @@ import numpy as np
 import torch
 
 from darkroom.data import load_dataset
+from darkroom.metrics.scenes import read_main_objects
 from darkroom.models import load_run, weights_path
 from darkroom.models.sceneparams import SYMMETRY
 from darkroom.ops.edit import _decode, conditioned, latents, pca_directions, sefa_directions, svm_direction
 from darkroom.ops.invert import invert
 
 CONTINUOUS = ("size", "x", "y")
-
-
-def read(judge, images: torch.Tensor) -> list[dict | None]:
-    """The main object of each image as sceneparams reads it (None when it finds no object)."""
-    out = []
-    for i in range(0, len(images), 256):
-        for p in judge.predict(images[i:i + 256]):
-            out.append({**p["objects"][0], "background": p["background"]} if p["objects"] else None)
-    return out
 
 
 def rotation_change(a: dict, b: dict) -> float | None:
@@ -70,7 +62,7 @@ def directions_table(run: str, n: int, strength: float, seed: int = 0) -> None:
     model = load_run(run)[0]
     judge = load_run("sceneparams")[0]
     z, labels = latents(model, n, seed + 1)
-    base = read(judge, _decode(model, z, labels))
+    base = read_main_objects(judge, _decode(model, z, labels))
     found = [b for b in base if b]
     spread = {f: float(np.std([b[f] for b in found])) for f in CONTINUOUS}
     print(f"\n## Directions in {run}: {n} latents, moved by -{strength} and +{strength} along each unit "
@@ -97,11 +89,11 @@ def directions_table(run: str, n: int, strength: float, seed: int = 0) -> None:
     print("| direction | target signed | size | x | y | rotation | shape changed | colour changed | background changed |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, target, v in rows:
-        minus = read(judge, _decode(model, z - strength * v, labels))
-        plus = read(judge, _decode(model, z + strength * v, labels))
+        minus = read_main_objects(judge, _decode(model, z - strength * v, labels))
+        plus = read_main_objects(judge, _decode(model, z + strength * v, labels))
         _print_row(name, effects(minus, plus, spread, target))
     other, other_labels = latents(model, n, seed + 2)
-    _print_row("two unrelated samples (ceiling)", effects(base, read(judge, _decode(model, other, other_labels)),
+    _print_row("two unrelated samples (ceiling)", effects(base, read_main_objects(judge, _decode(model, other, other_labels)),
                                                            spread, None))
     print("\nsize, x, y: mean |change| in standard deviations; rotation: mean |change| / symmetry period "
           "(unrelated: 0.25); the rest: share of pairs.")
@@ -143,7 +135,7 @@ def inversion_table(runs: dict, n: int, steps: int) -> None:
             kept = ""
             if "params" in picks[0]:
                 inverted = torch.stack([f.result for f in found])
-                reads = read(judge, inverted)
+                reads = read_main_objects(judge, inverted)
                 truth = [s["params"]["objects"][0]["shape"] for s in picks]
                 kept = f"{np.mean([r is not None and r['shape'] == t for r, t in zip(reads, truth)]):.0%}"
             print(f"| {run} | {start} | {k} | {'yes' if weight else 'no'} | "

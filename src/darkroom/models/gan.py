@@ -26,6 +26,26 @@ def _check_size(image_size: int) -> None:
         raise ValueError(f"GANs need a power-of-two image size >= 8, got {image_size} (add size=32 to the spec)")
 
 
+@torch.no_grad()
+def recompute_batchnorm(net: nn.Module, forward, batches: int = 16) -> None:
+    """Reset ``net``'s BatchNorm running statistics and recompute them as a plain average over ``batches``
+    calls of ``forward()`` (which runs ``net`` on one batch) in training mode."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over the batches below
+    was_training = net.training
+    net.train()
+    for _ in range(batches):
+        forward()
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.train(was_training)
+
+
 class _GANBase(nn.Module):
     """Shared by every GAN here: subclasses build ``self.G`` and ``self.D`` and set the loss kind."""
 
@@ -68,26 +88,17 @@ class _GANBase(nn.Module):
         """Recompute the generator's BatchNorm running statistics for its current weights. An EMA
         generator needs this: its averaged weights never produced the live model's statistics, and
         sampling in eval mode with those gives washed-out images."""
-        norms = [m for m in self.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        if not norms:
-            return
-        momenta = [m.momentum for m in norms]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # a plain average over the batches below
-        was_training = self.G.training
-        self.G.train()
         device = next(self.parameters()).device
         g = torch.Generator().manual_seed(0)
-        for _ in range(batches):
+
+        def forward():
             z = torch.randn(batch_size, self.config.latent_dim, generator=g).to(device)
             if self.conditional:
                 self.G(z, torch.randint(0, self.config.num_classes, (batch_size,), generator=g).to(device))
             else:
                 self.G(z)
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
-        self.G.train(was_training)
+
+        recompute_batchnorm(self.G, forward, batches)
 
     def phases(self) -> dict:
         phases = {"d": (list(self.D.parameters()), self.d_optim), "g": (list(self.G.parameters()), self.g_optim)}

@@ -71,8 +71,11 @@ class TextEncoder:
             self._model.max_seq_length = MAX_TOKENS
         return self._model
 
-    def token_count(self, text: str) -> int:
-        return len(self._load().tokenizer(text, add_special_tokens=True)["input_ids"])
+    def truncated(self, text: str) -> str | None:
+        """``text`` cut to what the encoder reads (MAX_TOKENS word pieces), or None when it reads all of it."""
+        tokenizer = self._load().tokenizer
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return tokenizer.decode(ids[:MAX_TOKENS - 2]) if len(ids) > MAX_TOKENS - 2 else None  # 2: [CLS], [SEP]
 
     def _encode(self, texts: list[str], progress: bool = False) -> torch.Tensor:
         model = self._load()

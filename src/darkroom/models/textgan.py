@@ -31,7 +31,7 @@ from torch import nn
 from darkroom.data.captions import ATTRIBUTES, attribute_indices
 from darkroom.losses import generator_loss
 from darkroom.models.text import EMBED_DIM, TextEncoder
-from darkroom.models.gan import AUX_OPTIM
+from darkroom.models.gan import AUX_OPTIM, recompute_batchnorm
 from darkroom.nn.gan import AttributeClassifier, Discriminator, Generator
 
 ATTRIBUTE_SIZES = tuple(len(v) for v in ATTRIBUTES.values())
@@ -151,21 +151,15 @@ class TextGAN(nn.Module):
         embeddings of the last training batches."""
         if not self.recent.any():
             return
-        norms = [m for m in self.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None
-        was_training = self.G.training
-        self.G.train()
         device = next(self.parameters()).device
         g = torch.Generator().manual_seed(0)
-        for _ in range(batches):
+
+        def forward():
             e = self.recent[torch.randint(0, len(self.recent), (batch_size,), generator=g).to(device)]
             c = self.condition(e, g)[0]
             self.G(torch.cat([torch.randn(batch_size, self.config.latent_dim, generator=g).to(device), c], 1), c)
-        for m in norms:
-            m.momentum = 0.1
-        self.G.train(was_training)
+
+        recompute_batchnorm(self.G, forward, batches)
 
     # -- training -------------------------------------------------------------------------------------
     def phases(self) -> dict:

@@ -12,6 +12,8 @@ the text before the tab, the judge compares with the meaning after it.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,8 +21,10 @@ import torch.nn.functional as F
 from darkroom.data.captions import params_for, parse_caption, position_cell, size_bin
 from darkroom.data.scenes import render
 from darkroom.data.base import to_tensor
+from darkroom.io import IMAGE_SUFFIXES, read_image
 from darkroom.metrics import generation as gm
 from darkroom.metrics.scenes import read_main_objects
+from darkroom.ops.textgen import read_prompts, text_to_image
 
 FIELDS = ("shape", "color", "size", "position", "background", "bg_color")
 JUDGE_SIZE = 32
@@ -114,11 +118,6 @@ def judge_images(images: torch.Tensor, meanings: list[str], groups: list[int], s
 def evaluate_prompts(fake, prompts_file, per_prompt: int | None = None, seed: int = 0, device: str = "auto") -> dict:
     """``darkroom eval prompt``: ``fake`` is a folder of images in prompt order (``per_prompt`` of each,
     inferred from the count) or a text-conditioned run, sampled here (``per_prompt`` of each, default 1)."""
-    from pathlib import Path
-
-    from darkroom.io import IMAGE_SUFFIXES, read_image
-    from darkroom.ops.textgen import read_prompts, text_to_image
-
     lines, _ = read_prompts(prompts_file)
     prompts, meanings = zip(*(split_meaning(line) for line in lines))
     folder = Path(fake)

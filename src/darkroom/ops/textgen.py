@@ -37,11 +37,8 @@ def check_prompt(prompt: str, warn=print) -> str:
     if not prompt:
         raise ValueError("empty prompt: describe the scene, e.g. 'a small red star near the top left on a "
                          "striped blue background'")
-    encoder = TextEncoder.shared()
-    if encoder.token_count(prompt) > MAX_TOKENS:
-        tokenizer = encoder._load().tokenizer
-        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"][:MAX_TOKENS - 2]
-        cut = tokenizer.decode(ids)
+    cut = TextEncoder.shared().truncated(prompt)
+    if cut is not None:
         warn(f"warning: prompt of {len(prompt)} characters cut to the encoder's limit of {MAX_TOKENS} word pieces "
              f"({len(cut)} characters)")
         prompt = cut

@@ -1,0 +1,27 @@
+"""Output helpers shared by the ``darkroom`` command's modules: failure lines, their JSON, warnings."""
+from __future__ import annotations
+
+import sys
+
+
+def warn_beside_progress(text: str) -> None:
+    """A warning on its own line while a progress bar is drawn (a plain print would land inside the bar)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {text}", file=sys.stderr)
+
+
+def report(failures: list[str]) -> int:
+    for line in failures:
+        print(f"failed: {line}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} file(s) failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def failure_json(failure: str) -> dict:
+    """``{"path", "error"}`` of a failure line (a :class:`darkroom.io.Failure`, or a plain ``"PATH: why"``)."""
+    if hasattr(failure, "to_json"):
+        return failure.to_json()
+    path, _, error = str(failure).partition(": ")
+    return {"path": path, "error": error}
