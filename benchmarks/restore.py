@@ -2,8 +2,9 @@
 
     python benchmarks/restore.py [--quick]          (or: darkroom bench restore)
 
-Test images: centre crops of the test-split photos (scikit-image's `coffee`, plus the test split of
-/usr/share/backgrounds when installed), at half resolution as in training. Peers run in the same process:
+Test images (``--photos``), each set where installed: 256x256 centre crops of the 100 test photos of
+../shared/photos (ImageNet samples, scaled to a 256 px short side; never trained on), then of the test-split
+wallpapers of /usr/share/backgrounds (half resolution) with scikit-image's `coffee`. Peers run in the same process:
 BM3D (PyPI `bm3d`, colour CBM3D with the true sigma), scikit-image non-local means (sigma given), bicubic and
 Lanczos upscaling, OpenCV's Telea and Navier-Stokes inpainting (`cv2.inpaint`, radius 5). Denoise PSNR/SSIM
 on RGB; super-resolution PSNR/SSIM on Y with `scale` border pixels cropped; inpainting PSNR inside the hole
@@ -13,6 +14,7 @@ input (the floor) and Hasler-Suesstrunk colourfulness versus the ground truth's.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -28,10 +30,21 @@ from darkroom.ops.restore import load_restorer, restore_image
 from darkroom.weights import shipped_weights
 
 
-def test_images(size: int, limit: int) -> list[tuple[str, torch.Tensor]]:
-    """Centre ``size`` crops of the first ``limit`` test photos (half resolution); size 0: whole photos."""
-    spec = "photos:/usr/share/backgrounds,split=test,scale=0.5" if __import__("os").path.isdir(
-        "/usr/share/backgrounds") else "photos:split=test"
+PHOTO_SETS = {  # name -> (data spec, what it is); a set whose folder is missing is left out
+    "imagenet": ("photos:../shared/photos,split=test,resize=256",
+                 "the 100 test photos of ../shared/photos (ImageNet samples), short side 256"),
+    "wallpapers": ("photos:/usr/share/backgrounds,split=test,scale=0.5",
+                   "the test split of /usr/share/backgrounds and scikit-image's coffee, half resolution"),
+}
+
+
+def test_images(size: int, limit: int, name: str = "wallpapers", colour: bool = False):
+    """Centre ``size`` crops of the first ``limit`` photos of one of ``PHOTO_SETS`` (size 0: whole
+    photos); ``colour`` leaves out grayscale photos."""
+    spec = PHOTO_SETS[name][0] + (",colour=1" if colour else "")
+    folder = spec.split(":", 1)[1].split(",", 1)[0]
+    if not os.path.isdir(folder):
+        return []
     data = load_dataset(spec, patch=8)
     images = []
     for key in data.photos[:limit]:
@@ -168,11 +181,13 @@ def bench_colorize(images, extra=()):
             rows[f"darkroom {name}"].append((psnr(out, image), colourfulness(out), seconds / (image[0].numel() / 1e6)))
         rows["ground truth"].append((float("inf"), colourfulness(image), 0.0))
     truth = np.mean([c for _, c, _ in rows["ground truth"]])
-    print("\nColorization\n\n| method | PSNR dB (RGB) | colourfulness | of ground truth's | s / megapixel |"
-          "\n|---|---:|---:|---:|---:|")
+    floor = np.mean([p for p, _, _ in rows["grayscale input (floor)"]])
+    print(f"\nColorization ({len(images)} colour photos)\n\n| method | PSNR dB (RGB) | over the gray floor | "
+          "colourfulness | of ground truth's | s / megapixel |\n|---|---:|---:|---:|---:|---:|")
     for method, values in rows.items():
         p, c, t = np.mean(values, axis=0)
-        print(f"| {method} | {'' if np.isinf(p) else f'{p:.2f}'} | {c:.1f} | {c / truth:.2f} | {t:.2f} |")
+        gain = "" if np.isinf(p) else f"{p - floor:+.2f}"
+        print(f"| {method} | {'' if np.isinf(p) else f'{p:.2f}'} | {gain} | {c:.1f} | {c / truth:.2f} | {t:.2f} |")
 
 
 TASKS = ("denoise", "sr", "inpaint", "colorize")
@@ -186,29 +201,40 @@ def main() -> None:
     parser.add_argument("--colorize", default="", help="runs to score beside the shipped colorizer, comma-separated")
     parser.add_argument("--inpaint", default="", help="runs to score beside the shipped inpainter, comma-separated")
     parser.add_argument("--sr", default="", help="sr runs to score beside the shipped models of their scale")
+    parser.add_argument("--photos", default=",".join(PHOTO_SETS),
+                        help=f"photo sets, comma-separated: {', '.join(PHOTO_SETS)} (each where installed)")
     args = parser.parse_args()
     tasks = set(args.tasks.split(","))
     if tasks - set(TASKS):
         raise SystemExit(f"unknown task(s) {', '.join(sorted(tasks - set(TASKS)))}; known: {', '.join(TASKS)}")
     torch.set_num_threads(args.threads)
-    images = test_images(256, 3 if args.quick else 8)
     try:
         import bm3d  # noqa: F401
         with_bm3d = True
     except ImportError:
         with_bm3d = False
-    print(f"## Restoration on {len(images)} held-out photos (256x256 crops: {', '.join(n for n, _ in images)})\n")
     print(f"machine: {platform.machine()}; torch {torch.__version__}; {args.threads} thread(s)"
           + ("" if with_bm3d else "; BM3D not installed (pip install bm3d) and left out"))
     t0 = time.time()
-    if "denoise" in tasks:
-        bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d)
-    if "sr" in tasks:
-        bench_sr(images, [2, 4], [run for run in args.sr.split(",") if run])
-    if "inpaint" in tasks:
-        bench_inpaint(images, 1 if args.quick else 3, [run for run in args.inpaint.split(",") if run])
-    if "colorize" in tasks:
-        bench_colorize(images, [run for run in args.colorize.split(",") if run])
+    for name in args.photos.split(","):
+        if name not in PHOTO_SETS:
+            raise SystemExit(f"unknown photo set {name}; known: {', '.join(PHOTO_SETS)}")
+        limit = 3 if args.quick else {"imagenet": 100, "wallpapers": 8}[name]
+        images = test_images(256, limit, name)
+        if not images:
+            print(f"\n## {name}: not on this machine ({PHOTO_SETS[name][0]}), left out")
+            continue
+        print(f"\n## Restoration on {len(images)} held-out photos: {PHOTO_SETS[name][1]}, 256x256 centre crops"
+              + (f" ({', '.join(n for n, _ in images)})" if len(images) <= 10 else ""))
+        if "denoise" in tasks:
+            bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d)
+        if "sr" in tasks:
+            bench_sr(images, [2, 4], [run for run in args.sr.split(",") if run])
+        if "inpaint" in tasks:
+            bench_inpaint(images, 1 if args.quick else 3, [run for run in args.inpaint.split(",") if run])
+        if "colorize" in tasks:  # a grayscale photo has no colour to score against
+            bench_colorize(test_images(256, limit, name, colour=True),
+                           [run for run in args.colorize.split(",") if run])
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 

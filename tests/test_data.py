@@ -215,3 +215,67 @@ def test_photos_jitter_takes_train_patches_anywhere_and_keeps_the_val_grid(tmp_p
     val = load_dataset(f"photos:{tmp_path},patch=16,split=val,jitter=1")
     first = next(i for i, (photo, _, _) in enumerate(val.patches) if "/val/" in val.photos[photo])
     assert torch.equal(val[first]["image"], val[first]["image"])  # val keeps its grid
+
+
+def test_photos_take_their_split_from_a_csv_and_colour_leaves_out_gray(tmp_path):
+    import hashlib
+
+    (tmp_path / "set").mkdir()
+    rng = np.random.default_rng(0)
+    names = [f"p{k}.png" for k in range(60)]
+    rows = ["file,label,split,mode"]
+    for k, name in enumerate(names):
+        gray = k % 10 == 3
+        pixels = rng.integers(0, 255, (40, 48) if gray else (40, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "set" / name)
+        rows.append(f"{name},x,{'test' if k % 5 == 0 else 'train'},{'L' if gray else 'RGB'}")
+    (tmp_path / "set.csv").write_text("\n".join(rows) + "\n")
+    ours = lambda data: {Path(k).name for k in data.photos if not k.startswith("skimage:")}  # noqa: E731
+    test = load_dataset(f"photos:{tmp_path},patch=16", split="test")
+    assert ours(test) == {n for k, n in enumerate(names) if k % 5 == 0}
+    val = ours(load_dataset(f"photos:{tmp_path},patch=16", split="val"))
+    train = ours(load_dataset(f"photos:{tmp_path},patch=16"))
+    by_hash = {n for k, n in enumerate(names) if k % 5 and int(hashlib.sha1(n.encode()).hexdigest()[:8], 16) % 20 == 0}
+    assert val == by_hash and not val & train and len(train | val) == 48
+    colour = ours(load_dataset(f"photos:{tmp_path},patch=16,colour=1"))
+    assert colour == {n for n in train if int(n[1:-4]) % 10 != 3}
+    (tmp_path / "plain").mkdir()  # no CSV: the file itself says it is gray
+    Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(tmp_path / "plain" / "g.png")
+    Image.fromarray(np.repeat(rng.integers(0, 255, (20, 20, 1), dtype=np.uint8), 3, 2)).save(tmp_path / "plain" / "h.png")
+    plain = load_dataset(f"photos:{tmp_path / 'plain'},patch=8,colour=1,split=all")
+    assert not [k for k in plain.photos if not k.startswith("skimage:")]
+
+
+def test_photos_resize_and_zoom(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "val").mkdir()
+    ramp = np.add.outer(np.arange(120), 2 * np.arange(200)) % 251
+    for split in ("train", "val"):
+        Image.fromarray(np.repeat(ramp[..., None], 3, 2).astype(np.uint8)).save(tmp_path / split / "a.png")
+    data = load_dataset(f"photos:{tmp_path},patch=30,resize=60,zoom=1")
+    key = next(k for k in data.photos if k.endswith("a.png"))
+    assert data._photo(key).shape == (60, 100, 3)  # short side 60
+    index = next(i for i, (p, _, _) in enumerate(data.patches) if data.photos[p] == key)
+    torch.manual_seed(0)
+    crops = [data[index]["image"] for _ in range(12)]
+    assert all(c.shape == (3, 30, 30) for c in crops)
+    steps = {round(float((c[0, 0, 1] - c[0, 0, 0]) * 255)) for c in crops}  # the ramp's slope: the zoom
+    assert len(steps) > 2
+    val = load_dataset(f"photos:{tmp_path},patch=30,resize=60,zoom=1,split=val")
+    first = next(i for i, (p, _, _) in enumerate(val.patches) if "/val/" in val.photos[p])
+    assert torch.equal(val[first]["image"], val[first]["image"])  # val keeps its grid, unzoomed
+    with pytest.raises(ValueError, match="resize"):
+        load_dataset(f"photos:{tmp_path},resize=-1")
+
+
+@pytest.mark.skipif(not Path("../shared/photos/imagenet-samples.csv").exists(), reason="../shared/photos is absent")
+def test_shared_photos_keep_the_fixed_test_split():
+    import csv
+
+    rows = list(csv.DictReader(open("../shared/photos/imagenet-samples.csv")))
+    test = load_dataset("photos:../shared/photos,patch=64", split="test")
+    ours = {Path(k).name for k in test.photos if not k.startswith("skimage:")}
+    assert ours == {r["file"] for r in rows if r["split"] == "test"} and len(ours) == 100
+    train = load_dataset("photos:../shared/photos,patch=64,colour=1")
+    assert not ours & {Path(k).name for k in train.photos}
+    assert not {r["file"] for r in rows if r["mode"] == "L"} & {Path(k).name for k in train.photos}

@@ -71,7 +71,7 @@ def test_colorizer_mse_loss_is_the_rgb_error_and_bad_loss_is_refused(photo):
     assert abs(float(out["loss"].detach()) - float(((gray - photo) ** 2).mean())) < 2e-3
     out["loss"].backward()
     assert model.net.head.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="l1-lab or mse-rgb"):
+    with pytest.raises(ValueError, match="loss must be one of l1-lab, mse-rgb, classify"):
         resolve_config("colorize", {"loss": "l2"}, DATA)
 
 
@@ -95,6 +95,63 @@ def test_low_resolution_colorizer_keeps_the_input_luma(photo):
     assert model.net.head.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="chroma_scale"):
         resolve_config("colorize", {"chroma_scale": "0"}, DATA)
+
+
+def test_ab_bins_and_soft_encoding():
+    from darkroom.models.colorize import ab_bins, soft_encode
+
+    centres = ab_bins()
+    assert 150 < len(centres) < 320 and (centres == 0).all(1).any()  # the in-gamut cells hold gray
+    ab = torch.tensor([[[[3.0, 40.0]], [[-2.0, -60.0]]]])  # (1, 2, 1, 2): two pixels
+    soft, nearest = soft_encode(ab, centres)
+    assert soft.shape == (1, len(centres), 1, 2) and torch.allclose(soft.sum(1), torch.ones(1, 1, 2))
+    assert (soft > 0).sum(1).eq(5).all()  # five nearest cells
+    assert centres[nearest[0, 0, 0]].tolist() == [0.0, 0.0]
+
+
+def test_classification_colorizer_rebalances_and_decodes(photo):
+    torch.manual_seed(0)
+    model = build_model("colorize", resolve_config(
+        "colorize", {"width": "8", "cap": "16", "loss": "classify", "chroma_scale": "2", "keep_luma": "true"}, DATA))
+    blue_sky = torch.stack([torch.full((32, 32), v) for v in (0.3, 0.5, 0.9)])
+    data = [{"image": photo}, {"image": blue_sky}]
+    model.prepare_data(data, quiet)
+    weights, seen = model.class_weights, (model.class_weights < model.class_weights.max())
+    assert seen.any() and float(weights.min()) > 0
+    assert float(weights[~seen].min()) > float(weights.min())  # unseen (rare) colours weigh more
+    model.prepare_data([{"image": torch.zeros(3, 8, 8)}], quiet)  # the val split: weights kept
+    assert torch.equal(model.class_weights, weights)
+    out = model.loss({"image": photo[None].repeat(2, 1, 1, 1)})
+    out["loss"].backward()
+    assert float(out["loss"].detach()) > 0 and model.classes[1].weight.grad.abs().sum() > 0
+    logits = torch.full((1, len(model.centres), 2, 2), -20.0)
+    logits[:, 7] = 20.0  # all the mass on one bin: the annealed mean is that bin's colour
+    assert torch.allclose(model.decode(logits, (4, 4))[0, :, 0, 0], model.centres[7], atol=1e-3)
+    gray = photo[None].mean(1, keepdim=True)
+    with torch.no_grad():
+        colour = model(gray)
+    luma = (colour * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    inside = ((colour > 0) & (colour < 1)).all(1, keepdim=True)
+    assert colour.shape == (1, 3, 64, 64) and float((luma - gray)[inside].abs().max()) < 1e-4
+
+
+def test_work_size_colours_a_shrunk_copy_and_keeps_the_detail(photo):
+    torch.manual_seed(0)
+    config = {"width": "8", "cap": "16", "keep_luma": "true", "work_size": "32"}
+    model = build_model("colorize", resolve_config("colorize", config, DATA))
+    torch.nn.init.normal_(model.net.head.weight, std=0.05)
+    model.net.head.bias.data = torch.tensor([0.0, 0.2, -0.3])
+    gray = photo[None].mean(1, keepdim=True)
+    seen = []
+    model.net.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[-2:]))
+    with torch.no_grad():
+        out = model(gray)
+    assert seen == [(32, 32)] and out.shape == (1, 3, 64, 64)
+    luma = (out * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    inside = ((out > 0) & (out < 1)).all(1, keepdim=True)
+    assert float((luma - gray)[inside].abs().max()) < 1e-4  # the full-size luma, not the shrunk one
+    result, _ = restore_image("colorize", gray[0].expand(3, -1, -1), model, tile=32)  # one pass, not tiled
+    assert torch.allclose(result, out[0], atol=1e-5)
 
 
 def test_colorize_starts_from_a_contrastive_encoder(tmp_path):

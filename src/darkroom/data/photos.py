@@ -10,9 +10,19 @@ training. Photos are decoded lazily and kept in a small cache bounded in bytes.
 Patches lie on a fixed grid, so an index always names the same pixels. ``jitter=1`` takes each training
 patch at a random place in its photo instead (a photo still gives as many patches as the grid cuts from
 it), so a long run sees new crops rather than the same few thousand; val and test keep the grid.
+``zoom=1`` makes each training patch a random-resized crop: a square of a random side between ``patch`` and
+the photo's short side, scaled down to ``patch``, so a patch sees anything from pixels to the whole scene.
+``resize=S`` scales every photo so its short side is S pixels (after ``scale``).
+
+A folder that holds a CSV beside a subfolder of the same name (``imagenet-samples.csv`` and
+``imagenet-samples/``, as ``../shared/photos`` does) takes its split from the CSV's ``split`` column: its
+``test`` files are the test split, and a stable 1 in 20 of its ``train`` files the val split. ``colour=1``
+leaves out the photographs the CSV's ``mode`` column (or the file itself) says are grayscale.
 """
 from __future__ import annotations
 
+import csv
+import hashlib
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -48,8 +58,31 @@ def variant_key(relative: Path) -> str:
     return (relative.parent / VARIANT_SUFFIX.sub("", relative.stem)).as_posix()
 
 
+def listed_photos(root: Path) -> dict[str, tuple[str, str]]:
+    """Relative path -> (split, mode) of every photo listed by a CSV in ``root`` that names a subfolder
+    (``X.csv`` for ``X/``) and has ``file`` and ``split`` columns; a stable 1 in 20 of its train files is val."""
+    listed = {}
+    for table in sorted(root.glob("*.csv")):
+        if not (root / table.stem).is_dir():
+            continue
+        with open(table, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows or not {"file", "split"} <= rows[0].keys():
+            continue
+        for row in rows:
+            split = row["split"].strip()
+            if split == "train" and int(hashlib.sha1(row["file"].encode()).hexdigest()[:8], 16) % 20 == 0:
+                split = "val"
+            listed[f"{table.stem}/{row['file']}"] = (split, row.get("mode", "").strip())
+    return listed
+
+
 def photo_splits(relatives: list[Path], root: Path) -> list[str]:
-    """The split of each photo (paths relative to ``root``), variants of one picture grouped."""
+    """The split of each photo (paths relative to ``root``), variants of one picture grouped; a CSV in
+    ``root`` that lists them decides for its files (``listed_photos``)."""
+    listed = listed_photos(root)
+    if listed:
+        return [listed[r.as_posix()][0] if r.as_posix() in listed else _split(r, root) for r in relatives]
     own = [_split(r, root) for r in relatives]
     earliest: dict[str, int] = {}
     for relative, split in zip(relatives, own):
@@ -67,28 +100,48 @@ def _split(relative: Path, root: Path) -> str:
     return split_of(relative.as_posix())
 
 
+def _is_gray_file(path) -> bool:
+    """Whether an image file is stored as one channel (or as RGB with three equal channels)."""
+    with Image.open(path) as img:
+        if img.mode in ("1", "L", "LA", "I", "I;16", "F"):
+            return True
+        if img.mode != "RGB":
+            return False
+        img.draft("RGB", (64, 64))
+        small = np.asarray(img.convert("RGB").resize((32, 32)), np.int16)
+    return bool(np.abs(small - small.mean(axis=2, keepdims=True)).max() <= 2)
+
+
 class PhotosDataset(ImageDataset):
-    OPTIONS = {"patch": int, "scale": float, "jitter": bool}
+    OPTIONS = {"patch": int, "scale": float, "jitter": bool, "zoom": bool, "resize": int, "colour": bool}
     NEEDS_PATH = False
     TAKES_PATH = True
 
     def __init__(self, path=None, *, split="train", size=None, limit=None, grayscale=False, patch=None,
-                 scale=1.0, jitter=False):
-        self.split, self.grayscale, self.scale = split, grayscale, scale
+                 scale=1.0, jitter=False, zoom=False, resize=0, colour=False):
+        self.split, self.grayscale, self.scale, self.resize = split, grayscale, scale, resize
         self.jitter = bool(jitter) and split == "train"  # val and test keep the grid
+        self.zoom = bool(zoom) and split == "train"
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.patch = patch or size or 64
         self.size = size or self.patch
         if not 0 < scale <= 1:
             raise ValueError(f"photos: scale must be in (0, 1], got {scale}")
+        if resize < 0:
+            raise ValueError(f"photos: resize must be >= 0, got {resize}")
         sources = [(f"skimage:{n}", s) for n, s in SKIMAGE_PHOTOS.items()]
+        gray = set()
         if path:
             root = Path(path)
             if not root.is_dir():
                 raise ValueError(f"photos: {root} is not a folder")
             files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             sources += list(zip(map(str, files), photo_splits([p.relative_to(root) for p in files], root)))
-        wanted = [key for key, s in sources if split in (s, "all")]
+            if colour:  # the CSV's mode where it has one, else the file's own
+                listed = listed_photos(root)
+                modes = {str(f): listed.get(f.relative_to(root).as_posix(), ("", ""))[1] for f in files}
+                gray = {f for f, mode in modes.items() if mode == "L" or (not mode and _is_gray_file(f))}
+        wanted = [key for key, s in sources if split in (s, "all") and key not in gray]
         good, self.bad_files = check_files([k for k in wanted if not k.startswith("skimage:")])
         readable = set(map(str, good))
         self.photos = [k for k in wanted if k.startswith("skimage:") or k in readable]
@@ -105,6 +158,14 @@ class PhotosDataset(ImageDataset):
         self.image_size = (self.size, self.size)
         self.class_names = []
 
+    def _scaled(self, height: int, width: int) -> tuple[int, int]:
+        """The size a photo of ``height`` x ``width`` is decoded at, after ``scale`` and ``resize``."""
+        height, width = int(height * self.scale), int(width * self.scale)
+        if self.resize and min(height, width):
+            factor = self.resize / min(height, width)
+            height, width = max(1, round(height * factor)), max(1, round(width * factor))
+        return height, width
+
     def _shape(self, key: str) -> tuple[int, int]:
         if key.startswith("skimage:"):
             height, width = self._photo(key).shape[:2]
@@ -116,7 +177,7 @@ class PhotosDataset(ImageDataset):
                     width, height = height, width
         except OSError:
             return 0, 0  # unreadable: contributes no patch
-        return int(height * self.scale), int(width * self.scale)
+        return self._scaled(height, width)
 
     def _photo(self, key: str) -> np.ndarray:
         if key in self._cache:
@@ -126,10 +187,10 @@ class PhotosDataset(ImageDataset):
             array = skimage_photo(key.split(":", 1)[1])
         else:
             array = (read_array(key) * 255 + 0.5).astype(np.uint8)
-        if self.scale != 1:
+        height, width = self._scaled(*array.shape[:2])
+        if (height, width) != array.shape[:2]:
             img = Image.fromarray(array)
-            size = (int(img.width * self.scale), int(img.height * self.scale))
-            array = np.asarray(img.resize(size, Image.BICUBIC, reducing_gap=None))
+            array = np.asarray(img.resize((width, height), Image.BICUBIC, reducing_gap=None))
         self._cache[key] = array
         while sum(a.nbytes for a in self._cache.values()) > CACHE_BYTES and len(self._cache) > 1:
             self._cache.popitem(last=False)
@@ -144,9 +205,15 @@ class PhotosDataset(ImageDataset):
         photo, top, left = self.patches[index]
         key = self.photos[photo]
         array = self._photo(key)
-        if self.jitter:  # torch's generator: the data loader seeds it per worker
-            top = int(torch.randint(array.shape[0] - self.patch + 1, ()))
-            left = int(torch.randint(array.shape[1] - self.patch + 1, ()))
-        crop = array[top:top + self.patch, left:left + self.patch]
+        side = self.patch
+        if self.zoom:  # torch's generator: the data loader seeds it per worker
+            side = int(torch.randint(self.patch, min(array.shape[:2]) + 1, ()))
+        if self.jitter or self.zoom:
+            top = int(torch.randint(array.shape[0] - side + 1, ()))
+            left = int(torch.randint(array.shape[1] - side + 1, ()))
+        crop = array[top:top + side, left:left + side]
+        if side != self.patch:
+            crop = np.asarray(Image.fromarray(crop).resize((self.patch, self.patch), Image.BICUBIC,
+                                                             reducing_gap=None))
         image = fit_image(to_tensor(crop), self.size, self.grayscale)
         return {"image": image, "label": -1, "path": key, "box": (top, left, self.patch)}

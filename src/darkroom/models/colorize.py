@@ -10,6 +10,16 @@ pixels on context, seeing k times more of the scene for the same cost. ``keep_lu
 three channels of each output pixel equally so that its BT.601 luma is exactly the input's: the gray
 input is the one part of the answer that is known.
 
+``loss = "classify"`` is Zhang, Isola and Efros's Colorful Image Colorization: the network predicts, at a
+quarter of the resolution, a distribution over the in-gamut ab bins of a 10-unit grid (``ab_bins``), trained
+by cross-entropy against a soft encoding of the true colour (its 5 nearest bins, Gaussian, sigma 5), each
+pixel weighted by the inverse of its bin's smoothed frequency in the training photos mixed half-and-half
+with uniform (class rebalancing: rare, saturated colours count). It is decoded by the annealed mean
+(``temperature`` 0.38): the mean colour of the distribution sharpened by 1/T, vivid where L1 averages to brown.
+
+``work_size`` S > 0 colours an image whose short side is over S pixels at that size and enlarges the colour
+only: the network sees the scene at the scale it was trained at, and the luma keeps every detail.
+
 ``pretrained`` names a ``simclr`` run with a ``unet`` backbone trained on grayscale photos: its encoder
 then starts the colorizer's, the contrastive-pretraining variant of colorization.
 """
@@ -26,6 +36,35 @@ from darkroom.models.restore import psnr_tensor, random_dihedral
 from darkroom.nn.unet import UNet
 
 
+LOSSES = ("l1-lab", "mse-rgb", "classify")
+BIN = 10.0  # ab grid step
+CLASS_STRIDE = 4  # "classify" predicts at 1/4 of the resolution
+
+
+def ab_bins() -> torch.Tensor:
+    """(Q, 2) centres of the 10-unit ab grid cells that hold an sRGB colour at some lightness (Q = 313
+    in Zhang et al.; here the cells whose centre is in gamut at one of 41 lightness levels)."""
+    grid = torch.arange(-110.0, 111.0, BIN)
+    a, b = torch.meshgrid(grid, grid, indexing="ij")
+    ab = torch.stack([a.flatten(), b.flatten()], 1)
+    lightness = torch.linspace(2.5, 97.5, 41)
+    lab = torch.cat([lightness.repeat_interleave(len(ab))[:, None], ab.repeat(len(lightness), 1)], 1)
+    rgb = kornia.color.lab_to_rgb(lab.T[None, :, :, None], clip=False)[0, :, :, 0].T
+    inside = ((rgb >= -1e-3) & (rgb <= 1 + 1e-3)).all(1).view(len(lightness), len(ab)).any(0)
+    return ab[inside]
+
+
+def soft_encode(ab: torch.Tensor, centres: torch.Tensor, k: int = 5, sigma: float = 5.0):
+    """(B, 2, h, w) ab -> (B, Q, h, w) weights on the ``k`` nearest bin centres (Gaussian) and the
+    (B, h, w) index of the nearest."""
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    dist, index = torch.cdist(flat, centres).topk(k, dim=1, largest=False)
+    weights = torch.softmax(-dist ** 2 / (2 * sigma ** 2), dim=1)
+    soft = torch.zeros(len(flat), len(centres), device=ab.device).scatter_(1, index, weights)
+    b, _, h, w = ab.shape
+    return soft.view(b, h, w, -1).permute(0, 3, 1, 2), index[:, 0].view(b, h, w)
+
+
 @dataclass(frozen=True)
 class ColorizeConfig:
     channels: int = 0
@@ -38,12 +77,21 @@ class ColorizeConfig:
     chroma_scale: int = 1  # the U-Net reads the luma shrunk this many times; its colour is enlarged back
     keep_luma: bool = False  # shift each output pixel so that its luma is the input's
     upright: bool = False  # train with mirrored photos only, not rotated ones (colour depends on what is up)
+    temperature: float = 0.38  # loss = "classify": the annealed mean's T
+    rebalance: float = 0.5  # loss = "classify": the uniform share mixed into the prior (Zhang's lambda)
+    work_size: int = 0  # colour at most this short side, enlarge the colour (0: the input's own size)
 
     def check(self):
         if self.chroma_scale < 1:
             raise ValueError(f"colorize: chroma_scale must be >= 1, got {self.chroma_scale}")
-        if self.loss not in ("l1-lab", "mse-rgb"):
-            raise ValueError(f"colorize: loss must be l1-lab or mse-rgb, got {self.loss!r}")
+        if self.loss == "classify" and self.chroma_scale not in (1, 2, 4):
+            raise ValueError(f"colorize: loss classify takes chroma_scale 1, 2 or 4, got {self.chroma_scale}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"colorize: loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if not 0 < self.temperature <= 1:
+            raise ValueError(f"colorize: temperature must be in (0, 1], got {self.temperature}")
+        if not 0 <= self.rebalance <= 1:
+            raise ValueError(f"colorize: rebalance must be in [0, 1], got {self.rebalance}")
         if self.channels not in (0, 3):
             raise ValueError(f"colorize trains on colour photos (3 channels), data gives {self.channels}")
 
@@ -62,10 +110,56 @@ class Colorizer(nn.Module):
     def __init__(self, config: ColorizeConfig):
         super().__init__()
         self.config = c = config
-        self.net = UNet(1, 3, c.width, c.levels, c.cap)
-        nn.init.zeros_(self.net.head.weight)  # start from the gray image itself
-        nn.init.zeros_(self.net.head.bias)
+        if c.loss == "classify":
+            self.register_buffer("centres", ab_bins())
+            self.register_buffer("class_weights", torch.ones(len(self.centres)))
+            self.net = UNet(1, c.width, c.width, c.levels, c.cap)
+            self.classes = nn.Sequential(nn.SiLU(), nn.Conv2d(c.width, len(self.centres), 1))
+        else:
+            self.net = UNet(1, 3, c.width, c.levels, c.cap)
+            nn.init.zeros_(self.net.head.weight)  # start from the gray image itself
+            nn.init.zeros_(self.net.head.bias)
 
+    def prepare_data(self, dataset, print_fn=print, samples: int = 600) -> None:
+        """``classify``: the rebalancing weights from the ab histogram of (up to) ``samples`` training
+        patches (the trainer calls this with the train split first; later calls keep them)."""
+        if self.config.loss != "classify" or getattr(self, "_prepared", False):
+            return
+        self._prepared = True
+        picks = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:samples]
+        counts = torch.zeros(len(self.centres))
+        for i in picks.tolist():
+            try:
+                image = dataset[i]["image"][None]
+            except Exception:  # noqa: BLE001 - an unreadable file is the trainer's to report
+                continue
+            ab = F.avg_pool2d(kornia.color.rgb_to_lab(image)[:, 1:], CLASS_STRIDE)
+            counts += torch.bincount(soft_encode(ab, self.centres)[1].flatten(), minlength=len(counts)).float()
+        prior = counts / counts.sum().clamp_min(1)
+        near = torch.exp(-torch.cdist(self.centres, self.centres) ** 2 / (2 * 5.0 ** 2))
+        prior = near @ prior / near.sum(1)  # smoothed with a Gaussian of sigma 5 in ab
+        prior = prior / prior.sum()
+        weights = 1 / ((1 - self.config.rebalance) * prior + self.config.rebalance / len(prior))
+        self.class_weights.copy_(weights / (prior * weights).sum())
+        print_fn(f"colorize: ab prior from {len(picks)} patches; {int((counts > 0).sum())} of "
+                 f"{len(counts)} bins seen, weights {float(self.class_weights.min()):.2f}-"
+                 f"{float(self.class_weights.max()):.2f}")
+
+    def logits(self, gray: torch.Tensor) -> torch.Tensor:
+        """``classify``: (B, Q, H/4, W/4) bin logits for a (B, 1, H, W) luma image (the U-Net reads it
+        ``chroma_scale`` times smaller)."""
+        k = self.config.chroma_scale
+        if k > 1:
+            gray = F.avg_pool2d(gray, k, ceil_mode=True)
+        features = self.net(gray * 2 - 1)
+        return self.classes(F.avg_pool2d(features, CLASS_STRIDE // k, ceil_mode=True) if k < CLASS_STRIDE
+                            else features)
+
+    def decode(self, logits: torch.Tensor, size) -> torch.Tensor:
+        """Annealed mean: (B, Q, h, w) logits -> (B, 2, *size) ab."""
+        p = torch.softmax(logits / self.config.temperature, dim=1)
+        ab = torch.einsum("bqhw,qc->bchw", p, self.centres)
+        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
     def initialize(self) -> None:
         """Called by the trainer on a fresh run: copy a pretrained encoder when ``pretrained`` names one."""
         if not self.config.pretrained:
@@ -84,6 +178,8 @@ class Colorizer(nn.Module):
     def lab(self, gray: torch.Tensor) -> torch.Tensor:
         """Predicted Lab (B, 3, H, W) for a (B, 1, H, W) luma image."""
         base = kornia.color.rgb_to_lab(gray.expand(-1, 3, -1, -1))
+        if self.config.loss == "classify":
+            return torch.cat([base[:, :1], self.decode(self.logits(gray), gray.shape[-2:])], 1)
         k = self.config.chroma_scale
         if k == 1:
             return base + 100 * self.net(gray * 2 - 1)
@@ -101,7 +197,14 @@ class Colorizer(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         gray = luma(image)
-        return self.rgb(gray, self.lab(gray))
+        size, work = gray.shape[-2:], self.config.work_size
+        if not work or min(size) <= work:
+            return self.rgb(gray, self.lab(gray))
+        factor = work / min(size)
+        small = F.interpolate(gray, size=(round(size[0] * factor), round(size[1] * factor)), mode="area")
+        ab = F.interpolate(self.lab(small)[:, 1:], size=size, mode="bilinear", align_corners=False)
+        base = kornia.color.rgb_to_lab(gray.expand(-1, 3, -1, -1))
+        return self.rgb(gray, torch.cat([base[:, :1], ab], 1))
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         image = batch["image"]
@@ -110,11 +213,20 @@ class Colorizer(nn.Module):
         elif self.training:
             image = random_dihedral(image)
         gray = luma(image)
-        pred = self.lab(gray)
         target = kornia.color.rgb_to_lab(image)
-        if self.config.loss == "mse-rgb":
+        if self.config.loss == "classify":
+            logits = self.logits(gray)
+            soft, nearest = soft_encode(F.avg_pool2d(target[:, 1:], CLASS_STRIDE, ceil_mode=True), self.centres)
+            cross = -(soft * F.log_softmax(logits, dim=1)).sum(1)
+            loss = (cross * self.class_weights[nearest]).mean()
+            with torch.no_grad():
+                pred = torch.cat([kornia.color.rgb_to_lab(gray.expand_as(image))[:, :1],
+                                  self.decode(logits, gray.shape[-2:])], 1)
+        elif self.config.loss == "mse-rgb":
+            pred = self.lab(gray)
             loss = F.mse_loss(self.rgb(gray, pred, clip=False), image)
         else:
+            pred = self.lab(gray)
             loss = F.l1_loss(pred / 100, target / 100)
         with torch.no_grad():
             rgb = self.rgb(gray, pred)

@@ -170,7 +170,10 @@ def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None
         return image * (1 - mask) + result * mask, {"hole_fraction": round(fraction, 4), **done}
     if task == "colorize":
         size = max(tile, CONTEXT_TILE)  # the network reads the luma of RGB input, gray or not
-        result = tiled(wrap(lambda x: net(x.to(device, dtype))), image, size, overlap=size // 4)
+        if getattr(net.config, "work_size", 0):  # it colours a shrunk copy itself: one pass, whole scene
+            result = wrap(lambda x: net(x.to(device, dtype)))(image[None])[0].float().cpu()
+        else:
+            result = tiled(wrap(lambda x: net(x.to(device, dtype))), image, size, overlap=size // 4)
         spread = float((image.max(0).values - image.min(0).values).mean()) if image.shape[0] == 3 else 0.0
         return result, {"input_colour_spread": round(spread, 4), **done}
     if task == "denoise":

@@ -1,4 +1,4 @@
-"""Output helpers shared by the ``darkroom`` command's modules: failure lines, their JSON, warnings."""
+"""Output helpers shared by the ``darkroom`` command's modules: failure lines, their JSON, warnings, numbers."""
 from __future__ import annotations
 
 import sys
@@ -25,3 +25,10 @@ def failure_json(failure: str) -> dict:
         return failure.to_json()
     path, _, error = str(failure).partition(": ")
     return {"path": path, "error": error}
+
+
+def number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number or 'auto', got {text!r}") from None
