@@ -7,6 +7,7 @@ For `digits` and `scenes` (32 px; scenes labelled by shape): train `simclr` (sma
 number of minutes with `darkroom train`, then classify the test split by its 20 nearest neighbours
 (cosine) in the train split, with the trained features, the untrained encoder's, and the pixels.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ def knn(train_x, train_y, test_x, test_y, k: int = 20) -> float:
 @torch.no_grad()
 def features(model, images: torch.Tensor) -> torch.Tensor:
     model.eval()
-    return torch.cat([model.features(images[i:i + 256]) for i in range(0, len(images), 256)])
+    return torch.cat([model.features(images[i : i + 256]) for i in range(0, len(images), 256)])
 
 
 def main() -> None:
@@ -58,19 +59,35 @@ def main() -> None:
         test_x, test_y = stack(spec + ",split=test", 1000)
         pixels = knn(train_x.flatten(1), train_y, test_x.flatten(1), test_y)
         model_values = {"width": "16", "levels": "3"}
-        values = {**model_values, "batch_size": "128", "schedule": "cosine", "warmup": "20",
-                  "checkpoint_every": "100000", "sample_every": "100000"}
+        values = {
+            **model_values,
+            "batch_size": "128",
+            "schedule": "cosine",
+            "warmup": "20",
+            "checkpoint_every": "100000",
+            "sample_every": "100000",
+        }
         torch.manual_seed(0)
         random = build_model("simclr", resolve_config("simclr", model_values, load_dataset(spec).info()))
         untrained = knn(features(random, train_x), train_y, features(random, test_x), test_y)
         with tempfile.TemporaryDirectory() as tmp:
             start = time.time()
-            info = run_training("simclr", spec, f"{tmp}/run", values, flags={"steps": 100000, "minutes": minutes},
-                                progress=False, print_fn=lambda *a: None)
+            info = run_training(
+                "simclr",
+                spec,
+                f"{tmp}/run",
+                values,
+                flags={"steps": 100000, "minutes": minutes},
+                progress=False,
+                print_fn=lambda *a: None,
+            )
             model, _ = load_run(f"{tmp}/run")
             trained = knn(features(model, train_x), train_y, features(model, test_x), test_y)
-        print(f"| {name} | {pixels:.3f} | {untrained:.3f} | {trained:.3f} | {info['step']} "
-              f"({time.time() - start:.0f} s) |", flush=True)
+        print(
+            f"| {name} | {pixels:.3f} | {untrained:.3f} | {trained:.3f} | {info['step']} "
+            f"({time.time() - start:.0f} s) |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

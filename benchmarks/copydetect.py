@@ -17,6 +17,7 @@ crops of the odd-numbered train photos; copydesc's background comes from the eve
 search versus the inverted file `darkroom index` uses above 20,000 references, and build and search times
 for 100,000 descriptors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,24 @@ from darkroom.data.base import to_tensor
 from darkroom.models.copydesc import VIEWS
 from darkroom.ops.copydetect import NPROBE, crowding, embed, load_descriptor, search_index
 
-FAMILIES = ["crop", "flip", "rot90", "rotate", "colour", "gray", "blur", "jpeg", "text", "emoji", "banner", "pad",
-            "mix", "chain of 3", "perspective (held out)", "pixelate (held out)"]
+FAMILIES = [
+    "crop",
+    "flip",
+    "rot90",
+    "rotate",
+    "colour",
+    "gray",
+    "blur",
+    "jpeg",
+    "text",
+    "emoji",
+    "banner",
+    "pad",
+    "mix",
+    "chain of 3",
+    "perspective (held out)",
+    "pixelate (held out)",
+]
 
 
 def _photo_source(split: str, scale: float = 0.25):
@@ -52,7 +69,7 @@ def regions(split: str, scale: float = 0.25) -> list[tuple[str, torch.Tensor]]:
         h, w = photo.shape[:2]
         for r in range(2):
             for c in range(3):
-                crop = photo[r * h // 2:(r + 1) * h // 2, c * w // 3:(c + 1) * w // 3]
+                crop = photo[r * h // 2 : (r + 1) * h // 2, c * w // 3 : (c + 1) * w // 3]
                 out.append((f"{key.split('/')[-1]}#{r}{c}", to_tensor(crop)))
     return out
 
@@ -77,6 +94,7 @@ def make_queries(refs, sources, rng, families):
 
 
 # ---- scorers: each maps (reference images, query images) -> (Q, R) similarity matrix -------------------
+
 
 def _u8(image: torch.Tensor) -> np.ndarray:
     return (image.permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
@@ -107,26 +125,31 @@ def pdq_scorer(dihedral: bool):
             s = _hamming_similarity(variants, ref_bits).max(0)[None]
             best = s if best is None else np.concatenate([best, s])
         return best
+
     return scores
 
 
 def thumbnail_scorer(refs, queries):
     def vec(images):
-        thumbs = torch.stack([F.interpolate(x.mean(0, keepdim=True)[None], size=(32, 32), mode="area")[0].flatten()
-                              for x in images])
+        thumbs = torch.stack(
+            [F.interpolate(x.mean(0, keepdim=True)[None], size=(32, 32), mode="area")[0].flatten() for x in images]
+        )
         thumbs = thumbs - thumbs.mean(1, keepdim=True)
         return F.normalize(thumbs, dim=1).numpy()
+
     return vec(queries) @ vec(refs).T
 
 
 def darkroom_scorer(net):
     """`darkroom trace`'s scores (cosine less the query's crowding); the last call's (reference, query)
     descriptors stay in ``scores.vectors``."""
+
     def scores(refs, queries):
-        ref_vecs = np.concatenate([embed(net, refs[i:i + 64]) for i in range(0, len(refs), 64)])
-        query_vecs = np.concatenate([embed(net, queries[i:i + 64]) for i in range(0, len(queries), 64)])
+        ref_vecs = np.concatenate([embed(net, refs[i : i + 64]) for i in range(0, len(refs), 64)])
+        query_vecs = np.concatenate([embed(net, queries[i : i + 64]) for i in range(0, len(queries), 64)])
         scores.vectors = ref_vecs, query_vecs
         return query_vecs @ ref_vecs.T - crowding(net, query_vecs)[:, None]
+
     return scores
 
 
@@ -145,7 +168,7 @@ def distractor_vectors(net, count: int, rng, half: int) -> np.ndarray:
             h, w = photo.shape[:2]
             ch, cw = int(h * rng.uniform(0.15, 0.7)), int(w * rng.uniform(0.15, 0.7))
             y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-            images.append(net.resize(to_tensor(photo[y:y + ch, x:x + cw])[None])[0])
+            images.append(net.resize(to_tensor(photo[y : y + ch, x : x + cw])[None])[0])
         out.append(embed(net, images))
     return np.concatenate(out)
 
@@ -172,29 +195,38 @@ def index_scale(net, refs, queries, truth, distractors: int, rng, n: int = 100_0
 
     faiss.omp_set_num_threads(torch.get_num_threads())
     dim = net.descriptor_dim
-    nlist = min(int(4 * n ** 0.5), (len(refs) + distractors) // 8)  # the cells of an n-reference index
+    nlist = min(int(4 * n**0.5), (len(refs) + distractors) // 8)  # the cells of an n-reference index
     base = np.concatenate([refs, distractor_vectors(net, distractors, rng, half=1)])  # true references come first
-    print(f"\n## Searching many references: the {len(refs)} references + {distractors:,} distractors (random crops "
-          f"of the odd-numbered train photos, which the background never saw), same queries; inverted file of "
-          f"{nlist} cells (as many as a {n:,}-reference index gets, at most one per 8 references), {NPROBE} "
-          f"visited per query\n")
+    print(
+        f"\n## Searching many references: the {len(refs)} references + {distractors:,} distractors (random crops "
+        f"of the odd-numbered train photos, which the background never saw), same queries; inverted file of "
+        f"{nlist} cells (as many as a {n:,}-reference index gets, at most one per 8 references), {NPROBE} "
+        f"visited per query\n"
+    )
     print("| search | uAP | accuracy@1 | top-1 as exact | ms / query |\n|---|---:|---:|---:|---:|")
     exact_rows = None
-    for label, make in (("exact (flat)", lambda: _flat(base)), ("inverted file", lambda: search_index(base, dim, nlist))):
+    for label, make in (
+        ("exact (flat)", lambda: _flat(base)),
+        ("inverted file", lambda: search_index(base, dim, nlist)),
+    ):
         scores, rows, ms = _timed_search(make(), queries)
         scores = scores - crowding(net, queries)[:, None]
         exact_rows = rows if exact_rows is None else exact_rows
         full = np.full((len(queries), len(base)), -np.inf, np.float32)
         np.put_along_axis(full, np.maximum(rows, 0), np.where(rows >= 0, scores, -np.inf), 1)
         m = evaluate(full, truth)
-        print(f"| {label} | {m['uAP']:.3f} | {m['acc@1']:.3f} | {(rows[:, 0] == exact_rows[:, 0]).mean():.3f} "
-              f"| {ms:.2f} |")
+        print(
+            f"| {label} | {m['uAP']:.3f} | {m['acc@1']:.3f} | {(rows[:, 0] == exact_rows[:, 0]).mean():.3f} "
+            f"| {ms:.2f} |"
+        )
     # 100k rows for timing: random unit vectors (balanced cells), and the real descriptors above each repeated
     # with noise (cells as unbalanced as real images make them)
     noise = rng.standard_normal((n, dim), dtype=np.float32)
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
-    sets = {"random unit vectors": unit(noise),
-            "real descriptors + noisy repeats": unit(base[np.arange(n) % len(base)] + 0.02 * noise)}
+    sets = {
+        "random unit vectors": unit(noise),
+        "real descriptors + noisy repeats": unit(base[np.arange(n) % len(base)] + 0.02 * noise),
+    }
     print(f"\n{n:,} {dim}-d descriptors, {torch.get_num_threads()} threads, top 10, one query at a time:\n")
     print("| descriptors | index | build s | ms / query |\n|---|---|---:|---:|")
     for label, data in sets.items():
@@ -213,6 +245,7 @@ def _flat(data: np.ndarray):
 
 
 # ---- metrics -------------------------------------------------------------------------------------------
+
 
 def evaluate(scores: np.ndarray, truth: np.ndarray, k: int = 10) -> dict:
     """micro AP over each query's top-k predictions, recall at 90 % precision, accuracy@1 of copies."""
@@ -250,7 +283,8 @@ def compare_views(net, val, families) -> None:
         for seed in seeds:
             rng = np.random.default_rng(seed)
             queries = make_queries(refs, val, rng, families) + [
-                (q, -1, f) for q, _, f in make_queries(others, val, rng, families)]
+                (q, -1, f) for q, _, f in make_queries(others, val, rng, families)
+            ]
             sets.append(([r for _, r in refs], [q for q, _, _ in queries], np.array([t for _, t, _ in queries])))
     combos = ["colour", "colour,gray", "colour,equalized", "colour,gray,equalized"]
     results = {c: [] for c in combos}
@@ -260,8 +294,9 @@ def compare_views(net, val, families) -> None:
             for images, key in ((refs, "r"), (queries, "q")):
                 batch = torch.stack([net.resize(x[None])[0] for x in images])
                 for view, fn in VIEWS.items():
-                    feats[key, view] = torch.cat([net.features(fn(batch[i:i + 64]))
-                                                  for i in range(0, len(batch), 64)]).numpy()
+                    feats[key, view] = torch.cat(
+                        [net.features(fn(batch[i : i + 64])) for i in range(0, len(batch), 64)]
+                    ).numpy()
             for combo in combos:
                 views = combo.split(",")
                 scores = sum(feats["q", v] @ feats["r", v].T for v in views) / len(views)
@@ -277,8 +312,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer photos and families")
     parser.add_argument("--model", default=None, help="copy descriptor (default: the shipped copydesc)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--distractors", type=int, default=None,
-                        help="distractors for the many-references section (default 20000, 2000 with --quick; 0: skip)")
+    parser.add_argument(
+        "--distractors",
+        type=int,
+        default=None,
+        help="distractors for the many-references section (default 20000, 2000 with --quick; 0: skip)",
+    )
     parser.add_argument("--views", action="store_true", help="only compare the descriptor's views on val photos")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -306,7 +345,8 @@ def main() -> None:
     net, name, _ = load_descriptor(args.model)
     cal_refs = val[: len(val) // 2]
     cal_queries = make_queries(cal_refs, val, rng, families) + [
-        (q, -1, f) for q, _, f in make_queries(val[len(val) // 2:], val, rng, families)]
+        (q, -1, f) for q, _, f in make_queries(val[len(val) // 2 :], val, rng, families)
+    ]
     cal_scores = darkroom_scorer(net)([r for _, r in cal_refs], [q for q, _, _ in cal_queries])
     threshold = calibrate(cal_scores, np.array([t for _, t, _ in cal_queries]))
 
@@ -322,9 +362,11 @@ def main() -> None:
     except ImportError:
         print("pdqhash not installed (pip install pdqhash): left out")
 
-    print(f"## Copy detection: {len(references)} references ({len(refs)} regions of {len(photos) - len(query_photos)} "
-          f"test photos + {len(val)} val distractors), {int((truth >= 0).sum())} copy queries, "
-          f"{int((truth < 0).sum())} non-copy queries\n")
+    print(
+        f"## Copy detection: {len(references)} references ({len(refs)} regions of {len(photos) - len(query_photos)} "
+        f"test photos + {len(val)} val distractors), {int((truth >= 0).sum())} copy queries, "
+        f"{int((truth < 0).sum())} non-copy queries\n"
+    )
     print("| method | uAP | recall @ 90 % precision | accuracy@1 | ms / image |\n|---|---:|---:|---:|---:|")
     per_family, all_scores = {}, {}
     for method, scorer in scorers.items():
@@ -335,8 +377,10 @@ def main() -> None:
         m = evaluate(scores, truth)
         print(f"| {method} | {m['uAP']:.3f} | {m['R@P90']:.3f} | {m['acc@1']:.3f} | {ms:.1f} |")
         top1 = scores.argmax(1)
-        per_family[method] = {f: float(np.mean([top1[i] == t for i, (_, t, g) in enumerate(queries)
-                                                if g == f and t >= 0])) for f in families}
+        per_family[method] = {
+            f: float(np.mean([top1[i] == t for i, (_, t, g) in enumerate(queries) if g == f and t >= 0]))
+            for f in families
+        }
     print("\naccuracy@1 of copy queries by transformation\n")
     methods = list(per_family)
     print("| transformation | " + " | ".join(methods) + " |\n|---|" + "---:|" * len(methods))
@@ -348,8 +392,10 @@ def main() -> None:
     precision = float(right[flagged].mean()) if flagged.any() else float("nan")
     recall = float((flagged & right & (truth >= 0)).sum() / (truth >= 0).sum())
     false_alarms = float((flagged & (truth < 0)).mean() / max((truth < 0).mean(), 1e-9))
-    print(f"\nis_copy threshold {threshold:.4f} (calibrated on {len(cal_queries)} val-photo queries for 90 % precision): "
-          f"here precision {precision:.3f}, recall {recall:.3f}, non-copies flagged {false_alarms:.3f}")
+    print(
+        f"\nis_copy threshold {threshold:.4f} (calibrated on {len(cal_queries)} val-photo queries for 90 % precision): "
+        f"here precision {precision:.3f}, recall {recall:.3f}, non-copies flagged {false_alarms:.3f}"
+    )
     if args.distractors:
         index_scale(net, *scorers[f"darkroom {name}"].vectors, truth, args.distractors, rng)
 

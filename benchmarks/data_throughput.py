@@ -5,6 +5,7 @@
 Prints markdown tables: images/s for scenes rendering, folder loading with JPEG decoding, each
 degradation; and step times of a tiny model (pure compute vs inside the trainer).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,12 @@ def machine() -> str:
 def bench_scenes(n: int) -> list[tuple[str, float]]:
     rows = []
     for size, objects in ((32, 1), (32, 2), (64, 1), (64, 2)):
-        rows.append((f"scenes render {size} px, {objects} object(s)",
-                     rate(lambda i: render(sample_params(np.random.default_rng([0, i]), size, objects)), n)))
+        rows.append(
+            (
+                f"scenes render {size} px, {objects} object(s)",
+                rate(lambda i: render(sample_params(np.random.default_rng([0, i]), size, objects)), n),
+            )
+        )
     data = load_dataset("scenes:size=32")
     rows.append(("scenes dataset item 32 px (render + caption + tensor)", rate(lambda i: data[i], n)))
     return rows
@@ -64,7 +69,7 @@ def bench_folder(n: int) -> list[tuple[str, float]]:
     try:
         photo = skimage_photo("astronaut")
         for i in range(n):
-            crop = photo[(i * 7) % 200:(i * 7) % 200 + 256, (i * 5) % 200:(i * 5) % 200 + 256]
+            crop = photo[(i * 7) % 200 : (i * 7) % 200 + 256, (i * 5) % 200 : (i * 5) % 200 + 256]
             Image.fromarray(crop).save(folder / f"{i:05d}.jpg", quality=90)
         data = load_dataset(f"folder:{folder},split=all,size=64")
         return [("folder: 256x256 JPEG decode + resize to 64", rate(lambda i: data[i % len(data)], n))]
@@ -92,7 +97,7 @@ def bench_degradations(n: int) -> list[tuple[str, float]]:
 def bench_loop(steps: int) -> list[tuple[str, float, float]]:
     """Seconds per step of a tiny autoencoder: pure compute on one batch, and inside the trainer."""
     tiny = {"width": "8", "latent_dim": "32", "batch_size": "32", "log_every": "10"}
-    flags = {"steps": steps, "checkpoint_every": 10 ** 6, "sample_every": 10 ** 6, "val_batches": 0}
+    flags = {"steps": steps, "checkpoint_every": 10**6, "sample_every": 10**6, "val_batches": 0}
     config = resolve_config("autoencoder", {"width": "8", "latent_dim": "32"}, {"channels": 3, "image_size": [32, 32]})
     torch.manual_seed(0)
     model = build_model("autoencoder", config)
@@ -113,7 +118,10 @@ def bench_loop(steps: int) -> list[tuple[str, float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         images = np.stack([(data[i]["image"].permute(1, 2, 0).numpy() * 255).astype(np.uint8) for i in range(512)])
         np.savez(Path(tmp) / "mem.npz", images=images)
-        for name, spec in (("in-memory npz", f"npz:{tmp}/mem.npz,split=all"), ("scenes rendered on the fly", "scenes:size=32")):
+        for name, spec in (
+            ("in-memory npz", f"npz:{tmp}/mem.npz,split=all"),
+            ("scenes rendered on the fly", "scenes:size=32"),
+        ):
             run = Path(tmp) / name.replace(" ", "_")
             run_training("autoencoder", spec, run, tiny, flags=flags, progress=False, print_fn=lambda *a: None)
             log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

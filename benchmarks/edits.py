@@ -16,6 +16,7 @@
    loss, seconds per image; for scenes also how often sceneparams reads the inverted image's shape as the
    true shape.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,20 +66,31 @@ def directions_table(run: str, n: int, strength: float, seed: int = 0) -> None:
     base = read_main_objects(judge, _decode(model, z, labels))
     found = [b for b in base if b]
     spread = {f: float(np.std([b[f] for b in found])) for f in CONTINUOUS}
-    print(f"\n## Directions in {run}: {n} latents, moved by -{strength} and +{strength} along each unit "
-          f"direction, read by sceneparams\n")
-    print(f"sceneparams finds an object in {len(found) / n:.1%} of the base samples; std over them: "
-          + ", ".join(f"{f} {spread[f]:.3f}" for f in CONTINUOUS) + "\n")
+    print(
+        f"\n## Directions in {run}: {n} latents, moved by -{strength} and +{strength} along each unit "
+        f"direction, read by sceneparams\n"
+    )
+    print(
+        f"sceneparams finds an object in {len(found) / n:.1%} of the base samples; std over them: "
+        + ", ".join(f"{f} {spread[f]:.3f}" for f in CONTINUOUS)
+        + "\n"
+    )
     rows = []
     for field in ("size", "x", "y", "rotation"):
         t = time.perf_counter()
         vector, accuracy = svm_direction(model, run, f"scene:{field}", n=2000, seed=seed)
-        rows.append((f"InterFaceGAN svm: {field} (svm acc {accuracy:.2f})", field if field != "rotation" else None,
-                     vector))
+        rows.append(
+            (f"InterFaceGAN svm: {field} (svm acc {accuracy:.2f})", field if field != "rotation" else None, vector)
+        )
         print(f"  svm {field}: {time.perf_counter() - t:.1f} s", flush=True)
     normals = {row[1]: row[2] for row in rows if row[1]}
-    rows.append(("InterFaceGAN svm: size, x and y kept (conditional)", "size",
-                 conditioned(normals["size"], [normals["x"], normals["y"]])))
+    rows.append(
+        (
+            "InterFaceGAN svm: size, x and y kept (conditional)",
+            "size",
+            conditioned(normals["size"], [normals["x"], normals["y"]]),
+        )
+    )
     for i, v in enumerate(sefa_directions(model, 3)[0]):
         rows.append((f"SeFa #{i + 1}", None, v))
     for i, v in enumerate(pca_directions(model, 3, seed=seed)[0]):
@@ -86,23 +98,32 @@ def directions_table(run: str, n: int, strength: float, seed: int = 0) -> None:
     g = torch.Generator().manual_seed(seed + 7)
     random_vector = torch.randn(model.config.latent_dim, generator=g)
     rows.append(("random direction", None, random_vector / random_vector.norm()))
-    print("| direction | target signed | size | x | y | rotation | shape changed | colour changed | background changed |")
+    print(
+        "| direction | target signed | size | x | y | rotation | shape changed | colour changed | background changed |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, target, v in rows:
         minus = read_main_objects(judge, _decode(model, z - strength * v, labels))
         plus = read_main_objects(judge, _decode(model, z + strength * v, labels))
         _print_row(name, effects(minus, plus, spread, target))
     other, other_labels = latents(model, n, seed + 2)
-    _print_row("two unrelated samples (ceiling)", effects(base, read_main_objects(judge, _decode(model, other, other_labels)),
-                                                           spread, None))
-    print("\nsize, x, y: mean |change| in standard deviations; rotation: mean |change| / symmetry period "
-          "(unrelated: 0.25); the rest: share of pairs.")
+    _print_row(
+        "two unrelated samples (ceiling)",
+        effects(base, read_main_objects(judge, _decode(model, other, other_labels)), spread, None),
+    )
+    print(
+        "\nsize, x, y: mean |change| in standard deviations; rotation: mean |change| / symmetry period "
+        "(unrelated: 0.25); the rest: share of pairs."
+    )
 
 
 def _print_row(name: str, row: dict) -> None:
     signed = f"{row['signed']:+.2f}" if "signed" in row else ""
-    print(f"| {name} | {signed} | {row['size']:.2f} | {row['x']:.2f} | {row['y']:.2f} | {row['rotation']:.2f} | "
-          f"{row['shape']:.0%} | {row['color_name']:.0%} | {row['background']:.0%} |", flush=True)
+    print(
+        f"| {name} | {signed} | {row['size']:.2f} | {row['x']:.2f} | {row['y']:.2f} | {row['rotation']:.2f} | "
+        f"{row['shape']:.0%} | {row['color_name']:.0%} | {row['background']:.0%} |",
+        flush=True,
+    )
 
 
 def _available(run: str) -> bool:
@@ -121,11 +142,16 @@ def inversion_table(runs: dict, n: int, steps: int) -> None:
     for spec, (run, encoder) in runs.items():
         data = load_dataset(spec)
         picks = [data[i] for i in range(0, len(data), max(1, len(data) // n))[:n]]
-        settings = [("random best of 256", None, 0, 0.1), ("random best of 256", None, steps, 0.0),
-                    ("random best of 256", None, steps, 0.1)]
+        settings = [
+            ("random best of 256", None, 0, 0.1),
+            ("random best of 256", None, steps, 0.0),
+            ("random best of 256", None, steps, 0.1),
+        ]
         if encoder and not _available(encoder):
-            print(f"| {run} | encoder {encoder}: not found (train one with `darkroom train latentenc`), skipped "
-                  "| | | | | |")
+            print(
+                f"| {run} | encoder {encoder}: not found (train one with `darkroom train latentenc`), skipped "
+                "| | | | | |"
+            )
         elif encoder:
             settings += [(f"encoder {encoder}", encoder, 0, 0.1), (f"encoder {encoder}", encoder, steps, 0.1)]
         for start, enc, k, weight in settings:
@@ -138,8 +164,11 @@ def inversion_table(runs: dict, n: int, steps: int) -> None:
                 reads = read_main_objects(judge, inverted)
                 truth = [s["params"]["objects"][0]["shape"] for s in picks]
                 kept = f"{np.mean([r is not None and r['shape'] == t for r, t in zip(reads, truth)]):.0%}"
-            print(f"| {run} | {start} | {k} | {'yes' if weight else 'no'} | "
-                  f"{np.mean([f.psnr for f in found]):.2f} | {seconds:.2f} | {kept} |", flush=True)
+            print(
+                f"| {run} | {start} | {k} | {'yes' if weight else 'no'} | "
+                f"{np.mean([f.psnr for f in found]):.2f} | {seconds:.2f} | {kept} |",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -157,9 +186,14 @@ def main() -> None:
     if args.part in ("all", "directions"):
         directions_table(args.run, n, args.strength)
     if args.part in ("all", "inversion"):
-        inversion_table({"scenes:size=32,split=test": (args.run, args.encoder),
-                     "digits:size=32,split=test": (args.digits, args.digits_encoder)},
-                    n=10 if args.quick else 50, steps=200)
+        inversion_table(
+            {
+                "scenes:size=32,split=test": (args.run, args.encoder),
+                "digits:size=32,split=test": (args.digits, args.digits_encoder),
+            },
+            n=10 if args.quick else 50,
+            steps=200,
+        )
 
 
 if __name__ == "__main__":

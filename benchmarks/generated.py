@@ -17,6 +17,7 @@ shipped detector, its JPEG expert (which `darkroom inspect` uses on JPEG files) 
 test photos at their own size, whose real crops keep the JPEG traces of the files, as they are and (for the
 JPEG expert) recompressed, so that their real crops are compressed twice.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,9 @@ def spectra(images: np.ndarray) -> np.ndarray:
     """Durall profiles of the centre CROP px (training images may be larger than the test crops; the
     profile's resolution follows the image size, so the baseline sees test-sized crops throughout)."""
     top, left = (images.shape[1] - CROP) // 2, (images.shape[2] - CROP) // 2
-    return np.stack([spectrum_profile(x[top:top + CROP, left:left + CROP].astype(np.float32) / 255, bins=32)
-                     for x in images])
+    return np.stack(
+        [spectrum_profile(x[top : top + CROP, left : left + CROP].astype(np.float32) / 255, bins=32) for x in images]
+    )
 
 
 def spectral_detector(train_spectra, train_labels, holdout: int):
@@ -87,7 +89,7 @@ def network_probs(model, images: np.ndarray, tta: bool = False) -> np.ndarray:
     if tta:
         model.config = dataclasses.replace(model.config, tta=True)
     x = as_tensor(images)
-    return model.probability(torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)])).numpy()
+    return model.probability(torch.cat([model(x[i : i + 256]) for i in range(0, len(x), 256)])).numpy()
 
 
 def scores(probs, labels, family):
@@ -102,42 +104,59 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", default="runs", help="folder with the leave-one-family-out runs")
     parser.add_argument("--model", default="gendetect", help="shipped name or run folder (all families)")
-    parser.add_argument("--lofo", default=LOFO_PREFIX, help="leave-one-family-out runs: RUNS/PREFIX + FAMILY; "
-                        "several prefixes, comma-separated (one per seed): their mean, and each run's AP")
+    parser.add_argument(
+        "--lofo",
+        default=LOFO_PREFIX,
+        help="leave-one-family-out runs: RUNS/PREFIX + FAMILY; "
+        "several prefixes, comma-separated (one per seed): their mean, and each run's AP",
+    )
     parser.add_argument("--jpeg-model", default=JPEG_EXPERT, help="the JPEG expert (shipped name or run folder)")
-    parser.add_argument("--tta", action="store_true", help="every network scores a crop by its mean logit over "
-                        "the 8 flips and quarter turns (test-time augmentation; a card with tta = true does so "
-                        "anyway)")
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="every network scores a crop by its mean logit over "
+        "the 8 flips and quarter turns (test-time augmentation; a card with tta = true does so "
+        "anyway)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     run(args.model, Path(args.runs), args.quick, args.lofo, args.jpeg_model, args.tta)
 
 
-def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX,
-        jpeg_model: str = JPEG_EXPERT, tta: bool = False) -> None:
+def run(
+    model_name: str,
+    runs: Path,
+    quick: bool,
+    lofo_prefix: str = LOFO_PREFIX,
+    jpeg_model: str = JPEG_EXPERT,
+    tta: bool = False,
+) -> None:
     t0 = time.time()
     probs_of = partial(network_probs, tta=tta)
     model, info = load_run(model_name)
     spec = parse_spec(info["data"]) if info.get("data") else None
     train_set = spec.path if spec is not None and spec.source == "npz" else TRAIN_SET
     if not Path(train_set).is_file():
-        print(f"\n(generated-image detection skipped: no {train_set}; scripts/make_generated_set.py writes it)")
+        print(f"\n(generated-image detection skipped: no {train_set}; experiments/make_generated_set.py writes it)")
         return
     images, labels = test_set(quick)
     with np.load(train_set, allow_pickle=False) as data:
         train_images, train_labels = data["images"], data["labels"]
     train_spectra, test_spectra = spectra(train_images), spectra(images)
     counts = np.bincount(labels, minlength=len(FAMILIES) + 1)
-    print(f"\n## Generated-image detection on held-out photos\n\n{counts[0]} real 64 px crops and "
-          + ", ".join(f"{counts[k + 1]} {f}" for k, f in enumerate(FAMILIES))
-          + f"; spectral baseline fitted on the {len(train_labels)} training crops of {train_set} "
-          f"({train_images.shape[1]} px; centre {CROP} px)"
-          + ("; every network scores a crop by its mean logit over its 8 flips and quarter turns (--tta)"
-             if tta else ""))
+    print(
+        f"\n## Generated-image detection on held-out photos\n\n{counts[0]} real 64 px crops and "
+        + ", ".join(f"{counts[k + 1]} {f}" for k, f in enumerate(FAMILIES))
+        + f"; spectral baseline fitted on the {len(train_labels)} training crops of {train_set} "
+        f"({train_images.shape[1]} px; centre {CROP} px)"
+        + ("; every network scores a crop by its mean logit over its 8 flips and quarter turns (--tta)" if tta else "")
+    )
     seen_spectral = spectral_detector(train_spectra, train_labels, 0)
     seen_net, seen_spec = probs_of(model, images), seen_spectral(test_spectra)
-    print("\n| family | held out of training | darkroom AP | darkroom acc@0.5 | spectral AP | spectral acc@0.5 |"
-          "\n|---|---|---:|---:|---:|---:|")
+    print(
+        "\n| family | held out of training | darkroom AP | darkroom acc@0.5 | spectral AP | spectral acc@0.5 |"
+        "\n|---|---|---:|---:|---:|---:|"
+    )
     rows = {"seen": [], "left out": []}
     prefixes, per_run = lofo_prefix.split(","), {}
     for k, family in enumerate(FAMILIES, start=1):
@@ -159,15 +178,22 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
     if len(prefixes) > 1 and per_run:
         print(f"\nLeft-out rows above: the mean over the runs of {len(prefixes)} prefixes (seeds); each run's AP:\n")
         for family, aps in per_run.items():
-            print(f"- {family}: " + ", ".join(f"{name} {ap:.3f}" for name, ap in aps.items())
-                  + f" (spread {max(aps.values()) - min(aps.values()):.3f})")
+            print(
+                f"- {family}: "
+                + ", ".join(f"{name} {ap:.3f}" for name, ap in aps.items())
+                + f" (spread {max(aps.values()) - min(aps.values()):.3f})"
+            )
     real = labels == 0
-    print(f"\nReal crops called generated at 0.5: darkroom {float((seen_net[real] > 0.5).mean()):.3f}, "
-          f"spectral {float((seen_spec[real] > 0.5).mean()):.3f}")
+    print(
+        f"\nReal crops called generated at 0.5: darkroom {float((seen_net[real] > 0.5).mean()):.3f}, "
+        f"spectral {float((seen_spec[real] > 0.5).mean()):.3f}"
+    )
     blurred = {sigma: probs_of(model, degraded(images[real], degrade.gaussian_blur, sigma)) for sigma in BLURS}
-    print("Real crops called generated by darkroom after a Gaussian blur of sigma "
-          + ", ".join(f"{sigma:g}: {float((p > 0.5).mean()):.3f}" for sigma, p in blurred.items())
-          + " (soft photos must not read as network-made)")
+    print(
+        "Real crops called generated by darkroom after a Gaussian blur of sigma "
+        + ", ".join(f"{sigma:g}: {float((p > 0.5).mean()):.3f}" for sigma, p in blurred.items())
+        + " (soft photos must not read as network-made)"
+    )
     experts = {"gendetect": model}
     try:
         experts["JPEG expert"], _ = load_run(jpeg_model)
@@ -177,24 +203,40 @@ def run(model_name: str, runs: Path, quick: bool, lofo_prefix: str = LOFO_PREFIX
         squeezed = degraded(images, degrade.jpeg, quality)
         probs = {name: probs_of(expert, squeezed) for name, expert in experts.items()}
         probs["spectral"] = seen_spectral(spectra(squeezed))
-        family_table(f"The same test crops, every one (real or generated) recompressed as JPEG q{quality}; "
-                     "detectors trained on every family", f"Recompressed (q{quality}) real", probs, labels)
+        family_table(
+            f"The same test crops, every one (real or generated) recompressed as JPEG q{quality}; "
+            "detectors trained on every family",
+            f"Recompressed (q{quality}) real",
+            probs,
+            labels,
+        )
     # The photos at their own size: most are JPEG files, so the real crops keep their JPEG traces, which
     # halving wipes out and a network's output lacks (`inspect` sends JPEG files to the JPEG expert).
     if os.path.isdir(BACKGROUNDS):
         images, labels = test_set(quick, scale=1)
         probs = {"gendetect": probs_of(model, images), "spectral": seen_spectral(spectra(images))}
-        family_table("The test photos at their own size (real crops keep the JPEG traces of the files), "
-                     f"{np.sum(labels == 0)} real crops", "Own-size real", probs, labels)
+        family_table(
+            "The test photos at their own size (real crops keep the JPEG traces of the files), "
+            f"{np.sum(labels == 0)} real crops",
+            "Own-size real",
+            probs,
+            labels,
+        )
         if "JPEG expert" in experts:  # its real training crops were compressed twice: does twice read as a photo?
             probs = {f"q{q}": probs_of(experts["JPEG expert"], degraded(images, degrade.jpeg, q)) for q in JPEGS}
-            family_table("The JPEG expert on those own-size crops recompressed (real crops now compressed twice, "
-                         "generated ones once)", "Own-size recompressed real", probs, labels)
+            family_table(
+                "The JPEG expert on those own-size crops recompressed (real crops now compressed twice, "
+                "generated ones once)",
+                "Own-size recompressed real",
+                probs,
+                labels,
+            )
     print(f"\ngenerated: {time.time() - t0:.0f} s")
 
 
-def left_out(runs: Path, prefixes: list[str], k: int, images, labels,
-             tta: bool = False) -> tuple[np.ndarray | None, dict]:
+def left_out(
+    runs: Path, prefixes: list[str], k: int, images, labels, tta: bool = False
+) -> tuple[np.ndarray | None, dict]:
     """Family k's scores by the runs RUNS/PREFIX + family that exist, one per prefix (seed): their mean
     (AP, accuracy at 0.5), or None when there is none, and each run's AP by its folder name."""
     family, each, found = FAMILIES[k - 1], [], {}
@@ -212,16 +254,22 @@ def left_out(runs: Path, prefixes: list[str], k: int, images, labels,
 
 def family_table(title: str, real_name: str, probs: dict, labels) -> None:
     """AP and accuracy at 0.5 per family for each detector's probabilities, then the real crops' false alarms."""
-    print(f"\n{title}:\n\n| family | " + " | ".join(f"{n} AP | {n} acc@0.5" for n in probs)
-          + " |\n|---|" + "---:|---:|" * len(probs))
+    print(
+        f"\n{title}:\n\n| family | "
+        + " | ".join(f"{n} AP | {n} acc@0.5" for n in probs)
+        + " |\n|---|"
+        + "---:|---:|" * len(probs)
+    )
     rows = []
     for k, family in enumerate(FAMILIES, start=1):
         rows.append([v for p in probs.values() for v in scores(p, labels, k)])
         print(f"| {family} | " + " | ".join(f"{v:.3f}" for v in rows[-1]) + " |")
     print("| mean | " + " | ".join(f"{v:.3f}" for v in np.mean(rows, axis=0)) + " |")
     real = labels == 0
-    print(f"\n{real_name} crops called generated at 0.5: "
-          + ", ".join(f"{n} {float((p[real] > 0.5).mean()):.3f}" for n, p in probs.items()))
+    print(
+        f"\n{real_name} crops called generated at 0.5: "
+        + ", ".join(f"{n} {float((p[real] > 0.5).mean()):.3f}" for n, p in probs.items())
+    )
 
 
 if __name__ == "__main__":

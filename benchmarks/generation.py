@@ -21,6 +21,7 @@ also trains on), in the feature space of darkroom's shipped `features-digits` / 
 ``--grids DIR`` also writes 64 samples of each run as
 DIR/generation-DATA-RUN.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,9 @@ def reference_dcgan(minutes: float, images: torch.Tensor, seed: int = 0, batch_s
     while time.perf_counter() - start < minutes * 60:
         real = data[torch.randint(len(data), (batch_size,))]
         fake = G(torch.randn(batch_size, 100))
-        loss_d = (F.binary_cross_entropy_with_logits(D(real), torch.ones(batch_size))
-                  + F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(batch_size)))
+        loss_d = F.binary_cross_entropy_with_logits(
+            D(real), torch.ones(batch_size)
+        ) + F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(batch_size))
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
@@ -69,9 +71,16 @@ def reference_dcgan(minutes: float, images: torch.Tensor, seed: int = 0, batch_s
 
 def darkroom_run(model: str, spec: str, minutes: float, out: Path, config_file=None):
     start = time.perf_counter()
-    info = run_training(model, spec, out, {"checkpoint_every": "100000", "sample_every": "100000"}, config_file,
-                        flags={"steps": 10 ** 7, "minutes": minutes, "seed": 0}, progress=False,
-                        print_fn=lambda *a: None)
+    info = run_training(
+        model,
+        spec,
+        out,
+        {"checkpoint_every": "100000", "sample_every": "100000"},
+        config_file,
+        flags={"steps": 10**7, "minutes": minutes, "seed": 0},
+        progress=False,
+        print_fn=lambda *a: None,
+    )
     seconds = time.perf_counter() - start
     generator, _ = load_run(out)
     batch = info["train_config"]["batch_size"]
@@ -92,14 +101,22 @@ def notmnist(folder: Path, tmp: Path, extractor: str | None):
     spec = f"npz:{tmp / 'train.npz'},split=all,size=32"
     if extractor is None:
         extractor = tmp / "features"
-        run_training("classifier", spec, extractor, {"width": "32", "log_every": "100"}, flags={"steps": 800, "seed": 0},
-                     progress=False, print_fn=lambda *a: None)
+        run_training(
+            "classifier",
+            spec,
+            extractor,
+            {"width": "32", "log_every": "100"},
+            flags={"steps": 800, "seed": 0},
+            progress=False,
+            print_fn=lambda *a: None,
+        )
     net, card = load_run(extractor)
     card = {**card, "name": f"classifier trained on the 8,000 training glyphs ({card['step']} steps)"}
 
     def stacked(data_spec: str) -> torch.Tensor:  # read at 32 px by the data layer, as the runs read them
         data = load_dataset(data_spec)
         return torch.stack([data[i]["image"] for i in range(len(data))])
+
     return spec, stacked(spec), stacked(f"npz:{tmp / 'reference.npz'},split=all,size=32"), net, card
 
 
@@ -110,8 +127,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", choices=("digits", "scenes", "notmnist"), default="digits")
     parser.add_argument("--notmnist", default="../shared/notmnist", help="folder of notMNIST's IDX files")
-    parser.add_argument("--extractor", help="notmnist: a classifier run for the feature space (default: "
-                        "trained in this run on the 8,000 training glyphs)")
+    parser.add_argument(
+        "--extractor",
+        help="notmnist: a classifier run for the feature space (default: "
+        "trained in this run on the 8,000 training glyphs)",
+    )
     parser.add_argument("--grids", help="folder for a sample grid of each run")
     parser.add_argument("--gan-config", help="a TOML config for the stable run (its settings; the budget stays)")
     args = parser.parse_args()
@@ -130,32 +150,51 @@ def main() -> None:
             reference = "train split"
         n_fake = len(real) if args.data == "notmnist" else 1000
         G, steps, rate = reference_dcgan(minutes, train)
-        fake = torch.cat([(G(torch.randn(250, 100, generator=torch.Generator().manual_seed(k))) + 1) / 2
-                          for k in range(-(-n_fake // 250))]).detach()[:n_fake]
+        fake = torch.cat(
+            [
+                (G(torch.randn(250, 100, generator=torch.Generator().manual_seed(k))) + 1) / 2
+                for k in range(-(-n_fake // 250))
+            ]
+        ).detach()[:n_fake]
         rows.append(("reference DCGAN loop (textbook, in the benchmark)", steps, rate, fake))
         stable = f"darkroom train gan --config {args.gan_config}" if args.gan_config else "darkroom train gan (stable)"
-        for model, label, config_file in (("dcgan", "darkroom train dcgan (same recipe)", None),
-                                          ("gan", stable, args.gan_config)):
+        for model, label, config_file in (
+            ("dcgan", "darkroom train dcgan (same recipe)", None),
+            ("gan", stable, args.gan_config),
+        ):
             generator, steps, rate = darkroom_run(model, spec, minutes, Path(tmp) / model, config_file)
-            fake = torch.cat([generator.sample(min(500, n_fake - i), generator=torch.Generator().manual_seed(i))
-                              for i in range(0, n_fake, 500)])
+            fake = torch.cat(
+                [
+                    generator.sample(min(500, n_fake - i), generator=torch.Generator().manual_seed(i))
+                    for i in range(0, n_fake, 500)
+                ]
+            )
             rows.append((label, steps, rate, fake))
     print(f"## Generation on {args.data}, 32 px, {minutes:g} min per run, {args.threads} thread(s)\n")
-    print(f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}; "
-          f"features: {card['name']} (sha256 {str(card.get('sha256'))[:12]}), {len(real)} real ({reference}), "
-          f"{n_fake} samples\n")
-    print("| run | steps | train images/s | FID | KID x1000 | precision | recall | label TV |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}; "
+        f"features: {card['name']} (sha256 {str(card.get('sha256'))[:12]}), {len(real)} real ({reference}), "
+        f"{n_fake} samples\n"
+    )
+    print(
+        "| run | steps | train images/s | FID | KID x1000 | precision | recall | label TV |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for (label, steps, rate, fake), name in zip(rows, ("reference", "dcgan", "gan")):
         if args.grids:
-            write_image(Path(args.grids) / f"generation-{args.data}-{name}.png", grid(fake[:64]),
-                        provenance={"benchmark": "generation", "run": label, "minutes": minutes})
+            write_image(
+                Path(args.grids) / f"generation-{args.data}-{name}.png",
+                grid(fake[:64]),
+                provenance={"benchmark": "generation", "run": label, "minutes": minutes},
+            )
         fid = gm.fid(real, fake, extractor)
         kid_mean, kid_std = gm.kid(real, fake, extractor)
         precision, recall = gm.precision_recall(real, fake, extractor)
         coverage, _, _ = gm.label_total_variation(real, fake, extractor, extractor.config.num_classes)
-        print(f"| {label} | {steps} | {rate:.0f} | {fid:.2f} | {kid_mean * 1000:.1f} +- {kid_std * 1000:.1f} | "
-              f"{precision:.2f} | {recall:.2f} | {coverage:.3f} |")
+        print(
+            f"| {label} | {steps} | {rate:.0f} | {fid:.2f} | {kid_mean * 1000:.1f} +- {kid_std * 1000:.1f} | "
+            f"{precision:.2f} | {recall:.2f} | {coverage:.3f} |"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\ntotal {time.time() - t0:.0f} s, peak memory {peak:.0f} MB")
 

@@ -16,6 +16,7 @@ take ~20 minutes on 2 cores), then one parser per fold (5 folds, ~15 minutes; --
 Prints per-sample accuracy and each held-out member's majority answer, beside a Durall spectrum + logistic
 regression fitted on the same members (chance: 25 %).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,32 @@ from parsing import fit_lr, spectra  # noqa: E402  (the Durall peer of bench par
 
 LOSSES = HYPERPARAMS["loss"][:4]
 LOSS_HEAD = list(HYPERPARAMS).index("loss")
-ARCHS = {"A": {"upsample": "transposed", "norm": "batch", "activation": "relu"},
-         "B": {"upsample": "nearest", "norm": "none", "activation": "lrelu"}}
+ARCHS = {
+    "A": {"upsample": "transposed", "norm": "batch", "activation": "relu"},
+    "B": {"upsample": "nearest", "norm": "none", "activation": "lrelu"},
+}
 SEEDS = (101, 202, 303, 404)
 
 
 def members(archs: str = "AB", seeds: int = 3) -> list[dict]:
-    return [{"name": f"{arch}-{loss}-{seed}", "model": "gan", "loss": loss, "latent_dim": 64, "width": 16,
-             "data": "scenes", "seed": seed, "heldout": True, "arch": arch, **settings}
-            for arch, settings in ARCHS.items() if arch in archs for loss in LOSSES for seed in SEEDS[:seeds]]
+    return [
+        {
+            "name": f"{arch}-{loss}-{seed}",
+            "model": "gan",
+            "loss": loss,
+            "latent_dim": 64,
+            "width": 16,
+            "data": "scenes",
+            "seed": seed,
+            "heldout": True,
+            "arch": arch,
+            **settings,
+        }
+        for arch, settings in ARCHS.items()
+        if arch in archs
+        for loss in LOSSES
+        for seed in SEEDS[:seeds]
+    ]
 
 
 def trained_steps(out: Path, m: dict) -> int:
@@ -53,11 +71,14 @@ def trained_steps(out: Path, m: dict) -> int:
 
 def build(out: Path, ms: list[dict], steps: int, jobs: int) -> None:
     from darkroom.ops.zoo import build_member
+
     todo = [m for m in ms if not all((out / m["name"] / f).is_file() for f in ("samples.npz", "card.json"))]
     other = [m["name"] for m in ms if m not in todo and trained_steps(out, m) != steps]
     if other:
-        raise SystemExit(f"{out} holds members trained for other than {steps} steps ({', '.join(other[:3])}); "
-                         f"pass their --member-steps or another --out")
+        raise SystemExit(
+            f"{out} holds members trained for other than {steps} steps ({', '.join(other[:3])}); "
+            f"pass their --member-steps or another --out"
+        )
     print(f"{len(todo)} of {len(ms)} members to train, {steps} steps each", flush=True)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as pool:
@@ -79,9 +100,11 @@ def load(out: Path, ms: list[dict], split: str) -> tuple[torch.Tensor, np.ndarra
 
 def train_parser(images: torch.Tensor, labels: np.ndarray, steps: int, seed: int = 0):
     from darkroom.models.modelparse import ModelParseConfig, ModelParser
+
     torch.manual_seed(seed)
-    model = ModelParser(ModelParseConfig(channels=3, image_size=32, num_classes=2, width=16, stages=3,
-                                         inputs="srm+npr"))
+    model = ModelParser(
+        ModelParseConfig(channels=3, image_size=32, num_classes=2, width=16, stages=3, inputs="srm+npr")
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=max(0.05, 2 / steps))
     target = torch.full((len(labels), len(HYPERPARAMS)), -1, dtype=torch.long)
@@ -105,39 +128,56 @@ def fold(out: str, train_ms: list[dict], test_ms: list[dict], steps: int) -> dic
     t0 = time.time()
     model, train_acc = train_parser(x, y, steps)
     with torch.no_grad():
-        pred = np.concatenate([model(tx[i:i + 512])["loss"][:, :4].argmax(1).numpy()
-                               for i in range(0, len(tx), 512)])
+        pred = np.concatenate([model(tx[i : i + 512])["loss"][:, :4].argmax(1).numpy() for i in range(0, len(tx), 512)])
     spec_pred = fit_lr(spectra(x), y)(spectra(tx)).argmax(1)
     majority = {n: np.bincount(pred[[k == n for k in names]], minlength=4).argmax() for n in dict.fromkeys(names)}
-    return {"parser": float((pred == ty).mean()), "spectrum": float((spec_pred == ty).mean()),
-            "train_acc": train_acc, "minutes": (time.time() - t0) / 60,
-            "members_right": sum(LOSSES[v] == n.split("-")[1] for n, v in majority.items()),
-            "members": len(majority), "misread": [f"{n} as {LOSSES[v]}" for n, v in majority.items()
-                                                  if LOSSES[v] != n.split("-")[1]]}
+    return {
+        "parser": float((pred == ty).mean()),
+        "spectrum": float((spec_pred == ty).mean()),
+        "train_acc": train_acc,
+        "minutes": (time.time() - t0) / 60,
+        "members_right": sum(LOSSES[v] == n.split("-")[1] for n, v in majority.items()),
+        "members": len(majority),
+        "misread": [f"{n} as {LOSSES[v]}" for n, v in majority.items() if LOSSES[v] != n.split("-")[1]],
+    }
 
 
 def probe(out: Path, ms: list[dict], steps: int, jobs: int) -> None:
     seeds, archs = sorted({m["seed"] for m in ms}), sorted({m["arch"] for m in ms})
-    folds = {f"within, seed {s} left out": ([m for m in ms if m["seed"] != s], [m for m in ms if m["seed"] == s])
-             for s in seeds}
+    folds = {
+        f"within, seed {s} left out": ([m for m in ms if m["seed"] != s], [m for m in ms if m["seed"] == s])
+        for s in seeds
+    }
     if len(archs) == 2:
-        folds.update({f"across, trained on {a}, tested on {b}": ([m for m in ms if m["arch"] == a],
-                                                               [m for m in ms if m["arch"] == b])
-                      for a, b in (archs, archs[::-1])})
+        folds.update(
+            {
+                f"across, trained on {a}, tested on {b}": (
+                    [m for m in ms if m["arch"] == a],
+                    [m for m in ms if m["arch"] == b],
+                )
+                for a, b in (archs, archs[::-1])
+            }
+        )
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         futures = {name: pool.submit(fold, str(out), tr, te, steps) for name, (tr, te) in folds.items()}
         results = {name: f.result() for name, f in futures.items()}
     member_steps = trained_steps(out, ms[0])
-    print(f"\nLoss of GANs that differ only in loss and seed ({out}); "
-          f"{'; '.join(f'{a} = {ARCHS[a]}' for a in archs)}; latent 64, width 16, scenes, {member_steps}-step "
-          f"members; parser: {steps} steps, batch 128. Chance 25 %.\n")
-    print("| held out | parser, per sample | members right (majority) | Durall spectrum + LR | last training batch "
-          "| minutes |")
+    print(
+        f"\nLoss of GANs that differ only in loss and seed ({out}); "
+        f"{'; '.join(f'{a} = {ARCHS[a]}' for a in archs)}; latent 64, width 16, scenes, {member_steps}-step "
+        f"members; parser: {steps} steps, batch 128. Chance 25 %.\n"
+    )
+    print(
+        "| held out | parser, per sample | members right (majority) | Durall spectrum + LR | last training batch "
+        "| minutes |"
+    )
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['parser']:.1%} | {r['members_right']} of {r['members']} | {r['spectrum']:.1%} "
-              f"| {r['train_acc']:.1%} | {r['minutes']:.1f} |")
+        print(
+            f"| {name} | {r['parser']:.1%} | {r['members_right']} of {r['members']} | {r['spectrum']:.1%} "
+            f"| {r['train_acc']:.1%} | {r['minutes']:.1f} |"
+        )
     for name, r in results.items():
         print(f"{name}: misread {', '.join(r['misread']) or 'none'}")
 

@@ -18,6 +18,7 @@ the same training samples, and chance / the majority class of the known members.
 5. When the runs of configs/modelparse-{supervised,combined,supcon,pretrained}.toml exist (``--compare``
    for this table alone): supervised vs contrastive-pretrained vs combined feature learning.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,7 @@ def arrays(dataset, limit=None):
 def parser_probs(model, images):
     out = {}
     for i in range(0, len(images), 256):
-        for name, p in model.predict(images[i:i + 256]).items():
+        for name, p in model.predict(images[i : i + 256]).items():
             out.setdefault(name, []).append(p.numpy())
     return {name: np.concatenate(parts) for name, parts in out.items()}
 
@@ -71,6 +72,7 @@ def fit_lr(features, y):
         p = np.zeros((len(f), int(y.max()) + 1))
         p[:, lr.classes_] = lr.predict_proba(scaler.transform(f))
         return p
+
     return probs
 
 
@@ -89,15 +91,19 @@ def run(zoo: Path, model_name: str = "modelparse", quick: bool = False) -> None:
     t0 = time.time()
     model, info = load_run(model_name)
     if not fits_zoo(model):
-        sys.exit(f"{model_name} was trained on a zoo of {model.config.num_classes - 1} known members; this "
-                 f"darkroom's zoo has {len(ATTRIBUTION) - 1}: retrain it (configs/modelparse.toml)")
+        sys.exit(
+            f"{model_name} was trained on a zoo of {model.config.num_classes - 1} known members; this "
+            f"darkroom's zoo has {len(ATTRIBUTION) - 1}: retrain it (configs/modelparse.toml)"
+        )
     train = arrays(load_dataset(f"zoo:{zoo}"), 3000 if quick else 12000)
     known = arrays(load_dataset(f"zoo:{zoo},split=test"), 1000 if quick else None)
     held = arrays(load_dataset(f"zoo:{zoo},members=heldout,split=test"), 600 if quick else None)
-    print(f"## Model parsing and attribution\n\nZoo {zoo}: {len(ATTRIBUTION) - 1} known members + real images, "
-          f"{len(set(held[3]))} held-out members; parser `{model_name}` (trained on {info.get('data', '?')}); "
-          f"spectral baseline fitted on {len(train[0])} training samples; test: {len(known[0])} known, "
-          f"{len(held[0])} held-out samples")
+    print(
+        f"## Model parsing and attribution\n\nZoo {zoo}: {len(ATTRIBUTION) - 1} known members + real images, "
+        f"{len(set(held[3]))} held-out members; parser `{model_name}` (trained on {info.get('data', '?')}); "
+        f"spectral baseline fitted on {len(train[0])} training samples; test: {len(known[0])} known, "
+        f"{len(held[0])} held-out samples"
+    )
     p_known, p_held = parser_probs(model, known[0]), parser_probs(model, held[0])
     s_train, s_known, s_held = spectra(train[0]), spectra(known[0]), spectra(held[0])
     spectral_attr = fit_lr(s_train, train[1])
@@ -107,30 +113,48 @@ def run(zoo: Path, model_name: str = "modelparse", quick: bool = False) -> None:
     rows = []
     for name, pk in (("darkroom modelparse", p_known["attribution"]), ("Durall spectrum + LR", sa_known)):
         pred = pk.argmax(1)
-        rows.append([name, float((pred == known[1]).mean()), float((pred[gen] == known[1][gen]).mean()),
-                     float(((pred == real) == ~gen).mean())])
+        rows.append(
+            [
+                name,
+                float((pred == known[1]).mean()),
+                float((pred[gen] == known[1][gen]).mean()),
+                float(((pred == real) == ~gen).mean()),
+            ]
+        )
     rows.append(["chance", 1 / len(ATTRIBUTION), 1 / (len(ATTRIBUTION) - 1), 0.5])
-    table("Attribution, closed set (test samples of the known members and real images)",
-          ["method", "accuracy (all classes)", "accuracy (generated only)", "real vs generated accuracy"], rows)
+    table(
+        "Attribution, closed set (test samples of the known members and real images)",
+        ["method", "accuracy (all classes)", "accuracy (generated only)", "real vs generated accuracy"],
+        rows,
+    )
     rows = []
-    for name, pk, ph in (("darkroom modelparse", p_known["attribution"], p_held["attribution"]),
-                         ("Durall spectrum + LR", sa_known, sa_held)):
-        auroc = [roc_auc_score(np.r_[np.zeros(gen.sum()), np.ones(len(h))], np.r_[1 - pk[gen].max(1), 1 - h.max(1)])
-                 for h in (ph, ph[first])]
+    for name, pk, ph in (
+        ("darkroom modelparse", p_known["attribution"], p_held["attribution"]),
+        ("Durall spectrum + LR", sa_known, sa_held),
+    ):
+        auroc = [
+            roc_auc_score(np.r_[np.zeros(gen.sum()), np.ones(len(h))], np.r_[1 - pk[gen].max(1), 1 - h.max(1)])
+            for h in (ph, ph[first])
+        ]
         rows.append([name, *map(float, auroc), float((ph.argmax(1) == real).mean())])
-    table("Open set: held-out generators versus known generators (score: 1 - top attribution probability)",
-          ["method", "AUROC unknown", "AUROC, first 10 held-out", "held-out images called real"], rows)
+    table(
+        "Open set: held-out generators versus known generators (score: 1 - top attribution probability)",
+        ["method", "AUROC unknown", "AUROC, first 10 held-out", "held-out images called real"],
+        rows,
+    )
     threshold = model.config.open_set_threshold
     top_known, score_known, _ = generator_choice(torch.from_numpy(p_known["attribution"][gen]))
     top_held, score_held, real_held = generator_choice(torch.from_numpy(p_held["attribution"]))
     named_known, named_held = score_known.numpy() >= threshold, (score_held >= threshold) & (real_held < 0.5)
     right = named_known & (top_known.numpy() == known[1][gen])
-    print(f"\nAt the parser's open-set threshold {threshold:g} (top attribution probability among generators; "
-          f"{'scripts/calibrate_modelparse.py' if threshold != 0.5 else 'not calibrated'}): "
-          f"{right.mean():.1%} of the known members' generated test samples are named right, "
-          f"{1 - named_known.mean():.1%} are called unknown; {named_held.numpy().mean():.1%} of the held-out "
-          f"members' samples are named after a known member (first 10: {named_held.numpy()[first].mean():.1%}; at 0.5: "
-          f"{((score_held >= 0.5) & (real_held < 0.5)).numpy().mean():.1%})")
+    print(
+        f"\nAt the parser's open-set threshold {threshold:g} (top attribution probability among generators; "
+        f"{'experiments/calibrate_modelparse.py' if threshold != 0.5 else 'not calibrated'}): "
+        f"{right.mean():.1%} of the known members' generated test samples are named right, "
+        f"{1 - named_known.mean():.1%} are called unknown; {named_held.numpy().mean():.1%} of the held-out "
+        f"members' samples are named after a known member (first 10: {named_held.numpy()[first].mean():.1%}; at 0.5: "
+        f"{((score_held >= 0.5) & (real_held < 0.5)).numpy().mean():.1%})"
+    )
     rows = []
     for k, (head, values) in enumerate(HYPERPARAMS.items()):
         y_train, y_held = train[2][:, k], held[2][:, k]
@@ -138,19 +162,48 @@ def run(zoo: Path, model_name: str = "modelparse", quick: bool = False) -> None:
         majority = np.bincount(y_train[y_train >= 0], minlength=len(values)).argmax()
         right = p_held[head].argmax(1) == y_held
         on_known = float((p_known[head].argmax(1) == known[2][:, k])[gen].mean())
-        rows.append([head, float(right.mean()), float(right[first].mean()), float((spectral == y_held).mean()),
-                     float((y_held == majority).mean()), 1 / len(values), on_known])
+        rows.append(
+            [
+                head,
+                float(right.mean()),
+                float(right[first].mean()),
+                float((spectral == y_held).mean()),
+                float((y_held == majority).mean()),
+                1 / len(values),
+                on_known,
+            ]
+        )
         if head == "loss":  # a VAE's loss (ELBO) follows from its model type: the GANs alone, four losses
-            gans, known_gans = (labels[:, list(HYPERPARAMS).index("model")] == HYPERPARAMS["model"].index("gan")
-                                for labels in (held[2], known[2]))
-            rows.append(["loss, GANs only", float(right[gans].mean()), float(right[gans & first].mean()),
-                         float((spectral == y_held)[gans].mean()), float((y_held == majority)[gans].mean()), 1 / 4,
-                         float((p_known[head].argmax(1) == known[2][:, k])[known_gans].mean())])
-    table(f"Hyper-parameters of the {len(set(held[3]))} held-out generators (never seen in training; beside: the "
-          f"first 10, gan16-gan23 + vae02-vae03; last column: the known members' test samples, which show memory "
-          f"when this is the zoo the parser trained on)",
-          ["hyper-parameter", "darkroom modelparse", "modelparse, first 10", "Durall spectrum + LR",
-           "majority class", "chance", "modelparse on known members"], rows)
+            gans, known_gans = (
+                labels[:, list(HYPERPARAMS).index("model")] == HYPERPARAMS["model"].index("gan")
+                for labels in (held[2], known[2])
+            )
+            rows.append(
+                [
+                    "loss, GANs only",
+                    float(right[gans].mean()),
+                    float(right[gans & first].mean()),
+                    float((spectral == y_held)[gans].mean()),
+                    float((y_held == majority)[gans].mean()),
+                    1 / 4,
+                    float((p_known[head].argmax(1) == known[2][:, k])[known_gans].mean()),
+                ]
+            )
+    table(
+        f"Hyper-parameters of the {len(set(held[3]))} held-out generators (never seen in training; beside: the "
+        f"first 10, gan16-gan23 + vae02-vae03; last column: the known members' test samples, which show memory "
+        f"when this is the zoo the parser trained on)",
+        [
+            "hyper-parameter",
+            "darkroom modelparse",
+            "modelparse, first 10",
+            "Durall spectrum + LR",
+            "majority class",
+            "chance",
+            "modelparse on known members",
+        ],
+        rows,
+    )
     by_member(held, p_held)
     shipped_generators(model, 200 if quick else 1000)
     print(f"\nparsing: {time.time() - t0:.0f} s")
@@ -171,9 +224,12 @@ def by_member(held, p_held) -> None:
             if votes.argmax() != truth:
                 missed.append(f"{source} ({values[truth]} as {values[votes.argmax()]}, {votes.max() / pick.sum():.0%})")
         present = [i for i in range(len(values)) if counts[i].sum()]
-        table(f"Held-out members by the parser's majority answer, {head}: {np.trace(counts)} of {counts.sum()} right "
-              f"(rows: truth, columns: answer)", [head, *(values[i] for i in present)],
-              [[values[i], *(int(counts[i, j]) for j in present)] for i in present])
+        table(
+            f"Held-out members by the parser's majority answer, {head}: {np.trace(counts)} of {counts.sum()} right "
+            f"(rows: truth, columns: answer)",
+            [head, *(values[i] for i in present)],
+            [[values[i], *(int(counts[i, j]) for j in present)] for i in present],
+        )
         print(f"\nmisread: {', '.join(missed) or 'none'}")
 
 
@@ -191,28 +247,41 @@ def shipped_generators(model, n: int) -> None:
         top, score, real = generator_choice(torch.from_numpy(probs["attribution"]))
         called = (real < 0.5).numpy()
         named = called & (score.numpy() >= model.config.open_set_threshold)
-        right = {head: float((probs[head].argmax(1) == HYPERPARAMS[head].index(m[head])).mean())
-                 for head in ("upsample", "loss")}
-        rows.append([m["name"], f"{m['upsample']}, {m['loss']}", float(called.mean()),
-                     float((named & (top.numpy() == ATTRIBUTION.index(m["name"]))).mean()), float(named.mean()),
-                     right["upsample"], right["loss"]])
-    table(f"darkroom's shipped generators ({n} new samples each)",
-          ["generator", "upsampling, loss", "called generated", "named right", "named", "upsampling right",
-           "loss right"], rows)
+        right = {
+            head: float((probs[head].argmax(1) == HYPERPARAMS[head].index(m[head])).mean())
+            for head in ("upsample", "loss")
+        }
+        rows.append(
+            [
+                m["name"],
+                f"{m['upsample']}, {m['loss']}",
+                float(called.mean()),
+                float((named & (top.numpy() == ATTRIBUTION.index(m["name"]))).mean()),
+                float(named.mean()),
+                right["upsample"],
+                right["loss"],
+            ]
+        )
+    table(
+        f"darkroom's shipped generators ({n} new samples each)",
+        ["generator", "upsampling, loss", "called generated", "named right", "named", "upsampling right", "loss right"],
+        rows,
+    )
 
 
-VARIANTS = {"supervised": "runs/modelparse-supervised", "supervised + contrastive": "runs/modelparse-combined",
-            "contrastive-pretrained, then supervised": "runs/modelparse-pretrained",
-            "contrastive only (linear-probe heads)": "runs/modelparse-supcon",
-            "supervised, seed 1": "runs/modelparse-supervised-seed1",
-            "supervised + contrastive, seed 1": "runs/modelparse-combined-seed1",
-            "supervised, neighbouring-pixel residual input": "runs/modelparse-npr",
-            "supervised, image + SRM + neighbouring-pixel residual": "runs/modelparse-srm-npr",
-            "supervised, image + SRM + neighbouring-pixel residual, seed 1": "runs/modelparse-srm-npr-seed1",
-            "supervised + contrastive, image + SRM + neighbouring-pixel residual":
-                "runs/modelparse-srm-npr-combined",
-            "supervised + contrastive, image + SRM + neighbouring-pixel residual, seed 1":
-                "runs/modelparse-srm-npr-combined-seed1"}
+VARIANTS = {
+    "supervised": "runs/modelparse-supervised",
+    "supervised + contrastive": "runs/modelparse-combined",
+    "contrastive-pretrained, then supervised": "runs/modelparse-pretrained",
+    "contrastive only (linear-probe heads)": "runs/modelparse-supcon",
+    "supervised, seed 1": "runs/modelparse-supervised-seed1",
+    "supervised + contrastive, seed 1": "runs/modelparse-combined-seed1",
+    "supervised, neighbouring-pixel residual input": "runs/modelparse-npr",
+    "supervised, image + SRM + neighbouring-pixel residual": "runs/modelparse-srm-npr",
+    "supervised, image + SRM + neighbouring-pixel residual, seed 1": "runs/modelparse-srm-npr-seed1",
+    "supervised + contrastive, image + SRM + neighbouring-pixel residual": "runs/modelparse-srm-npr-combined",
+    "supervised + contrastive, image + SRM + neighbouring-pixel residual, seed 1": "runs/modelparse-srm-npr-combined-seed1",
+}
 
 
 def compare(zoo: Path, variants: dict, quick: bool = False) -> None:
@@ -224,8 +293,18 @@ def compare(zoo: Path, variants: dict, quick: bool = False) -> None:
     for name, run_dir in variants.items():
         model, info = load_run(run_dir)
         if not fits_zoo(model):
-            rows.append([f"{name}: trained on another zoo ({model.config.num_classes - 1} known members), "
-                         "retrain it on this one", "", "", "", "", "", ""])
+            rows.append(
+                [
+                    f"{name}: trained on another zoo ({model.config.num_classes - 1} known members), "
+                    "retrain it on this one",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
             continue
         p_known, p_held = parser_probs(model, known[0]), parser_probs(model, held[0])
         unknown = np.concatenate([1 - p_known["attribution"][gen].max(1), 1 - p_held["attribution"].max(1)])
@@ -233,12 +312,30 @@ def compare(zoo: Path, variants: dict, quick: bool = False) -> None:
         heads = [float((p_held[h].argmax(1) == held[2][:, k]).mean()) for k, h in enumerate(HYPERPARAMS)]
         init = info["train_config"].get("init")
         steps = f"{load_run(init)[1]['step']} + {info['step']}" if init else str(info["step"])
-        rows.append([name, steps, float((p_known["attribution"].argmax(1) == known[1]).mean()),
-                     float(roc_auc_score(truth, unknown)), heads[list(HYPERPARAMS).index("upsample")],
-                     heads[list(HYPERPARAMS).index("loss")], float(np.mean(heads))])
-    table("Supervised vs contrastive feature learning (same zoo and steps; seed 0 unless named)",
-          ["parser", "steps", "attribution accuracy", "open-set AUROC", "held-out upsample", "held-out loss",
-           "held-out mean over hyper-parameters"], rows)
+        rows.append(
+            [
+                name,
+                steps,
+                float((p_known["attribution"].argmax(1) == known[1]).mean()),
+                float(roc_auc_score(truth, unknown)),
+                heads[list(HYPERPARAMS).index("upsample")],
+                heads[list(HYPERPARAMS).index("loss")],
+                float(np.mean(heads)),
+            ]
+        )
+    table(
+        "Supervised vs contrastive feature learning (same zoo and steps; seed 0 unless named)",
+        [
+            "parser",
+            "steps",
+            "attribution accuracy",
+            "open-set AUROC",
+            "held-out upsample",
+            "held-out loss",
+            "held-out mean over hyper-parameters",
+        ],
+        rows,
+    )
 
 
 def main() -> None:
@@ -247,13 +344,17 @@ def main() -> None:
     parser.add_argument("--model", default="modelparse", help="shipped name or run folder")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--compare", action="store_true", help="only the supervised vs contrastive table "
-                        "(runs/modelparse-{supervised,combined,supcon,pretrained})")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="only the supervised vs contrastive table (runs/modelparse-{supervised,combined,supcon,pretrained})",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not Path(args.zoo).is_dir():
-        sys.exit(f"no zoo at {args.zoo}: build it with `darkroom zoo build --out {args.zoo}` (80-120 minutes on "
-                 f"2 cores)")
+        sys.exit(
+            f"no zoo at {args.zoo}: build it with `darkroom zoo build --out {args.zoo}` (80-120 minutes on 2 cores)"
+        )
     variants = {name: path for name, path in VARIANTS.items() if Path(path, "run.json").is_file()}
     if not args.compare:
         run(Path(args.zoo), args.model, args.quick)

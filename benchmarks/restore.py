@@ -11,6 +11,7 @@ on RGB; super-resolution PSNR/SSIM on Y with `scale` border pixels cropped; inpa
 and SSIM of the whole image, over 3 medium masks per image; colorization PSNR on RGB versus the grayscale
 input (the floor) and Hasler-Suesstrunk colourfulness versus the ground truth's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,12 +30,15 @@ from darkroom.metrics.image import colourfulness, masked_psnr, psnr, ssim
 from darkroom.ops.restore import load_restorer, restore_image
 from darkroom.weights import shipped_weights
 
-
 PHOTO_SETS = {  # name -> (data spec, what it is); a set whose folder is missing is left out
-    "imagenet": ("photos:../shared/photos,split=test,resize=256",
-                 "the 100 test photos of ../shared/photos (ImageNet samples), short side 256"),
-    "wallpapers": ("photos:/usr/share/backgrounds,split=test,scale=0.5",
-                   "the test split of /usr/share/backgrounds and scikit-image's coffee, half resolution"),
+    "imagenet": (
+        "photos:../shared/photos,split=test,resize=256",
+        "the 100 test photos of ../shared/photos (ImageNet samples), short side 256",
+    ),
+    "wallpapers": (
+        "photos:/usr/share/backgrounds,split=test,scale=0.5",
+        "the test split of /usr/share/backgrounds and scikit-image's coffee, half resolution",
+    ),
 }
 
 
@@ -54,7 +58,7 @@ def test_images(size: int, limit: int, name: str = "wallpapers", colour: bool = 
             continue
         size_h, size_w = (size, size) if size else (h, w)
         top, left = (h - size_h) // 2, (w - size_w) // 2
-        images.append((key.split("/")[-1], to_tensor(photo[top:top + size_h, left:left + size_w])))
+        images.append((key.split("/")[-1], to_tensor(photo[top : top + size_h, left : left + size_w])))
     return images
 
 
@@ -74,16 +78,25 @@ def bm3d_denoise(noisy: torch.Tensor, sigma: float) -> torch.Tensor:
 def nlm_denoise(noisy: torch.Tensor, sigma: float) -> torch.Tensor:
     from skimage.restoration import denoise_nl_means
 
-    out = denoise_nl_means(noisy.permute(1, 2, 0).numpy().astype(np.float64), h=0.8 * sigma / 255,
-                           sigma=sigma / 255, patch_size=5, patch_distance=6, fast_mode=True, channel_axis=-1)
+    out = denoise_nl_means(
+        noisy.permute(1, 2, 0).numpy().astype(np.float64),
+        h=0.8 * sigma / 255,
+        sigma=sigma / 255,
+        patch_size=5,
+        patch_distance=6,
+        fast_mode=True,
+        channel_axis=-1,
+    )
     return torch.from_numpy(out).permute(2, 0, 1).float()
 
 
 def bench_denoise(images, sigmas, with_bm3d: bool):
     net, name = load_restorer("denoise", None, None)
-    methods = {f"darkroom {name} (sigma given)": lambda x, s: restore_image("denoise", x, net, s)[0],
-               f"darkroom {name} (sigma auto)": lambda x, s: restore_image("denoise", x, net, "auto")[0],
-               "scikit-image NL-means": nlm_denoise}
+    methods = {
+        f"darkroom {name} (sigma given)": lambda x, s: restore_image("denoise", x, net, s)[0],
+        f"darkroom {name} (sigma auto)": lambda x, s: restore_image("denoise", x, net, "auto")[0],
+        "scikit-image NL-means": nlm_denoise,
+    }
     if with_bm3d:
         methods["BM3D (bm3d_rgb)"] = bm3d_denoise
     print("\n| sigma | method | PSNR dB | SSIM | s / megapixel |\n|---:|---|---:|---:|---:|")
@@ -106,26 +119,35 @@ def bench_sr(images, scales, extra=()):
     shipped = {card["name"] for card in shipped_weights()}
     candidates_of = [load_restorer("sr", run, None) for run in extra]
     for scale in scales:
-        nets = {name: load_restorer("sr", name, scale)[0]
-                for name in (f"sr-x{scale}", f"sr-x{scale}-large") if name in shipped}
+        nets = {
+            name: load_restorer("sr", name, scale)[0]
+            for name in (f"sr-x{scale}", f"sr-x{scale}-large")
+            if name in shipped
+        }
         nets.update({name: net for net, name in candidates_of if net.config.scale == scale})
         scores = {}
         for _, sharp in images:
             small, _ = degrade.downscale(sharp, scale)
             pil = Image.fromarray((small.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
-            candidates = {"bicubic": lambda: F.interpolate(small[None], scale_factor=scale, mode="bicubic",
-                                                            align_corners=False)[0].clamp(0, 1),
-                          "Lanczos (Pillow)": lambda: to_tensor(np.asarray(pil.resize(
-                              (pil.width * scale, pil.height * scale), Image.LANCZOS)))}
+            candidates = {
+                "bicubic": lambda: F.interpolate(small[None], scale_factor=scale, mode="bicubic", align_corners=False)[
+                    0
+                ].clamp(0, 1),
+                "Lanczos (Pillow)": lambda: to_tensor(
+                    np.asarray(pil.resize((pil.width * scale, pil.height * scale), Image.LANCZOS))
+                ),
+            }
             for name, net in nets.items():
                 candidates[f"darkroom {name}"] = lambda net=net: restore_image("sr", small, net)[0]
             if f"sr-x{scale}-large" in nets:
                 candidates[f"darkroom sr-x{scale}-large --ensemble"] = lambda: restore_image(
-                    "sr", small, nets[f"sr-x{scale}-large"], ensemble=True)[0]
+                    "sr", small, nets[f"sr-x{scale}-large"], ensemble=True
+                )[0]
             for method, fn in candidates.items():
                 out, seconds = timed(fn)
-                scores.setdefault(method, []).append((psnr(out, sharp, scale, True), ssim(out, sharp, scale, True),
-                                                      seconds / (sharp[0].numel() / 1e6)))
+                scores.setdefault(method, []).append(
+                    (psnr(out, sharp, scale, True), ssim(out, sharp, scale, True), seconds / (sharp[0].numel() / 1e6))
+                )
         for method, rows in scores.items():
             p, s, t = np.mean(rows, axis=0)
             print(f"| x{scale} | {method} | {p:.2f} | {s:.4f} | {t:.2f} |")
@@ -146,9 +168,11 @@ def bench_inpaint(images, masks_per_image: int = 3, extra=()):
         net, name = load_restorer("inpaint", model, None)
         methods[f"darkroom {name}"] = lambda x, m, net=net: restore_image("inpaint", x, net, mask=m)[0]
         methods[f"darkroom {name} --ensemble"] = lambda x, m, net=net: restore_image(
-            "inpaint", x, net, mask=m, ensemble=True)[0]
+            "inpaint", x, net, mask=m, ensemble=True
+        )[0]
     try:
         import cv2
+
         methods["OpenCV Telea"] = lambda x, m: cv2_inpaint(x, m, cv2.INPAINT_TELEA)
         methods["OpenCV Navier-Stokes"] = lambda x, m: cv2_inpaint(x, m, cv2.INPAINT_NS)
     except ImportError:
@@ -161,16 +185,26 @@ def bench_inpaint(images, masks_per_image: int = 3, extra=()):
             holes.append(applied["hole_fraction"])
             for method, fn in methods.items():
                 out, seconds = timed(lambda: fn(image, mask))
-                scores[method].append((masked_psnr(out, image, mask), ssim(out, image), seconds / (image[0].numel() / 1e6)))
-    print(f"\nInpainting, medium masks (mean hole {100 * np.mean(holes):.0f} % of the image, "
-          f"{len(holes)} image-mask pairs)\n\n| method | PSNR in hole dB | SSIM (image) | s / megapixel |\n|---|---:|---:|---:|")
+                scores[method].append(
+                    (masked_psnr(out, image, mask), ssim(out, image), seconds / (image[0].numel() / 1e6))
+                )
+    print(
+        f"\nInpainting, medium masks (mean hole {100 * np.mean(holes):.0f} % of the image, "
+        f"{len(holes)} image-mask pairs)\n\n| method | PSNR in hole dB | SSIM (image) | s / megapixel |\n|---|---:|---:|---:|"
+    )
     for method, rows in scores.items():
         p, s, t = np.mean(rows, axis=0)
         print(f"| {method} | {p:.2f} | {s:.4f} | {t:.2f} |")
 
 
-def bench_colorize(images, extra=()):
-    """The shipped colorizer and any ``extra`` runs (candidates to compare in the same table)."""
+REFERENCE_ROW = "darkroom colorize --reference (a mirrored, shifted crop of the truth)"
+
+
+def bench_colorize(images, extra=(), reference: bool = True):
+    """The shipped colorizer, any ``extra`` runs (candidates to compare in the same table) and the
+    exemplar-guided colorizer given a mirrored crop of the ground truth."""
+    from darkroom.ops.refcolor import reference_colorize
+
     nets = dict(reversed(load_restorer("colorize", model, None)) for model in (None, *extra))
     rows = {"grayscale input (floor)": [], **{f"darkroom {name}": [] for name in nets}, "ground truth": []}
     for _, image in images:
@@ -179,11 +213,20 @@ def bench_colorize(images, extra=()):
         for name, net in nets.items():
             out, seconds = timed(lambda: restore_image("colorize", gray, net)[0])
             rows[f"darkroom {name}"].append((psnr(out, image), colourfulness(out), seconds / (image[0].numel() / 1e6)))
+        if reference:  # the exemplar: the truth mirrored, cropped by an eighth at the top left
+            h, w = image.shape[1:]
+            out, seconds = timed(lambda: reference_colorize(gray, image.flip(-1)[:, h // 8 :, w // 8 :]))
+            rows.setdefault(REFERENCE_ROW, []).append(
+                (psnr(out, image), colourfulness(out), seconds / (image[0].numel() / 1e6))
+            )
         rows["ground truth"].append((float("inf"), colourfulness(image), 0.0))
+    rows["ground truth"] = rows.pop("ground truth")
     truth = np.mean([c for _, c, _ in rows["ground truth"]])
     floor = np.mean([p for p, _, _ in rows["grayscale input (floor)"]])
-    print(f"\nColorization ({len(images)} colour photos)\n\n| method | PSNR dB (RGB) | over the gray floor | "
-          "colourfulness | of ground truth's | s / megapixel |\n|---|---:|---:|---:|---:|---:|")
+    print(
+        f"\nColorization ({len(images)} colour photos)\n\n| method | PSNR dB (RGB) | over the gray floor | "
+        "colourfulness | of ground truth's | s / megapixel |\n|---|---:|---:|---:|---:|---:|"
+    )
     for method, values in rows.items():
         p, c, t = np.mean(values, axis=0)
         gain = "" if np.isinf(p) else f"{p - floor:+.2f}"
@@ -201,8 +244,11 @@ def main() -> None:
     parser.add_argument("--colorize", default="", help="runs to score beside the shipped colorizer, comma-separated")
     parser.add_argument("--inpaint", default="", help="runs to score beside the shipped inpainter, comma-separated")
     parser.add_argument("--sr", default="", help="sr runs to score beside the shipped models of their scale")
-    parser.add_argument("--photos", default=",".join(PHOTO_SETS),
-                        help=f"photo sets, comma-separated: {', '.join(PHOTO_SETS)} (each where installed)")
+    parser.add_argument(
+        "--photos",
+        default=",".join(PHOTO_SETS),
+        help=f"photo sets, comma-separated: {', '.join(PHOTO_SETS)} (each where installed)",
+    )
     args = parser.parse_args()
     tasks = set(args.tasks.split(","))
     if tasks - set(TASKS):
@@ -210,11 +256,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     try:
         import bm3d  # noqa: F401
+
         with_bm3d = True
     except ImportError:
         with_bm3d = False
-    print(f"machine: {platform.machine()}; torch {torch.__version__}; {args.threads} thread(s)"
-          + ("" if with_bm3d else "; BM3D not installed (pip install bm3d) and left out"))
+    print(
+        f"machine: {platform.machine()}; torch {torch.__version__}; {args.threads} thread(s)"
+        + ("" if with_bm3d else "; BM3D not installed (pip install bm3d) and left out")
+    )
     t0 = time.time()
     for name in args.photos.split(","):
         if name not in PHOTO_SETS:
@@ -224,8 +273,10 @@ def main() -> None:
         if not images:
             print(f"\n## {name}: not on this machine ({PHOTO_SETS[name][0]}), left out")
             continue
-        print(f"\n## Restoration on {len(images)} held-out photos: {PHOTO_SETS[name][1]}, 256x256 centre crops"
-              + (f" ({', '.join(n for n, _ in images)})" if len(images) <= 10 else ""))
+        print(
+            f"\n## Restoration on {len(images)} held-out photos: {PHOTO_SETS[name][1]}, 256x256 centre crops"
+            + (f" ({', '.join(n for n, _ in images)})" if len(images) <= 10 else "")
+        )
         if "denoise" in tasks:
             bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d)
         if "sr" in tasks:
@@ -233,8 +284,7 @@ def main() -> None:
         if "inpaint" in tasks:
             bench_inpaint(images, 1 if args.quick else 3, [run for run in args.inpaint.split(",") if run])
         if "colorize" in tasks:  # a grayscale photo has no colour to score against
-            bench_colorize(test_images(256, limit, name, colour=True),
-                           [run for run in args.colorize.split(",") if run])
+            bench_colorize(test_images(256, limit, name, colour=True), [run for run in args.colorize.split(",") if run])
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 

@@ -6,6 +6,7 @@ The photo is synthetic (gradients plus noise, JPEG q90) so the run needs no data
 read in a fresh wrapper process per task from its finished child (``getrusage(RUSAGE_CHILDREN)``).
 ``--quick`` uses 2000x1500 and denoise only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ def make_photo(folder: Path, width: int, height: int) -> tuple[Path, Path]:
     image = np.clip(image + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
     Image.fromarray(image).save(folder / "photo.jpg", quality=90)
     mask = np.zeros((height, width), np.uint8)
-    mask[height // 3:height // 3 + height // 10, width // 8:width - width // 8] = 255
+    mask[height // 3 : height // 3 + height // 10, width // 8 : width - width // 8] = 255
     Image.fromarray(mask).save(folder / "mask.png")
     return folder / "photo.jpg", folder / "mask.png"
 
@@ -39,16 +40,30 @@ def main() -> None:
     args = parser.parse_args()
     width, height = (2000, 1500) if args.quick else (4000, 3000)
     tasks = ["denoise"] if args.quick else ["denoise", "colorize", "inpaint", "sr"]
-    print(f"## Peak memory of darkroom restore on a {width}x{height} photo\n\n| task | peak RSS MB | seconds |\n|---|---:|---:|")
+    print(
+        f"## Peak memory of darkroom restore on a {width}x{height} photo\n\n| task | peak RSS MB | seconds |\n|---|---:|---:|"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         photo, mask = make_photo(Path(tmp), width, height)
         for task in tasks:
             extra = [a.format(mask=mask) for a in TASKS[task]]
             # Each child's peak is measured alone: ru_maxrss of RUSAGE_CHILDREN is the largest child so far.
-            command = [sys.executable, "-c", "import sys, resource, subprocess; subprocess.run(sys.argv[1:], "
-                       "check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-                       "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
-                       sys.executable, "-m", "darkroom", "restore", task, str(photo), "--out", f"{tmp}/{task}", *extra]
+            command = [
+                sys.executable,
+                "-c",
+                "import sys, resource, subprocess; subprocess.run(sys.argv[1:], "
+                "check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+                sys.executable,
+                "-m",
+                "darkroom",
+                "restore",
+                task,
+                str(photo),
+                "--out",
+                f"{tmp}/{task}",
+                *extra,
+            ]
             start = time.perf_counter()
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()[-1]
             mb = int(out) / (1024 * 1024 if sys.platform == "darwin" else 1024)

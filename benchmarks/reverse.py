@@ -13,6 +13,7 @@
    and noise sigma 10; shape accuracy of the `features-scenes` classifier alongside.
 3. Model parsing and attribution on the generator zoo (benchmarks/parsing.py), when runs/zoo exists.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,7 @@ from restore import test_images  # noqa: E402
 from darkroom.data import collate, degrade, load_dataset  # noqa: E402
 from darkroom.data.base import to_tensor  # noqa: E402
 from darkroom.data.chain import IDENTITY, apply_chain  # noqa: E402
-from darkroom.forensics.classical import (LaplacianBlur, laplacian_variance, pca_sigma, upscale_factor,  # noqa: E402
-                                         wavelet_sigma)
+from darkroom.forensics.classical import LaplacianBlur, laplacian_variance, pca_sigma, upscale_factor, wavelet_sigma  # noqa: E402
 from darkroom.forensics.processing import UPSCALE_STRENGTH, estimate_processing  # noqa: E402
 from darkroom.models import load_run  # noqa: E402
 from darkroom.models.sceneparams import SYMMETRY, rotation_error  # noqa: E402
@@ -50,11 +50,16 @@ def table(title, header, rows):
 
 
 def bench_noise(images, model, sigmas):
-    variants = {"noise": lambda x, s, seed: processed(x, seed, noise_sigma=s),
-                "noise + JPEG q75": lambda x, s, seed: processed(x, seed, noise_sigma=s, jpeg_quality=75),
-                "blur 1.5 + noise": lambda x, s, seed: processed(x, seed, noise_sigma=s, blur_sigma=1.5)}
-    methods = {"darkroom chain": lambda x: estimate_processing(x, model)["noise_sigma"],
-               "skimage estimate_sigma": wavelet_sigma, "PCA (Chen et al.)": pca_sigma}
+    variants = {
+        "noise": lambda x, s, seed: processed(x, seed, noise_sigma=s),
+        "noise + JPEG q75": lambda x, s, seed: processed(x, seed, noise_sigma=s, jpeg_quality=75),
+        "blur 1.5 + noise": lambda x, s, seed: processed(x, seed, noise_sigma=s, blur_sigma=1.5),
+    }
+    methods = {
+        "darkroom chain": lambda x: estimate_processing(x, model)["noise_sigma"],
+        "skimage estimate_sigma": wavelet_sigma,
+        "PCA (Chen et al.)": pca_sigma,
+    }
     errors = {(v, m): [] for v in variants for m in methods}
     seconds = {m: 0.0 for m in methods}
     for v, make in variants.items():
@@ -70,8 +75,11 @@ def bench_noise(images, model, sigmas):
         per = [float(np.mean(errors[(v, m)])) for v in variants]
         count = len(variants) * len(images) * len(sigmas)
         rows.append([m, *per, float(np.mean(per)), seconds[m] / count])
-    table(f"Noise sigma, mean absolute error (0-255 scale; sigma in {sigmas}, {len(images)} photos)",
-          ["method", *variants, "all", "s / image"], rows)
+    table(
+        f"Noise sigma, mean absolute error (0-255 scale; sigma in {sigmas}, {len(images)} photos)",
+        ["method", *variants, "all", "s / image"],
+        rows,
+    )
     return {m: r[-2] for m, r in zip(methods, rows)}
 
 
@@ -84,9 +92,11 @@ def bench_jpeg(images, model, qualities):
             est = estimate_processing(processed(image, i, jpeg_quality=q), model)
             errors.append(abs(est["jpeg_quality_from_pixels"] - q))
             detected.append(est["jpeg_quality"] is not None)
-    table(f"JPEG from pixels ({len(images)} photos, quality in {qualities})",
-          ["quality MAE", "JPEGs detected", "PNGs called JPEG"],
-          [[float(np.mean(errors)), f"{100 * np.mean(detected):.1f} %", f"{100 * (1 - np.mean(clean_flags)):.1f} %"]])
+    table(
+        f"JPEG from pixels ({len(images)} photos, quality in {qualities})",
+        ["quality MAE", "JPEGs detected", "PNGs called JPEG"],
+        [[float(np.mean(errors)), f"{100 * np.mean(detected):.1f} %", f"{100 * (1 - np.mean(clean_flags)):.1f} %"]],
+    )
 
 
 def fit_laplacian(train_images, sigmas):
@@ -145,8 +155,11 @@ def match(pred_objects, true_objects):
 def bench_scenes(count):
     model, _ = load_run("sceneparams")
     classifier, _ = load_run("features-scenes")
-    conditions = {"clean": lambda x: x, "JPEG q50": lambda x: degrade.jpeg(x, 50)[0],
-                  "noise sigma 10": lambda x: (degrade.gaussian_noise(x, 10, generator=0)[0] * 255).round() / 255}
+    conditions = {
+        "clean": lambda x: x,
+        "JPEG q50": lambda x: degrade.jpeg(x, 50)[0],
+        "noise sigma 10": lambda x: (degrade.gaussian_noise(x, 10, generator=0)[0] * 255).round() / 255,
+    }
     rows = []
     for objects in (1, 2):
         data = load_dataset(f"scenes:objects={objects}", split="test")
@@ -166,20 +179,47 @@ def bench_scenes(count):
                     stats["size"].append(abs(p["size"] - t["size"]) * 32)
                     if SYMMETRY[t["shape"]] and p["shape"] == t["shape"]:
                         k = torch.tensor([float(SYMMETRY[t["shape"]])])
-                        stats["rot"].append(float(rotation_error(torch.tensor([p["rotation"]]),
-                                                                 torch.tensor([t["rotation"]]), k)))
+                        stats["rot"].append(
+                            float(rotation_error(torch.tensor([p["rotation"]]), torch.tensor([t["rotation"]]), k))
+                        )
             with torch.no_grad():
                 judge = (classifier(images).argmax(1) == batch["label"]).float().mean().item()
-            rows.append([objects, name, f"{100 * np.mean(stats['shape']):.1f} %", f"{100 * judge:.1f} %",
-                         float(np.mean(stats["pos"])), float(np.percentile(stats["pos"], 95)),
-                         float(np.mean(stats["color"])), float(np.percentile(stats["color"], 95)),
-                         float(np.mean(stats["size"])), float(np.mean(stats["rot"])),
-                         f"{100 * np.mean(stats['bg']):.1f} %", float(np.mean(stats["bgc"])),
-                         f"{100 * np.mean(stats['count']):.1f} %"])
-    table(f"Scene parameters, {count} held-out test renders per row (32 px; errors in pixels and 0-255 levels)",
-          ["objects", "input", "shape acc", "shape acc (features-scenes classifier)", "position err px",
-           "p95", "colour err /255", "p95", "size err px", "rotation err deg", "background acc",
-           "bg colour err /255", "object count acc"], rows)
+            rows.append(
+                [
+                    objects,
+                    name,
+                    f"{100 * np.mean(stats['shape']):.1f} %",
+                    f"{100 * judge:.1f} %",
+                    float(np.mean(stats["pos"])),
+                    float(np.percentile(stats["pos"], 95)),
+                    float(np.mean(stats["color"])),
+                    float(np.percentile(stats["color"], 95)),
+                    float(np.mean(stats["size"])),
+                    float(np.mean(stats["rot"])),
+                    f"{100 * np.mean(stats['bg']):.1f} %",
+                    float(np.mean(stats["bgc"])),
+                    f"{100 * np.mean(stats['count']):.1f} %",
+                ]
+            )
+    table(
+        f"Scene parameters, {count} held-out test renders per row (32 px; errors in pixels and 0-255 levels)",
+        [
+            "objects",
+            "input",
+            "shape acc",
+            "shape acc (features-scenes classifier)",
+            "position err px",
+            "p95",
+            "colour err /255",
+            "p95",
+            "size err px",
+            "rotation err deg",
+            "background acc",
+            "bg colour err /255",
+            "object count acc",
+        ],
+        rows,
+    )
 
 
 def main() -> None:
@@ -192,32 +232,54 @@ def main() -> None:
     t0 = time.time()
     quick = args.quick
     images = test_images(384, 3 if quick else 8)
-    print(f"## Reverse engineering\n\nProcessing chain on {len(images)} held-out photos (384x384 crops: "
-          f"{', '.join(n for n, _ in images)}); {args.threads} thread(s)")
+    print(
+        f"## Reverse engineering\n\nProcessing chain on {len(images)} held-out photos (384x384 crops: "
+        f"{', '.join(n for n, _ in images)}); {args.threads} thread(s)"
+    )
     model, _ = load_run("chain")
     sigmas = [0, 10, 25, 50] if quick else [0, 5, 10, 15, 20, 30, 40, 50]
     bench_noise(images, model, sigmas)
     bench_jpeg(images, model, [30, 60, 90] if quick else [20, 30, 40, 50, 60, 70, 80, 90, 95])
-    spec = "photos:/usr/share/backgrounds,split=train,scale=0.5" if os.path.isdir("/usr/share/backgrounds") \
+    spec = (
+        "photos:/usr/share/backgrounds,split=train,scale=0.5"
+        if os.path.isdir("/usr/share/backgrounds")
         else "photos:split=train"
+    )
     train = load_dataset(spec, patch=8)
     train_images = []
-    for key in train.photos[:6 if quick else 20]:
+    for key in train.photos[: 6 if quick else 20]:
         photo = train._photo(key)
         h, w = photo.shape[:2]
         if min(h, w) >= 384:
-            train_images.append((key, to_tensor(photo[(h - 384) // 2:(h + 384) // 2, (w - 384) // 2:(w + 384) // 2])))
+            train_images.append(
+                (key, to_tensor(photo[(h - 384) // 2 : (h + 384) // 2, (w - 384) // 2 : (w + 384) // 2]))
+            )
     blur_sigmas = [0, 0.5, 1, 1.5, 2, 3] if not quick else [0, 1, 2]
     bench_blur(images, model, blur_sigmas, fit_laplacian(train_images, [0, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3]))
     rows = []
     factors = [0.5, 0.7, 1.0, 1.4, 2.0]
     for field, jpeg in (("resize_factor", None), ("resize_factor", 75), ("gamma", None)):
         err = bench_factor(images[:3] if quick else images, model, field, factors, jpeg)
-        rows.append([field + (f", then JPEG q{jpeg}" if jpeg else ""), err["darkroom"], err["network"],
-                     err["spectral"] if field == "resize_factor" else "-", err["always 1"]])
-    table("Resize factor and gamma: mean absolute error of log2 (values 0.5, 0.7, 1, 1.4, 2)",
-          ["field", "darkroom (inspect)", "chain network alone", "spectral resampling detector (Gallagher 2005)",
-           "always 1 (no change)"], rows)
+        rows.append(
+            [
+                field + (f", then JPEG q{jpeg}" if jpeg else ""),
+                err["darkroom"],
+                err["network"],
+                err["spectral"] if field == "resize_factor" else "-",
+                err["always 1"],
+            ]
+        )
+    table(
+        "Resize factor and gamma: mean absolute error of log2 (values 0.5, 0.7, 1, 1.4, 2)",
+        [
+            "field",
+            "darkroom (inspect)",
+            "chain network alone",
+            "spectral resampling detector (Gallagher 2005)",
+            "always 1 (no change)",
+        ],
+        rows,
+    )
     bench_scenes(256 if quick else 1000)
     if Path(args.zoo).is_dir():
         from parsing import run as bench_parsing

@@ -9,13 +9,13 @@ own process; the table says, per file, whether it was done (``ok``), named and s
 reason (``skipped: ...``), or whether the command died (``TRACEBACK``, a defect). The last rows give each
 command's exit code (1 when any file failed, as documented), time and peak memory.
 """
+
 from __future__ import annotations
 
 import argparse
 import io
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -55,7 +55,7 @@ def make_inputs(folder: Path) -> dict[str, str]:
     for position in np.random.default_rng(0).integers(600, len(flipped), 12):
         flipped[position] ^= 0xFF
     files = {
-        "truncated.png": (good[:len(good) // 2], "PNG cut in half"),
+        "truncated.png": (good[: len(good) // 2], "PNG cut in half"),
         "text.png": (b"this is not an image\n", "a text file named .png"),
         "empty.jpg": (b"", "zero bytes"),
         "flipped.jpg": (bytes(flipped), "JPEG with 12 bytes flipped"),
@@ -64,9 +64,10 @@ def make_inputs(folder: Path) -> dict[str, str]:
     for name, (data, _) in files.items():
         (folder / name).write_bytes(data)
     ys, xs = np.mgrid[0:256, 0:256]
-    Image.fromarray((photo[..., 1].astype(np.uint16) * 257)).save(folder / "gray16.png")
-    Image.fromarray(photo).convert("P", palette=Image.ADAPTIVE, colors=32).save(folder / "palette-alpha.png",
-                                                                                 transparency=0)
+    Image.fromarray(photo[..., 1].astype(np.uint16) * 257).save(folder / "gray16.png")
+    Image.fromarray(photo).convert("P", palette=Image.ADAPTIVE, colors=32).save(
+        folder / "palette-alpha.png", transparency=0
+    )
     Image.fromarray(photo).convert("CMYK").save(folder / "cmyk.jpg", quality=90)
     rotated = Image.fromarray(photo[:, :192])
     exif = rotated.getexif()
@@ -76,10 +77,17 @@ def make_inputs(folder: Path) -> dict[str, str]:
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
     Image.fromarray(photo[:1, :1]).save(folder / "1x1.png")
     Image.fromarray(np.ascontiguousarray(np.tile(photo[:1], (1, 40, 1))[:, :10_000])).save(folder / "1x10000.png")
-    return {"good.png": "a photo (256 px)", **{n: what for n, (_, what) in files.items()},
-            "gray16.png": "16-bit grayscale PNG", "palette-alpha.png": "palette PNG with transparency",
-            "cmyk.jpg": "CMYK JPEG", "exif-rotated.jpg": "JPEG rotated by EXIF", "animated.gif": "animated GIF, 3 frames",
-            "1x1.png": "1 x 1 px", "1x10000.png": "1 x 10,000 px"}
+    return {
+        "good.png": "a photo (256 px)",
+        **{n: what for n, (_, what) in files.items()},
+        "gray16.png": "16-bit grayscale PNG",
+        "palette-alpha.png": "palette PNG with transparency",
+        "cmyk.jpg": "CMYK JPEG",
+        "exif-rotated.jpg": "JPEG rotated by EXIF",
+        "animated.gif": "animated GIF, 3 frames",
+        "1x1.png": "1 x 1 px",
+        "1x10000.png": "1 x 10,000 px",
+    }
 
 
 def commands(inputs: Path, work: Path, quick: bool) -> dict[str, list[str]]:
@@ -87,8 +95,21 @@ def commands(inputs: Path, work: Path, quick: bool) -> dict[str, list[str]]:
     found = {
         "data info": ["data", "info", f"folder:{inputs},split=all", "--json"],
         "data export": ["data", "export", f"folder:{inputs},split=all,size=64", "--out", str(work / "export")],
-        "train": ["train", "autoencoder", "--data", f"folder:{inputs},split=all,size=32", "--out",
-                  str(work / "run"), "--steps", "3", "--quiet", "--set", "batch_size=4", "--set", "width=8"],
+        "train": [
+            "train",
+            "autoencoder",
+            "--data",
+            f"folder:{inputs},split=all,size=32",
+            "--out",
+            str(work / "run"),
+            "--steps",
+            "3",
+            "--quiet",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "width=8",
+        ],
         "restore denoise": ["restore", "denoise", str(inputs), "--out", str(work / "denoise")],
         "restore sr": ["restore", "sr", str(inputs), "--out", str(work / "sr")],
         "restore inpaint": ["restore", "inpaint", str(inputs), "--out", str(work / "inpaint")],
@@ -106,15 +127,27 @@ def commands(inputs: Path, work: Path, quick: bool) -> dict[str, list[str]]:
 
 
 def run(args: list[str]) -> dict:
-    script = ("import resource, runpy, sys; sys.argv = ['darkroom'] + sys.argv[1:]\n"
-              "try:\n    runpy.run_module('darkroom.cli', run_name='__main__')\n"
-              "finally:\n    print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+    script = (
+        "import resource, runpy, sys; sys.argv = ['darkroom'] + sys.argv[1:]\n"
+        "try:\n    runpy.run_module('darkroom.cli', run_name='__main__')\n"
+        "finally:\n    print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+    )
     start = time.time()
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=1800,
-                          env={**os.environ, "OMP_NUM_THREADS": "2"})
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
     rss = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("maxrss_kb")]
-    return {"code": done.returncode, "out": done.stdout, "err": done.stderr, "seconds": time.time() - start,
-            "peak_mb": int(rss[-1]) / 1024 if rss else float("nan")}
+    return {
+        "code": done.returncode,
+        "out": done.stdout,
+        "err": done.stderr,
+        "seconds": time.time() - start,
+        "peak_mb": int(rss[-1]) / 1024 if rss else float("nan"),
+    }
 
 
 def outcome(name: str, result: dict, inputs: Path) -> str:
@@ -137,16 +170,22 @@ def outcome(name: str, result: dict, inputs: Path) -> str:
     for line in (result["out"] + "\n" + result["err"]).splitlines():
         for marker in ("failed: ", "warning: skipped "):
             if line.startswith(marker + path + ": "):
-                errors.setdefault(path, line[len(marker) + len(path) + 2:])
+                errors.setdefault(path, line[len(marker) + len(path) + 2 :])
     if path in errors:
         return "skipped: " + _short(errors[path])
     said = path in framed or any(path in line and "frames" in line for line in result["err"].splitlines())
     return "ok, first frame (said)" if said else "ok"
 
 
-REASONS = (("truncated", "truncated"), ("not an image", "not an image"), ("empty", "empty file"),
-           ("exceeds the limit", "over the pixel limit"), ("too many pixels", "over the pixel limit"),
-           ("too small", "too small"), ("corrupt", "corrupt"))
+REASONS = (
+    ("truncated", "truncated"),
+    ("not an image", "not an image"),
+    ("empty", "empty file"),
+    ("exceeds the limit", "over the pixel limit"),
+    ("too many pixels", "over the pixel limit"),
+    ("too small", "too small"),
+    ("corrupt", "corrupt"),
+)
 
 
 def _short(reason: str) -> str:
@@ -164,9 +203,11 @@ def large_photo(side: int = 12_000) -> None:
         Image.fromarray(skimage_photo("astronaut")).resize((side, side), Image.BICUBIC).save(path, quality=90)
         result = run(["restore", "denoise", str(path), "--out", str(Path(tmp) / "out"), "--sigma", "10"])
         done = (Path(tmp) / "out" / f"{path.stem}.png").is_file()
-        print(f"| {side} x {side} JPEG ({path.stat().st_size / 1e6:.1f} MB) | restore denoise --sigma 10 | "
-              f"{'written' if done else 'FAILED'} | exit {result['code']} | {result['seconds']:.0f} s | "
-              f"peak {result['peak_mb'] / 1024:.1f} GB |\n")
+        print(
+            f"| {side} x {side} JPEG ({path.stat().st_size / 1e6:.1f} MB) | restore denoise --sigma 10 | "
+            f"{'written' if done else 'FAILED'} | exit {result['code']} | {result['seconds']:.0f} s | "
+            f"peak {result['peak_mb'] / 1024:.1f} GB |\n"
+        )
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ row is real test renders, the ceiling. Also, for runs that still have their disc
 D's class projection alone picks the right shape of a real render (its argmax over the 8 labels):
 near chance (12.5 %) means D cannot tell G which shape it drew.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,21 +53,31 @@ def main() -> None:
     real_labels = torch.tensor([test[i]["label"] for i in range(len(real))])
     readings = read_main_objects(judge, real)
     print(f"## Class-conditional scenes generators, {n} samples per shape, read by sceneparams\n")
-    print("| run | steps | shape as asked | clean colour | FID vs test renders | D projection picks the shape |\n"
-          "|---|---:|---:|---:|---:|---:|")
-    print(f"| real test renders | - | {shape_agreement(readings, [SHAPES[i] for i in real_labels]):.1%} | "
-          f"{palette_fraction(readings):.1%} | {gm.fid(reference, real, extractor):.2f} | - |")
+    print(
+        "| run | steps | shape as asked | clean colour | FID vs test renders | D projection picks the shape |\n"
+        "|---|---:|---:|---:|---:|---:|"
+    )
+    print(
+        f"| real test renders | - | {shape_agreement(readings, [SHAPES[i] for i in real_labels]):.1%} | "
+        f"{palette_fraction(readings):.1%} | {gm.fid(reference, real, extractor):.2f} | - |"
+    )
     for run in args.runs:
         model, info = load_run(run)
         model.eval()
         labels = torch.arange(len(SHAPES)).repeat_interleave(n)
-        fake = torch.cat([model.sample(len(part), part, generator=torch.Generator().manual_seed(i))
-                          for i, part in enumerate(labels.split(200))])
+        fake = torch.cat(
+            [
+                model.sample(len(part), part, generator=torch.Generator().manual_seed(i))
+                for i, part in enumerate(labels.split(200))
+            ]
+        )
         readings = read_main_objects(judge, fake)
         d_acc = projection_accuracy(model, info, real, real_labels)
-        print(f"| {run} | {info.get('step', '-')} | {shape_agreement(readings, [SHAPES[i] for i in labels]):.1%} | "
-              f"{palette_fraction(readings):.1%} | {gm.fid(reference, fake, extractor):.2f} | "
-              f"{'-' if d_acc is None else f'{d_acc:.1%}'} |")
+        print(
+            f"| {run} | {info.get('step', '-')} | {shape_agreement(readings, [SHAPES[i] for i in labels]):.1%} | "
+            f"{palette_fraction(readings):.1%} | {gm.fid(reference, fake, extractor):.2f} | "
+            f"{'-' if d_acc is None else f'{d_acc:.1%}'} |"
+        )
 
 
 if __name__ == "__main__":

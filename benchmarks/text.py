@@ -16,6 +16,7 @@ FID against the real renders in features-scenes space; diversity: mean feature d
 samples of one prompt (50 caption prompts) beside real renders'. For scale, the FID of the shipped
 class-conditional `cgan-scenes` against test renders in the same space. Sampling speed at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,15 @@ from darkroom.data.captions import ATTRIBUTES, caption, params_for, parse_captio
 from darkroom.metrics import generation as gm
 from darkroom.models import load_run
 from darkroom.models.textgan import parse_held_out
-from darkroom.ops.promptjudge import FIELDS, agreement, load_judges, at_judge_size, diversity, real_renders, split_meaning
+from darkroom.ops.promptjudge import (
+    FIELDS,
+    agreement,
+    at_judge_size,
+    diversity,
+    load_judges,
+    real_renders,
+    split_meaning,
+)
 from darkroom.ops.textgen import text_to_image
 
 HANDWRITTEN = Path(__file__).parent / "data" / "prompts-handwritten.tsv"
@@ -81,8 +90,9 @@ def main() -> None:
     if combos:
         held = held_out_captions(combos, max(100, count // 5))
         images = at_judge_size(text_to_image(args.run, held, 1, seed=0, warn=lambda *a: None))
-        rows.append(row(f"held out ({info['model_config']['held_out']})", judge, images, held,
-                        real_renders(held, seed=1)))
+        rows.append(
+            row(f"held out ({info['model_config']['held_out']})", judge, images, held, real_renders(held, seed=1))
+        )
     lines = [split_meaning(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
     prompts = [p for p, _ in lines]
     meanings = [m for _, m in lines for _ in range(4)]
@@ -91,8 +101,9 @@ def main() -> None:
 
     few = captions[:50]
     groups = [i for i in range(len(few)) for _ in range(8)]
-    spread_fake = diversity(extractor, at_judge_size(text_to_image(args.run, few, 8, seed=0, warn=lambda *a: None)),
-                            groups)
+    spread_fake = diversity(
+        extractor, at_judge_size(text_to_image(args.run, few, 8, seed=0, warn=lambda *a: None)), groups
+    )
     spread_real = diversity(extractor, real_renders([c for c in few for _ in range(8)], seed=2), groups)
 
     cgan, _ = load_run("cgan-scenes")
@@ -114,10 +125,14 @@ def main() -> None:
             fake, ceiling = r["fake"][f], r["real"][f]
             cells.append("-" if fake is None else f"{fake:.1%} / {ceiling:.1%}")
         print(f"| {r['set']} | {r['n']} | " + " | ".join(cells) + " |")
-    print(f"\nFID vs real renders of the caption prompts (features-scenes): {fids['captions']:.2f}; "
-          f"cgan-scenes vs test renders: {fids['cgan-scenes vs test renders']:.2f}")
-    print(f"diversity within a prompt (50 prompts x 8): generated {spread_fake:.3f}, real renders {spread_real:.3f} "
-          f"({spread_fake / spread_real:.0%})")
+    print(
+        f"\nFID vs real renders of the caption prompts (features-scenes): {fids['captions']:.2f}; "
+        f"cgan-scenes vs test renders: {fids['cgan-scenes vs test renders']:.2f}"
+    )
+    print(
+        f"diversity within a prompt (50 prompts x 8): generated {spread_fake:.3f}, real renders {spread_real:.3f} "
+        f"({spread_fake / spread_real:.0%})"
+    )
     print(f"sampling: {rate:.0f} images/s at {info['model_config']['image_size']} px (prompts encoded once)")
 
 

@@ -26,13 +26,15 @@ def photo():
 
 @pytest.fixture
 def load_script(monkeypatch):
-    """load_script(name, folder="scripts"): a module of scripts/ or benchmarks/ (which import their
+    """load_script(name, folder="experiments"): a module of experiments/ or benchmarks/ (which import their
     siblings), loaded by path."""
-    def load(name: str, folder: str = "scripts"):
+
+    def load(name: str, folder: str = "experiments"):
         root = Path(__file__).parents[1] / folder
         monkeypatch.syspath_prepend(str(root))
         spec = importlib.util.spec_from_file_location(name, root / f"{name}.py")
         script = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(script)
         return script
+
     return load

@@ -44,14 +44,17 @@ def test_export_skips_bad_file_and_exits_1(tmp_path, capsys):
     assert len(list((tmp_path / "out").glob("*.png"))) == 2
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["data", "info", "nosuch"], "unknown dataset"),
-    (["data", "info", "folder:/definitely/missing"], "not a folder"),
-    (["data", "preview", "digits", "--out", "x.jpg"], ".png"),
-    (["train", "autoencoder", "--data", "digits", "--out", "R", "--set", "nonsense=1"], "unknown config key"),
-    (["train", "nomodel", "--data", "digits", "--out", "R"], "unknown model"),
-    (["train", "autoencoder", "--data", "folder:/missing", "--out", "R"], "not a folder"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["data", "info", "nosuch"], "unknown dataset"),
+        (["data", "info", "folder:/definitely/missing"], "not a folder"),
+        (["data", "preview", "digits", "--out", "x.jpg"], ".png"),
+        (["train", "autoencoder", "--data", "digits", "--out", "R", "--set", "nonsense=1"], "unknown config key"),
+        (["train", "nomodel", "--data", "digits", "--out", "R"], "unknown model"),
+        (["train", "autoencoder", "--data", "folder:/missing", "--out", "R"], "not a folder"),
+    ],
+)
 def test_usage_errors_are_one_line_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
@@ -68,8 +71,24 @@ def test_argparse_errors_exit_2(capsys):
 def test_train_end_to_end(tmp_path, capsys):
     config = tmp_path / "ae.toml"
     config.write_text('data = "digits:size=16"\n[model]\nwidth = 4\ndownsamples = 2\n[train]\nbatch_size = 8\n')
-    assert main(["train", "autoencoder", "--config", str(config), "--out", str(tmp_path / "run"),
-                 "--steps", "3", "--quiet", "--set", "latent_dim=8"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "autoencoder",
+                "--config",
+                str(config),
+                "--out",
+                str(tmp_path / "run"),
+                "--steps",
+                "3",
+                "--quiet",
+                "--set",
+                "latent_dim=8",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert '"width": 4' in out and '"latent_dim": 8' in out and "finished step 3" in out
     saved = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -88,8 +107,9 @@ def test_demo_quick(tmp_path, capsys):
 def test_bench_passes_the_suites_own_options(tmp_path, monkeypatch):
     import darkroom.ops.bench as bench
 
-    (tmp_path / "echo.py").write_text("import sys, pathlib\n"
-                                      "pathlib.Path(sys.argv[0]).with_suffix('.args').write_text(' '.join(sys.argv[1:]))\n")
+    (tmp_path / "echo.py").write_text(
+        "import sys, pathlib\npathlib.Path(sys.argv[0]).with_suffix('.args').write_text(' '.join(sys.argv[1:]))\n"
+    )
     monkeypatch.setattr(bench, "benchmarks_dir", lambda: tmp_path)
     monkeypatch.setitem(bench.SUITES, "echo", "echo.py")
     assert main(["bench", "echo", "--threads", "1", "--minutes", "3"]) == 0
@@ -118,3 +138,16 @@ def test_every_command_has_help(capsys):
             main([*command, "--help"])
         assert exit_info.value.code == 0, command
         assert f"usage: darkroom {' '.join(command)}" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_data_export_idx_reads_back_as_mnist(tmp_path, capsys):
+    from darkroom.data import load_dataset
+
+    assert main(["data", "export", "digits:size=28", "--format", "idx", "--out", str(tmp_path), "-n", "50"]) == 0
+    assert "50 images" in capsys.readouterr().out
+    source, back = load_dataset("digits:size=28"), load_dataset(f"mnist:{tmp_path},split=all")
+    assert len(back) == 50 and back.image_size == (28, 28)
+    assert float((back[7]["image"] - source[7]["image"]).abs().max()) < 1 / 255 + 1e-6
+    assert back[7]["label"] == source[7]["label"]
+    assert main(["data", "export", "scenes:size=32", "--format", "idx", "--out", str(tmp_path / "rgb")]) == 2
+    assert "grayscale=1" in capsys.readouterr().err

@@ -23,9 +23,16 @@ def test_build_config_parses_strings():
     assert build_config(Demo, {"width": "1e3"}).width == 1000
 
 
-@pytest.mark.parametrize("values,message", [({"depth": "3"}, "unknown Demo key"), ({"width": "wide"}, "integer"),
-                                            ({"width": "1.5"}, "integer"), ({"flag": "maybe"}, "true or false"),
-                                            ({"rate": "fast"}, "number")])
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"depth": "3"}, "unknown Demo key"),
+        ({"width": "wide"}, "integer"),
+        ({"width": "1.5"}, "integer"),
+        ({"flag": "maybe"}, "true or false"),
+        ({"rate": "fast"}, "number"),
+    ],
+)
 def test_build_config_rejects_bad_values(values, message):
     with pytest.raises(ValueError, match=message):
         build_config(Demo, values)

@@ -28,8 +28,9 @@ def test_copy_augment_is_seeded(photo):
 
 
 def test_descriptor_is_unit_length_for_any_size():
-    net = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64"},
-                                                 {"channels": 3, "image_size": [48, 48]}))
+    net = build_model(
+        "copydesc", resolve_config("copydesc", {"width": "8", "dim": "64"}, {"channels": 3, "image_size": [48, 48]})
+    )
     net.eval()
     feats = net.features(torch.rand(3, 3, 70, 41))
     assert feats.shape == (3, 64) and torch.allclose(feats.norm(dim=1), torch.ones(3), atol=1e-5)
@@ -38,8 +39,12 @@ def test_descriptor_is_unit_length_for_any_size():
 
 
 def test_descriptor_concatenates_its_views():
-    net = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64", "views": "colour,gray"},
-                                                 {"channels": 3, "image_size": [48, 48]})).eval()
+    net = build_model(
+        "copydesc",
+        resolve_config(
+            "copydesc", {"width": "8", "dim": "64", "views": "colour,gray"}, {"channels": 3, "image_size": [48, 48]}
+        ),
+    ).eval()
     image = torch.rand(2, 3, 48, 48)
     gray = (0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:]).expand_as(image)  # BT.601 luma
     with torch.no_grad():
@@ -48,12 +53,20 @@ def test_descriptor_concatenates_its_views():
     assert torch.allclose(d[:, 64:], g[:, 64:], atol=1e-5)  # a grayscale copy keeps the gray half exactly
     assert torch.allclose(g[:, :64], g[:, 64:], atol=1e-5)
     for views, dim in (("colour", 64), ("colour,gray,equalized", 192)):
-        net = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64", "views": views},
-                                                     {"channels": 3, "image_size": [48, 48]})).eval()
+        net = build_model(
+            "copydesc",
+            resolve_config(
+                "copydesc", {"width": "8", "dim": "64", "views": views}, {"channels": 3, "image_size": [48, 48]}
+            ),
+        ).eval()
         assert net.descriptor(image).shape == (2, dim) and net.descriptor_dim == dim
-    equalized = build_model("copydesc", resolve_config("copydesc", {"width": "8", "dim": "64", "views": "equalized"},
-                                                       {"channels": 3, "image_size": [48, 48]})).eval()
-    darker = (gray * 0.7 + 0.1)  # a brightness and contrast change keeps the equalised luma (up to rounding)
+    equalized = build_model(
+        "copydesc",
+        resolve_config(
+            "copydesc", {"width": "8", "dim": "64", "views": "equalized"}, {"channels": 3, "image_size": [48, 48]}
+        ),
+    ).eval()
+    darker = gray * 0.7 + 0.1  # a brightness and contrast change keeps the equalised luma (up to rounding)
     with torch.no_grad():
         assert (equalized.descriptor(gray) * equalized.descriptor(darker)).sum(1).min() > 0.95
     with pytest.raises(ValueError, match="views"):
@@ -63,8 +76,15 @@ def test_descriptor_concatenates_its_views():
 @pytest.fixture(scope="module")
 def descriptor(tmp_path_factory):
     root = tmp_path_factory.mktemp("copy")
-    run_training("copydesc", "photos:patch=64,size=48", root / "run", {"width": "8", "dim": "64", "batch_size": "8"},
-                 flags={"steps": 2}, progress=False, print_fn=lambda *a: None)
+    run_training(
+        "copydesc",
+        "photos:patch=64,size=48",
+        root / "run",
+        {"width": "8", "dim": "64", "batch_size": "8"},
+        flags={"steps": 2},
+        progress=False,
+        print_fn=lambda *a: None,
+    )
     return root / "run"
 
 
@@ -106,11 +126,26 @@ def test_index_build_resume_add_remove_and_trace(descriptor, tmp_path):
 
 def test_index_and_trace_cli(descriptor, tmp_path, capsys):
     _photos(tmp_path / "refs")
-    assert main(["index", "build", str(tmp_path / "refs"), "--out", str(tmp_path / "idx"), "--model", str(descriptor),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                str(tmp_path / "refs"),
+                "--out",
+                str(tmp_path / "idx"),
+                "--model",
+                str(descriptor),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["trace", str(tmp_path / "refs" / "ref1.png"), "--index", str(tmp_path / "idx"), "--json",
-                 "--top", "2"]) == 0
+    assert (
+        main(["trace", str(tmp_path / "refs" / "ref1.png"), "--index", str(tmp_path / "idx"), "--json", "--top", "2"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out[0]["query"].endswith("ref1.png") and set(out[0]["matches"][0]) == {"path", "score", "is_copy"}
     assert main(["trace", "x.png", "--index", str(tmp_path / "nothing")]) == 2
@@ -152,7 +187,7 @@ def test_large_indexes_search_an_inverted_file_with_the_exact_scores(descriptor,
     _photos(tmp_path / "refs", n=24)
     build_index([tmp_path / "refs"], tmp_path / "idx", str(descriptor), progress=False)
     index = faiss.read_index(str(tmp_path / "idx" / "faiss.index"))
-    assert isinstance(index, faiss.IndexIVFFlat) and index.nlist == int(4 * 24 ** 0.5) and index.ntotal == 24
+    assert isinstance(index, faiss.IndexIVFFlat) and index.nlist == int(4 * 24**0.5) and index.ntotal == 24
     embeddings = np.load(tmp_path / "idx" / "embeddings.npy")
     results, _ = trace([tmp_path / "refs" / "ref7.png"], tmp_path / "idx", top=3, progress=False)
     row = [p.endswith("ref7.png") for p in json.loads((tmp_path / "idx" / "index.json").read_text())["paths"]]

@@ -1,5 +1,6 @@
 """kill -9 at random moments: ``train``, ``index build`` and ``zoo build`` resume to the same result as an
 uninterrupted run, and no half-written file ever stands under its final name."""
+
 import json
 import os
 import subprocess
@@ -15,8 +16,13 @@ KILLS = 3
 
 def _cli(args, timeout=300):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "darkroom.cli", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "darkroom.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _timed(args) -> float:
@@ -68,8 +74,18 @@ def check_no_half_written_files(root):
 
 
 TRAIN = ["--data", "scenes:size=16,n=256", "--steps", "60", "--quiet"]
-TRAIN_SET = [f"--set={k}={v}" for k, v in {"width": 4, "latent_dim": 8, "downsamples": 2, "batch_size": 8,
-                                             "log_every": 1, "checkpoint_every": 5, "sample_every": 20}.items()]
+TRAIN_SET = [
+    f"--set={k}={v}"
+    for k, v in {
+        "width": 4,
+        "latent_dim": 8,
+        "downsamples": 2,
+        "batch_size": 8,
+        "log_every": 1,
+        "checkpoint_every": 5,
+        "sample_every": 20,
+    }.items()
+]
 
 
 def _losses(run):
@@ -80,9 +96,13 @@ def _losses(run):
 def test_train_killed_at_random_moments_resumes_to_the_same_losses(tmp_path):
     duration = _timed(["train", "vae", *TRAIN, "--out", str(tmp_path / "a"), *TRAIN_SET])
     run = tmp_path / "b"
-    landed = _kill_at_random_moments(["train", "vae", *TRAIN, "--out", str(run), *TRAIN_SET],
-                                     ["train", "vae", *TRAIN, "--out", str(run), "--resume"], run / "model.safetensors",
-                                     seed=1, duration=duration)
+    landed = _kill_at_random_moments(
+        ["train", "vae", *TRAIN, "--out", str(run), *TRAIN_SET],
+        ["train", "vae", *TRAIN, "--out", str(run), "--resume"],
+        run / "model.safetensors",
+        seed=1,
+        duration=duration,
+    )
     assert landed >= 1
     assert _losses(tmp_path / "a") == _losses(run)
     a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(run / "model.safetensors"))
@@ -97,9 +117,13 @@ def test_index_build_killed_at_random_moments_resumes_to_the_same_index(tmp_path
         Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(refs / f"r{i:03d}.png")
     duration = _timed(["index", "build", str(refs), "--out", str(tmp_path / "a"), "--quiet"])
     index = tmp_path / "b"
-    landed = _kill_at_random_moments(["index", "build", str(refs), "--out", str(index), "--quiet"],
-                                     ["index", "build", str(refs), "--out", str(index), "--quiet"],
-                                     index / "faiss.index", seed=2, duration=duration)
+    landed = _kill_at_random_moments(
+        ["index", "build", str(refs), "--out", str(index), "--quiet"],
+        ["index", "build", str(refs), "--out", str(index), "--quiet"],
+        index / "faiss.index",
+        seed=2,
+        duration=duration,
+    )
     assert landed >= 1
     meta_a, meta_b = (json.loads((tmp_path / n / "index.json").read_text()) for n in ("a", "b"))
     assert meta_a["paths"] == meta_b["paths"] and len(meta_b["paths"]) == 200
@@ -111,8 +135,9 @@ def test_zoo_build_killed_at_random_moments_resumes_to_the_same_members(tmp_path
     args = ["zoo", "build", "--steps", "40", "--samples", "20", "--jobs", "1", "--members", "gan00,vae00"]
     duration = _timed([*args, "--out", str(tmp_path / "a")])
     zoo = tmp_path / "b"
-    landed = _kill_at_random_moments([*args, "--out", str(zoo)], [*args, "--out", str(zoo)], zoo / "zoo.json",
-                                     seed=3, duration=duration)
+    landed = _kill_at_random_moments(
+        [*args, "--out", str(zoo)], [*args, "--out", str(zoo)], zoo / "zoo.json", seed=3, duration=duration
+    )
     assert landed >= 1
     for name in ("gan00", "vae00"):
         with np.load(tmp_path / "a" / name / "samples.npz") as a, np.load(zoo / name / "samples.npz") as b:

@@ -7,8 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from darkroom.data import collate, load_dataset, parse_spec
-from darkroom.data import sources
+from darkroom.data import collate, load_dataset, parse_spec, sources
 
 
 def test_parse_spec_options_and_errors():
@@ -16,10 +15,17 @@ def test_parse_spec_options_and_errors():
     assert spec.source == "scenes" and spec.options == {"size": 64, "objects": 2, "grayscale": True}
     assert str(spec) == "scenes:size=64,objects=2,grayscale=1"
     assert parse_spec("folder:/some/where,size=32").path == "/some/where"
-    for bad, message in [("", "empty"), ("nope", "unknown dataset"), ("scenes:colour=1", "unknown option"),
-                         ("scenes:size=big", "not a valid int"), ("scenes:split=dev", "split must be"),
-                         ("folder", "needs a path"), ("digits:/x", "takes no path"),
-                         ("scenes:size=0", "must be positive"), ("folder:a,b", "two paths")]:
+    for bad, message in [
+        ("", "empty"),
+        ("nope", "unknown dataset"),
+        ("scenes:colour=1", "unknown option"),
+        ("scenes:size=big", "not a valid int"),
+        ("scenes:split=dev", "split must be"),
+        ("folder", "needs a path"),
+        ("digits:/x", "takes no path"),
+        ("scenes:size=0", "must be positive"),
+        ("folder:a,b", "two paths"),
+    ]:
         with pytest.raises(ValueError, match=message):
             parse_spec(bad)
 
@@ -69,7 +75,7 @@ def test_photo_variants_share_the_earliest_split():
     assert variant_key(Path("a/wood-d.webp")) == variant_key(Path("a/wood-L.png")) == "a/wood"
     names = [f"pic{i}{suffix}.jpg" for i in range(40) for suffix in ("", "_800x600", "-Dark")]
     splits = photo_splits([Path(n) for n in names], Path("."))
-    by_picture = [set(splits[i:i + 3]) for i in range(0, len(names), 3)]
+    by_picture = [set(splits[i : i + 3]) for i in range(0, len(names), 3)]
     assert all(len(s) == 1 for s in by_picture)  # no picture in two splits
     assert "val" in splits
     singles = [Path(f"photo{i}.jpg") for i in range(50)]  # pictures without variants keep their own split
@@ -241,7 +247,9 @@ def test_photos_take_their_split_from_a_csv_and_colour_leaves_out_gray(tmp_path)
     assert colour == {n for n in train if int(n[1:-4]) % 10 != 3}
     (tmp_path / "plain").mkdir()  # no CSV: the file itself says it is gray
     Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(tmp_path / "plain" / "g.png")
-    Image.fromarray(np.repeat(rng.integers(0, 255, (20, 20, 1), dtype=np.uint8), 3, 2)).save(tmp_path / "plain" / "h.png")
+    Image.fromarray(np.repeat(rng.integers(0, 255, (20, 20, 1), dtype=np.uint8), 3, 2)).save(
+        tmp_path / "plain" / "h.png"
+    )
     plain = load_dataset(f"photos:{tmp_path / 'plain'},patch=8,colour=1,split=all")
     assert not [k for k in plain.photos if not k.startswith("skimage:")]
 

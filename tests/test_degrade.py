@@ -35,7 +35,7 @@ def test_blurs(photo):
     impulse[..., 15, 15] = 1
     spread, _ = degrade.gaussian_blur(impulse, 2.0)
     ys = torch.arange(31.0) - 15
-    var_x = float((spread[0, 0].sum(0) * ys ** 2).sum())
+    var_x = float((spread[0, 0].sum(0) * ys**2).sum())
     assert abs(var_x - 4.0) < 0.1  # variance = sigma^2
     moved, applied = degrade.motion_blur(photo, 9, 0.0)
     assert applied["blur_length"] == 9 and moved.shape == photo.shape
@@ -73,7 +73,7 @@ def test_jpeg_error_grows_as_quality_falls(photo):
 
 def test_tone_and_grayscale(photo):
     out, applied = degrade.tone(photo, gamma=2.0)
-    assert torch.allclose(out, photo ** 2, atol=1e-6) and applied["gamma"] == 2.0
+    assert torch.allclose(out, photo**2, atol=1e-6) and applied["gamma"] == 2.0
     out, _ = degrade.tone(photo, brightness=0.1, contrast=0.5)
     assert torch.allclose(out, ((photo - 0.5) * 0.5 + 0.6).clamp(0, 1), atol=1e-6)
     gray, applied = degrade.grayscale(photo)

@@ -17,18 +17,38 @@ def quiet(*args):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    run_training("classifier", "digits:size=16", root / "clf", {"width": "4", "downsamples": "2", "feature_dim": "8",
-                 "batch_size": "32"}, flags={"steps": 20}, progress=False, print_fn=quiet)
-    run_training("cgan", "digits:size=16", root / "cgan", {"width": "4", "d_width": "4", "latent_dim": "8",
-                 "batch_size": "8"}, flags={"steps": 2}, progress=False, print_fn=quiet)
+    run_training(
+        "classifier",
+        "digits:size=16",
+        root / "clf",
+        {"width": "4", "downsamples": "2", "feature_dim": "8", "batch_size": "32"},
+        flags={"steps": 20},
+        progress=False,
+        print_fn=quiet,
+    )
+    run_training(
+        "cgan",
+        "digits:size=16",
+        root / "cgan",
+        {"width": "4", "d_width": "4", "latent_dim": "8", "batch_size": "8"},
+        flags={"steps": 2},
+        progress=False,
+        print_fn=quiet,
+    )
     return root
 
 
 @pytest.fixture(scope="module")
 def extractor():
     torch.manual_seed(0)
-    return build_model("classifier", resolve_config("classifier", {"width": "4", "downsamples": "2", "feature_dim": "8"},
-                                                    {"channels": 1, "image_size": [16, 16], "num_classes": 10})).eval()
+    return build_model(
+        "classifier",
+        resolve_config(
+            "classifier",
+            {"width": "4", "downsamples": "2", "feature_dim": "8"},
+            {"channels": 1, "image_size": [16, 16], "num_classes": 10},
+        ),
+    ).eval()
 
 
 def test_identical_sets_score_perfectly(extractor):
@@ -52,29 +72,80 @@ def test_metrics_separate_different_distributions(extractor):
 
 
 def test_eval_cli_states_extractor_and_counts(runs, capsys):
-    assert main(["eval", "fid", "--real", "digits:size=16,split=val", "--fake", str(runs / "cgan"), "-n", "60",
-                 "--extractor", str(runs / "clf"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "fid",
+                "--real",
+                "digits:size=16,split=val",
+                "--fake",
+                str(runs / "cgan"),
+                "-n",
+                "60",
+                "--extractor",
+                str(runs / "clf"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["fid"] > 0 and result["real_count"] == 60 and result["fake_count"] == 60
     assert result["reference_split"] == "val" and "not Inception" in result["note"]
-    assert main(["eval", "coverage", "--real", "digits:size=16,split=val", "--fake", str(runs / "cgan"), "-n", "20",
-                 "--extractor", str(runs / "clf"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "coverage",
+                "--real",
+                "digits:size=16,split=val",
+                "--fake",
+                str(runs / "cgan"),
+                "-n",
+                "20",
+                "--extractor",
+                str(runs / "clf"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert 0 <= result["label_accuracy"] <= 1 and len(result["per_label"]) == 10
 
 
 def test_eval_on_a_folder_of_images(runs, tmp_path, capsys):
     main(["sample", str(runs / "cgan"), "-n", "12", "--out", str(tmp_path / "imgs"), "--label", "3"])
-    assert main(["eval", "pr", "--real", "digits:size=16", "--fake", str(tmp_path / "imgs"), "-n", "12",
-                 "--extractor", str(runs / "clf")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "pr",
+                "--real",
+                "digits:size=16",
+                "--fake",
+                str(tmp_path / "imgs"),
+                "-n",
+                "12",
+                "--extractor",
+                str(runs / "clf"),
+            ]
+        )
+        == 0
+    )
     assert "precision" in capsys.readouterr().out
 
 
 def test_eval_errors(runs, capsys):
     assert main(["eval", "fid", "--real", "photos", "--fake", str(runs / "cgan")]) == 2
     assert "feature extractor" in capsys.readouterr().err
-    assert main(["eval", "fid", "--real", "digits:size=16", "--fake", str(runs / "cgan"), "--extractor",
-                 str(runs / "cgan")]) == 2
+    assert (
+        main(
+            ["eval", "fid", "--real", "digits:size=16", "--fake", str(runs / "cgan"), "--extractor", str(runs / "cgan")]
+        )
+        == 2
+    )
     assert "not a feature extractor" in capsys.readouterr().err
 
 
@@ -133,8 +204,10 @@ def test_paired_psnr_ssim(tmp_path, capsys):
     assert main(["eval", "ssim", "--real", str(tmp_path / "ref"), "--fake", str(tmp_path / "out"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["pairs"] == 2 and result["unmatched"] == 1 and abs(result["per_image"]["a"] - 1) < 1e-9
-    assert main(["eval", "psnr", "--real", str(tmp_path / "ref"), "--fake", str(tmp_path / "out" / "b.png"),
-                 "--json"]) == 0
+    assert (
+        main(["eval", "psnr", "--real", str(tmp_path / "ref"), "--fake", str(tmp_path / "out" / "b.png"), "--json"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     quantized = (shifted * 255).round() / 255 - (clean * 255).round() / 255
     expected = -10 * float(torch.log10(quantized.pow(2).mean()))

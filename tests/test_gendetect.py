@@ -1,7 +1,7 @@
 """The generated-image detector and the set it learns from."""
+
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,11 +10,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from darkroom.data import degrade
+from darkroom.forensics.classical import spectrum_profile as numpy_profile
+from darkroom.io import write_image
 from darkroom.models import build_model, load_run, resolve_config
 from darkroom.models.gendetect import DetectSample, dihedral, either, smooth_max
-from darkroom.forensics.classical import spectrum_profile as numpy_profile
 from darkroom.nn.residuals import CHROMA, GAIN, block_grid, npr_residual, spectrum_profile, to_ycc
-from darkroom.io import write_image
 from darkroom.ops.generated import ALL_FAMILIES, FAMILIES, detail, make_examples, real_example
 
 
@@ -43,16 +43,37 @@ def test_inpaint_examples_are_redrawn_by_the_network_everywhere():
 
 def test_autoencode_examples_come_from_the_zoo_runs_given(tmp_path):
     from darkroom.cli import main
+
     photos = tmp_path / "photos"
     photos.mkdir()
     for k in range(3):
         write_image(photos / f"p{k}.png", textured(10 + k, 96))
     run = tmp_path / "zoo" / "f2"
-    assert main(["train", "photoae", "--data", f"photos:{photos},patch=32", "--steps", "2", "--set",
-                 "model.factor=2", "--set", "model.width=4", "--set", "model.upsample=pixelshuffle",
-                 "--out", str(run), "--quiet"]) == 0
-    images, labels = make_examples([textured(4)], 64, families=("autoencode",), per_patch=1, progress=False,
-                                   autoencoders=[run])
+    assert (
+        main(
+            [
+                "train",
+                "photoae",
+                "--data",
+                f"photos:{photos},patch=32",
+                "--steps",
+                "2",
+                "--set",
+                "model.factor=2",
+                "--set",
+                "model.width=4",
+                "--set",
+                "model.upsample=pixelshuffle",
+                "--out",
+                str(run),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    images, labels = make_examples(
+        [textured(4)], 64, families=("autoencode",), per_patch=1, progress=False, autoencoders=[run]
+    )
     assert labels.tolist() == [0, len(FAMILIES) + 1] == [0, ALL_FAMILIES.index("autoencode") + 1]
     assert images.shape == (2, 64, 64, 3)
     with pytest.raises(ValueError, match="photoae runs"):
@@ -60,8 +81,9 @@ def test_autoencode_examples_come_from_the_zoo_runs_given(tmp_path):
 
 
 def test_photo_autoencoder_redraws_at_the_input_size_and_refuses_odd_sizes():
-    model = build_model("photoae", resolve_config("photoae", {"channels": 3, "factor": 8, "width": 4,
-                                                             "upsample": "transposed"}))
+    model = build_model(
+        "photoae", resolve_config("photoae", {"channels": 3, "factor": 8, "width": 4, "upsample": "transposed"})
+    )
     assert model.encode(torch.rand(1, 3, 64, 48)).shape == (1, 8, 8, 6)
     assert model(torch.rand(2, 3, 64, 48)).shape == (2, 3, 64, 48)
     with pytest.raises(ValueError, match="divisible by 8"):
@@ -117,8 +139,9 @@ def test_npr_residual_is_zero_on_a_nearest_upsampled_image_and_not_on_a_smooth_o
 
 @pytest.mark.parametrize("inputs", ["npr", "srm+npr"])
 def test_npr_inputs_take_any_size(inputs):
-    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
-                                                                  "inputs": inputs})).eval()
+    model = build_model(
+        "gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32, "inputs": inputs})
+    ).eval()
     assert model(torch.rand(2, 3, 33, 31)).shape == (2,) and 0 <= model.image_prob(torch.rand(3, 40, 41)) <= 1
     with pytest.raises(ValueError, match="inputs"):
         resolve_config("gendetect", {"inputs": "fft"})
@@ -133,11 +156,16 @@ def test_spectrum_profile_is_the_baselines_and_falls_with_smoothing():
 
 
 def test_detector_with_a_spectrum_branch_learns_and_takes_any_size():
-    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
-                                                                  "inputs": "npr", "spectrum_bins": 16}))
+    model = build_model(
+        "gendetect",
+        resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32, "inputs": "npr", "spectrum_bins": 16}),
+    )
     out = model.loss({"image": torch.rand(4, 3, 32, 32), "label": torch.tensor([0, 1, 0, 2])})
     out["loss"].backward()
-    assert model.spectrum[1].weight.grad.abs().sum() > 0 and model.head.weight.shape == (1, model.body.out_channels + 32)
+    assert model.spectrum[1].weight.grad.abs().sum() > 0 and model.head.weight.shape == (
+        1,
+        model.body.out_channels + 32,
+    )
     model.eval()
     assert model(torch.rand(2, 3, 33, 31)).shape == (2,) and 0 <= model.image_prob(torch.rand(3, 40, 41)) <= 1
     with pytest.raises(ValueError, match="spectrum_bins"):
@@ -147,8 +175,10 @@ def test_detector_with_a_spectrum_branch_learns_and_takes_any_size():
 
 
 def test_spectrum_only_crops_are_read_from_the_profile_alone_in_training():
-    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
-                                                                  "spectrum_bins": 16, "spectrum_only": 0.999}))
+    model = build_model(
+        "gendetect",
+        resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_only": 0.999}),
+    )
     x = torch.rand(2, 3, 32, 32)
     model.train()
     torch.manual_seed(0)  # every crop below the 0.999 draw
@@ -156,13 +186,27 @@ def test_spectrum_only_crops_are_read_from_the_profile_alone_in_training():
     head_on_profile = model.head.bias + spectrum @ model.head.weight[0, -32:]
     assert torch.allclose(model(x), head_on_profile, atol=1e-5)
     model.eval()
-    assert not torch.allclose(model(x), model.head.bias + model.spectrum(spectrum_profile(x, 16)) @ model.head.weight[0, -32:])
+    assert not torch.allclose(
+        model(x), model.head.bias + model.spectrum(spectrum_profile(x, 16)) @ model.head.weight[0, -32:]
+    )
 
 
 def test_without_a_hidden_layer_the_profile_part_of_the_logit_is_linear_in_the_profiles():
-    model = build_model("gendetect", resolve_config("gendetect", {
-        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_chroma": True, "spectrum_hidden": 0,
-        "spectrum_only": 0.999}))
+    model = build_model(
+        "gendetect",
+        resolve_config(
+            "gendetect",
+            {
+                "width": 4,
+                "stages": 2,
+                "crop": 32,
+                "spectrum_bins": 16,
+                "spectrum_chroma": True,
+                "spectrum_hidden": 0,
+                "spectrum_only": 0.999,
+            },
+        ),
+    )
     assert model.head.weight.shape == (1, model.body.out_channels + 48)
     x = torch.rand(4, 3, 32, 32)
     model.train()
@@ -202,9 +246,13 @@ def test_halves_max_takes_the_larger_standardised_half_outside_training_only():
     model.config = dataclasses.replace(model.config, halves="sum")
     torch.manual_seed(0)
     assert torch.allclose(trained, model(x))  # training always reads the sum
-    for bad in ({"halves": "max"}, {**settings, "halves": "max", "combine": "or"},
-                {**settings, "halves": "mean"}, {**settings, "half_stats": (0.0, 0.0, 0.0, 1.0)},
-                {**settings, "half_temperature": -1.0}):
+    for bad in (
+        {"halves": "max"},
+        {**settings, "halves": "max", "combine": "or"},
+        {**settings, "halves": "mean"},
+        {**settings, "half_stats": (0.0, 0.0, 0.0, 1.0)},
+        {**settings, "half_temperature": -1.0},
+    ):
         with pytest.raises(ValueError, match="halves|half_stats|half_temperature"):
             resolve_config("gendetect", bad)
 
@@ -217,8 +265,10 @@ def test_either_is_the_noisy_or_of_two_logits_and_stays_finite():
 
 
 def test_combine_or_gives_each_cue_its_own_logit():
-    model = build_model("gendetect", resolve_config("gendetect", {
-        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "combine": "or"}))
+    model = build_model(
+        "gendetect",
+        resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "combine": "or"}),
+    )
     assert model.head.weight.shape == (1, model.body.out_channels) and model.spectrum_head.weight.shape == (1, 32)
     x = torch.rand(4, 3, 32, 32)
     model.eval()
@@ -246,10 +296,15 @@ def test_chroma_profiles_see_smoothed_colour_that_the_luma_profile_misses():
     cb_sharp, cb_soft = spectrum_profile(sharp, 24, CHROMA[0]), spectrum_profile(soft, 24, CHROMA[0])
     assert cb_sharp[0, -6:].mean() > cb_soft[0, -6:].mean() + 0.2
     rgb = sharp
-    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
-                                                                  "spectrum_bins": 16, "spectrum_chroma": True}))
-    assert model.profiles(rgb).shape == (1, 48) and torch.allclose(model.profiles(rgb)[:, 16:32],
-                                                                    spectrum_profile(rgb, 16, CHROMA[0]))
+    model = build_model(
+        "gendetect",
+        resolve_config(
+            "gendetect", {"width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_chroma": True}
+        ),
+    )
+    assert model.profiles(rgb).shape == (1, 48) and torch.allclose(
+        model.profiles(rgb)[:, 16:32], spectrum_profile(rgb, 16, CHROMA[0])
+    )
     out = model.loss({"image": torch.rand(4, 3, 32, 32), "label": torch.tensor([0, 1, 0, 2])})
     out["loss"].backward()
     assert model.spectrum[1].weight.grad.abs().sum() > 0
@@ -259,8 +314,9 @@ def test_chroma_profiles_see_smoothed_colour_that_the_luma_profile_misses():
 
 def test_probability_applies_the_calibration_of_the_config():
     plain = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2}))
-    fitted = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "logit_slope": 2.0,
-                                                                   "logit_shift": -1.0}))
+    fitted = build_model(
+        "gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "logit_slope": 2.0, "logit_shift": -1.0})
+    )
     logits = torch.tensor([-1.0, 0.0, 0.5])
     assert torch.allclose(plain.probability(logits), torch.sigmoid(logits))
     assert torch.allclose(fitted.probability(logits), torch.sigmoid(2 * logits - 1))
@@ -277,15 +333,17 @@ def test_real_blur_softens_real_crops_only():
 
     real = transform({"image": sharp, "label": 0}, np.random.default_rng(0))["image"]
     fake = transform({"image": sharp, "label": 2}, np.random.default_rng(0))["image"]
-    assert roughness(real) < 0.7 * roughness(fake) and torch.equal(torch.sort(fake.flatten())[0],
-                                                                  torch.sort(sharp.flatten())[0])
+    assert roughness(real) < 0.7 * roughness(fake) and torch.equal(
+        torch.sort(fake.flatten())[0], torch.sort(sharp.flatten())[0]
+    )
     with pytest.raises(ValueError, match="real_blur_prob"):
         resolve_config("gendetect", {"real_blur_prob": -0.1})
 
 
 def test_profile_real_jpeg_recompresses_real_crops_of_the_profile_only_share_and_the_loss_reads_that_share():
-    transform = DetectSample(64, jpeg_prob=0.0, blur_prob=0.0, resize_prob=0.0, spectrum_only=0.5,
-                             profile_real_jpeg=1.0)
+    transform = DetectSample(
+        64, jpeg_prob=0.0, blur_prob=0.0, resize_prob=0.0, spectrum_only=0.5, profile_real_jpeg=1.0
+    )
     image = textured(4, 64)
     rng = np.random.default_rng(0)
     for label in (0, 2):
@@ -293,8 +351,13 @@ def test_profile_real_jpeg_recompresses_real_crops_of_the_profile_only_share_and
             out = transform({"image": image, "label": label}, rng)
             touched = not torch.equal(torch.sort(out["image"].flatten())[0], torch.sort(image.flatten())[0])
             assert touched == (out["profile_only"] and label == 0)
-    model = build_model("gendetect", resolve_config("gendetect", {
-        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_only": 0.5, "profile_real_jpeg": 1.0}))
+    model = build_model(
+        "gendetect",
+        resolve_config(
+            "gendetect",
+            {"width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_only": 0.5, "profile_real_jpeg": 1.0},
+        ),
+    )
     model.train()
     x = torch.rand(2, 3, 32, 32)
     features = model.residual_features(x)
@@ -314,12 +377,16 @@ def test_block_grid_finds_a_jpeg_grid_at_any_offset_and_not_in_the_photo_before(
     photo = textured(5, 96)
     photo = (photo + 0.03 * torch.randn(photo.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
     squeezed = degrade.jpeg(photo, 80)[0]
-    clean = block_grid(torch.stack([photo[:, s:s + 48, s:s + 48] for s in range(0, 8, 3)]))
-    grids = block_grid(torch.stack([squeezed[:, s:s + 48, s:s + 48] for s in range(0, 8, 3)]))
+    clean = block_grid(torch.stack([photo[:, s : s + 48, s : s + 48] for s in range(0, 8, 3)]))
+    grids = block_grid(torch.stack([squeezed[:, s : s + 48, s : s + 48] for s in range(0, 8, 3)]))
     assert clean.max() < 0.3 and grids.min() > 2 * clean.max()  # whichever offset the crop starts at
-    model = build_model("gendetect", resolve_config("gendetect", {
-        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_grid": True}))
-    assert model.profiles(torch.rand(2, 3, 32, 32)).shape == (2, 18) and model.eval()(torch.rand(2, 3, 40, 40)).shape == (2,)
+    model = build_model(
+        "gendetect",
+        resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "spectrum_grid": True}),
+    )
+    assert model.profiles(torch.rand(2, 3, 32, 32)).shape == (2, 18) and model.eval()(
+        torch.rand(2, 3, 40, 40)
+    ).shape == (2,)
     with pytest.raises(ValueError, match="spectrum_grid"):
         resolve_config("gendetect", {"spectrum_grid": True})  # without the profiles
 
@@ -335,7 +402,7 @@ def test_shipped_jpeg_expert_reads_recompressed_super_resolution_where_gendetect
     from darkroom.models import load_run
 
     coffee = torch.from_numpy(data.coffee()).permute(2, 0, 1).float() / 255
-    patches = [coffee[:, t:t + 128, l:l + 128] for t in range(0, 272, 128) for l in range(0, 472, 128)]
+    patches = [coffee[:, t : t + 128, l : l + 128] for t in range(0, 272, 128) for l in range(0, 472, 128)]
     images, labels = make_examples(patches, 64, families=("sr-x4",), per_patch=1, progress=False)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
     squeezed = (degrade.jpeg(x, 90)[0] * 255).round() / 255
@@ -356,7 +423,7 @@ def test_shipped_detector_is_a_pair_that_finds_network_output_in_a_photo_it_neve
     model, info = load_run("gendetect")
     assert info["model"] == "gendetect-pair" and model.config.tta and len(model.members) == 2
     coffee = torch.from_numpy(data.coffee()).permute(2, 0, 1).float() / 255
-    patches = [coffee[:, t:t + 128, l:l + 128] for t in range(0, 272, 128) for l in range(0, 472, 128)]
+    patches = [coffee[:, t : t + 128, l : l + 128] for t in range(0, 272, 128) for l in range(0, 472, 128)]
     images, labels = make_examples(patches, 64, per_patch=len(FAMILIES), progress=False)
     with torch.no_grad():
         probs = model.probability(model(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)).numpy()
@@ -386,8 +453,10 @@ def test_ycc_residual_puts_a_colour_change_in_the_chroma_channels_at_the_luma_sc
     grey, colour = to_ycc(luma.expand(3, -1, -1)[None]), to_ycc(recoloured)
     assert torch.allclose(grey[:, 0], colour[:, 0], atol=1e-6) and grey[:, 1:].abs().max() < 1e-6
     assert colour[:, 1:].abs().mean() > 3 * to_ycc(recoloured, chroma_gain=1.0)[:, 1:].abs().mean()
-    model = build_model("gendetect", resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32,
-                                                                  "inputs": "npr", "residual_space": "ycc"}))
+    model = build_model(
+        "gendetect",
+        resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32, "inputs": "npr", "residual_space": "ycc"}),
+    )
     seen = []
     model.body.register_forward_hook(lambda module, args, out: seen.append(args[0]))
     model.residual_features(recoloured)
@@ -403,8 +472,10 @@ def test_ycc_residual_puts_a_colour_change_in_the_chroma_channels_at_the_luma_sc
 
 def test_calibration_with_halves_max_standardises_the_real_crops_and_leaves_the_held_out_family_out(load_script):
     script = load_script("calibrate_gendetect")
-    model = build_model("gendetect", resolve_config("gendetect", {
-        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "holdout": 2})).eval()
+    model = build_model(
+        "gendetect",
+        resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32, "spectrum_bins": 16, "holdout": 2}),
+    ).eval()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
     images[10:] = images[10:] // 4 * 4 + 100  # a different look for the "generated" crops
@@ -447,18 +518,24 @@ def test_capped_calibration_calls_at_most_the_cap_of_real_crops_generated_and_ke
 
 def test_benchmark_left_out_rows_are_the_mean_over_the_seeds_runs_and_list_each(tmp_path, load_script):
     from safetensors.torch import save_model
+
     bench = load_script("generated", "benchmarks")
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
     labels = np.array([0, 1, 2] * 10)
     for seed, name in enumerate(("a-no-sr-x2", "b-no-sr-x2", "c-no-denoise")):
         torch.manual_seed(seed)
-        model = build_model("gendetect", resolve_config("gendetect", {
-            "width": 4, "stages": 2, "crop": 32, "holdout": 1 if "denoise" in name else 2}))
+        model = build_model(
+            "gendetect",
+            resolve_config(
+                "gendetect", {"width": 4, "stages": 2, "crop": 32, "holdout": 1 if "denoise" in name else 2}
+            ),
+        )
         (tmp_path / name).mkdir()
         save_model(model, str(tmp_path / name / "model.safetensors"))
-        (tmp_path / name / "run.json").write_text(json.dumps(
-            {"model": "gendetect", "model_config": dataclasses.asdict(model.config)}))
+        (tmp_path / name / "run.json").write_text(
+            json.dumps({"model": "gendetect", "model_config": dataclasses.asdict(model.config)})
+        )
     mean, each = bench.left_out(tmp_path, ["a-no-", "b-no-", "missing-no-"], 2, images, labels)
     assert list(each) == ["a-no-sr-x2", "b-no-sr-x2"]
     alone = [bench.left_out(tmp_path, [p], 2, images, labels) for p in ("a-no-", "b-no-")]
@@ -472,8 +549,10 @@ def test_benchmark_left_out_rows_are_the_mean_over_the_seeds_runs_and_list_each(
 
 def test_tta_scores_a_crop_by_its_mean_logit_over_the_eight_views_so_that_every_view_scores_the_same():
     torch.manual_seed(0)
-    model = build_model("gendetect", resolve_config("gendetect", {
-        "width": 4, "stages": 2, "crop": 32, "spectrum_bins": 8, "spectrum_chroma": True})).eval()
+    model = build_model(
+        "gendetect",
+        resolve_config("gendetect", {"width": 4, "stages": 2, "crop": 32, "spectrum_bins": 8, "spectrum_chroma": True}),
+    ).eval()
     x = torch.rand(5, 3, 32, 32)
     views = dihedral(x)
     assert len(views) == 8 and torch.equal(views[0], x)
@@ -526,17 +605,33 @@ def test_benchmark_tta_turns_on_the_models_own(load_script):
 
 def test_a_pair_scores_a_crop_by_the_mean_of_its_members_calibrated_logits(tmp_path, load_script):
     from safetensors.torch import save_model
+
     script = load_script("pair_gendetect")
     members = []
     for seed, (slope, shift) in enumerate(((1.5, -2.0), (0.7, 0.5))):
         torch.manual_seed(seed)
-        model = build_model("gendetect", resolve_config("gendetect", {
-            "width": 4, "stages": 2, "crop": 32, "holdout": 3, "spectrum_bins": 8 * seed,
-            "logit_slope": slope, "logit_shift": shift})).eval()
+        model = build_model(
+            "gendetect",
+            resolve_config(
+                "gendetect",
+                {
+                    "width": 4,
+                    "stages": 2,
+                    "crop": 32,
+                    "holdout": 3,
+                    "spectrum_bins": 8 * seed,
+                    "logit_slope": slope,
+                    "logit_shift": shift,
+                },
+            ),
+        ).eval()
         (tmp_path / f"m{seed}").mkdir()
         save_model(model, str(tmp_path / f"m{seed}" / "model.safetensors"))
-        (tmp_path / f"m{seed}" / "run.json").write_text(json.dumps(
-            {"model": "gendetect", "model_config": dataclasses.asdict(model.config), "data": "npz:train.npz"}))
+        (tmp_path / f"m{seed}" / "run.json").write_text(
+            json.dumps(
+                {"model": "gendetect", "model_config": dataclasses.asdict(model.config), "data": "npz:train.npz"}
+            )
+        )
         members.append(model)
     script.pair(str(tmp_path / "m0"), str(tmp_path / "m1"), tmp_path / "pair")
     pair, info = load_run(tmp_path / "pair")
@@ -550,7 +645,8 @@ def test_a_pair_scores_a_crop_by_the_mean_of_its_members_calibrated_logits(tmp_p
         assert torch.allclose(pair(x.flip(-1)), pair(x), atol=1e-5)
         assert 0 < pair.image_prob(x[0]) < 1
     members[1].config = dataclasses.replace(members[1].config, holdout=2)
-    (tmp_path / "m1" / "run.json").write_text(json.dumps(
-        {"model": "gendetect", "model_config": dataclasses.asdict(members[1].config)}))
+    (tmp_path / "m1" / "run.json").write_text(
+        json.dumps({"model": "gendetect", "model_config": dataclasses.asdict(members[1].config)})
+    )
     with pytest.raises(SystemExit, match="left out family 3"):  # members must leave out the same family
         script.pair(str(tmp_path / "m0"), str(tmp_path / "m1"), tmp_path / "other")

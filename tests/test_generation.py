@@ -14,11 +14,13 @@ from darkroom.models import build_model, load_run, resolve_config
 from darkroom.ops.training import run_training
 
 DIGITS = {"channels": 1, "image_size": [16, 16], "num_classes": 10}
-SMALL = {"vae": {"width": "4", "latent_dim": "4", "downsamples": "2"},
-         "cvae": {"width": "4", "latent_dim": "4", "downsamples": "2"},
-         "dcgan": {"width": "4", "latent_dim": "8"},
-         "gan": {"width": "4", "d_width": "4", "latent_dim": "8"},
-         "cgan": {"width": "4", "d_width": "4", "latent_dim": "8"}}
+SMALL = {
+    "vae": {"width": "4", "latent_dim": "4", "downsamples": "2"},
+    "cvae": {"width": "4", "latent_dim": "4", "downsamples": "2"},
+    "dcgan": {"width": "4", "latent_dim": "8"},
+    "gan": {"width": "4", "d_width": "4", "latent_dim": "8"},
+    "cgan": {"width": "4", "d_width": "4", "latent_dim": "8"},
+}
 
 
 def quiet(*args):
@@ -100,9 +102,11 @@ def test_extra_generator_convs_are_conditioned_and_leave_the_default_layout_alon
 
 def test_weights_shipped_without_the_discriminator_load_only_when_the_card_says_so(tmp_path):
     from safetensors.torch import save_file
+
     model = build_model("cgan", resolve_config("cgan", SMALL["cgan"], DIGITS))
-    save_file({k: v for k, v in model.state_dict().items() if not k.startswith("D.")},
-              str(tmp_path / "model.safetensors"))
+    save_file(
+        {k: v for k, v in model.state_dict().items() if not k.startswith("D.")}, str(tmp_path / "model.safetensors")
+    )
     info = {"model": "cgan", "model_config": dataclasses.asdict(model.config)}
     (tmp_path / "run.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match="do not fit"):
@@ -184,8 +188,15 @@ def test_a_gan_on_28px_mnist_trains_at_32px_and_says_so(tmp_path):
     header = bytes([0, 0, 8, 3]) + b"".join(int(d).to_bytes(4, "big") for d in images.shape)
     (tmp_path / "train-images-idx3-ubyte").write_bytes(header + images.tobytes())
     said = []
-    info = run_training("dcgan", f"mnist:{tmp_path}", tmp_path / "run", {"width": "4", "batch_size": "8"},
-                        flags={"steps": 1}, progress=False, print_fn=said.append)
+    info = run_training(
+        "dcgan",
+        f"mnist:{tmp_path}",
+        tmp_path / "run",
+        {"width": "4", "batch_size": "8"},
+        flags={"steps": 1},
+        progress=False,
+        print_fn=said.append,
+    )
     assert info["data"] == f"mnist:{tmp_path},size=32" and info["model_config"]["image_size"] == 32
     assert any(line.startswith("note:") and "28 px" in line for line in said)
     assert load_run(tmp_path / "run")[0].sample(2).shape == (2, 1, 32, 32)
@@ -203,7 +214,7 @@ class Collapsed(nn.Module):
         self.w = nn.Parameter(torch.zeros(1))
 
     def loss(self, batch):
-        return {"loss": (self.w ** 2).sum() + batch["image"].mean() * 0, "diversity": torch.tensor(0.01)}
+        return {"loss": (self.w**2).sum() + batch["image"].mean() * 0, "diversity": torch.tensor(0.01)}
 
 
 def test_collapse_is_reported_in_the_log(tmp_path):
@@ -216,12 +227,21 @@ def test_collapse_is_reported_in_the_log(tmp_path):
 
 
 def test_sample_command(tmp_path, capsys):
-    run_training("cgan", "digits:size=16", tmp_path / "cg", {**SMALL["cgan"], "batch_size": "8"}, flags={"steps": 2},
-                 progress=False, print_fn=quiet)
+    run_training(
+        "cgan",
+        "digits:size=16",
+        tmp_path / "cg",
+        {**SMALL["cgan"], "batch_size": "8"},
+        flags={"steps": 2},
+        progress=False,
+        print_fn=quiet,
+    )
     assert main(["sample", str(tmp_path / "cg"), "-n", "6", "--out", str(tmp_path / "g.png"), "--label", "7"]) == 0
     assert read_image(tmp_path / "g.png").shape[1] > 16
-    assert main(["sample", str(tmp_path / "cg"), "-n", "3", "--out", str(tmp_path / "dir"), "--label", "2",
-                 "--seed", "5"]) == 0
+    assert (
+        main(["sample", str(tmp_path / "cg"), "-n", "3", "--out", str(tmp_path / "dir"), "--label", "2", "--seed", "5"])
+        == 0
+    )
     provenance = read_provenance(tmp_path / "dir" / "sample_00002.png")
     assert provenance["model"] == "cgan" and provenance["seed"] == 5 and provenance["latent_index"] == 2
     assert provenance["label"] == 2
@@ -235,20 +255,32 @@ def test_sample_command(tmp_path, capsys):
     assert len(list((tmp_path / "alldir").glob("*.png"))) == 20
     assert read_provenance(tmp_path / "alldir" / "sample_00005.png")["label"] == 2
     capsys.readouterr()
-    for argv, message in [(["--label", "10"], "out of range"), (["--label", "2", "--truncation", "2"], "truncation"),
-                          ([], "pass --label"), (["--prompt", "a 2"], "not text-conditioned"),
-                          (["--label", "2", "--prompt", "a 2"], "--label is for class-conditional")]:
+    for argv, message in [
+        (["--label", "10"], "out of range"),
+        (["--label", "2", "--truncation", "2"], "truncation"),
+        ([], "pass --label"),
+        (["--prompt", "a 2"], "not text-conditioned"),
+        (["--label", "2", "--prompt", "a 2"], "--label is for class-conditional"),
+    ]:
         assert main(["sample", str(tmp_path / "cg"), "-n", "2", "--out", str(tmp_path / "x.png"), *argv]) == 2
         assert message in capsys.readouterr().err
 
 
 def test_sample_refuses_non_generators(tmp_path, capsys):
-    run_training("autoencoder", "digits:size=16", tmp_path / "ae", {"width": "4", "downsamples": "2"},
-                 flags={"steps": 1}, progress=False, print_fn=quiet)
+    run_training(
+        "autoencoder",
+        "digits:size=16",
+        tmp_path / "ae",
+        {"width": "4", "downsamples": "2"},
+        flags={"steps": 1},
+        progress=False,
+        print_fn=quiet,
+    )
     assert main(["sample", str(tmp_path / "ae"), "-n", "2", "--out", str(tmp_path / "x.png")]) == 2
     assert "not a generator" in capsys.readouterr().err
-    run_training("dcgan", "digits:size=16", tmp_path / "dc", SMALL["dcgan"], flags={"steps": 1}, progress=False,
-                 print_fn=quiet)
+    run_training(
+        "dcgan", "digits:size=16", tmp_path / "dc", SMALL["dcgan"], flags={"steps": 1}, progress=False, print_fn=quiet
+    )
     assert main(["sample", str(tmp_path / "dc"), "-n", "2", "--out", str(tmp_path / "x.png"), "--label", "all"]) == 2
     assert "--label all needs one that is" in capsys.readouterr().err
 
@@ -266,6 +298,7 @@ def test_shipped_cgan_draws_the_requested_digits():
 
 def test_diff_augment_transforms_are_what_they_say_and_pass_gradients():
     from darkroom.nn.diffaug import diff_augment, parse_policy
+
     torch.manual_seed(0)
     assert parse_policy(" translation, cutout ") == ("translation", "cutout") and parse_policy("") == ()
     with pytest.raises(ValueError, match="augment must be"):
@@ -274,9 +307,14 @@ def test_diff_augment_transforms_are_what_they_say_and_pass_gradients():
     assert diff_augment(x, ()) is x
     shifted = diff_augment(x, ("translation",))
     for a, b in zip(x, shifted):  # every image is the original moved by at most 4 whole pixels
-        assert any(torch.equal(b[:, max(dy, 0):32 + min(dy, 0), max(dx, 0):32 + min(dx, 0)],
-                               a[:, max(-dy, 0):32 + min(-dy, 0), max(-dx, 0):32 + min(-dx, 0)])
-                   for dy in range(-4, 5) for dx in range(-4, 5))
+        assert any(
+            torch.equal(
+                b[:, max(dy, 0) : 32 + min(dy, 0), max(dx, 0) : 32 + min(dx, 0)],
+                a[:, max(-dy, 0) : 32 + min(-dy, 0), max(-dx, 0) : 32 + min(-dx, 0)],
+            )
+            for dy in range(-4, 5)
+            for dx in range(-4, 5)
+        )
     cut = diff_augment(torch.ones(64, 1, 32, 32), ("cutout",))
     zeros = (cut == 0).flatten(1).sum(1)
     assert zeros.max() == 256 and zeros.min() >= 64  # a 16x16 square, at most three quarters off the edge
@@ -299,8 +337,9 @@ def test_gan_augment_is_checked_and_trains():
 
 def test_lean_layout_has_no_full_resolution_layer_and_old_cards_keep_theirs():
     info = {"channels": 1, "image_size": [32, 32], "num_classes": 10}
-    lean = build_model("gan", resolve_config("gan", {"width": "8", "d_width": "8", "lean": "1",
-                                                     "upsample": "transposed"}, info))
+    lean = build_model(
+        "gan", resolve_config("gan", {"width": "8", "d_width": "8", "lean": "1", "upsample": "transposed"}, info)
+    )
     classic = build_model("gan", resolve_config("gan", {"width": "8", "d_width": "8"}, info))
     z = torch.randn(3, lean.config.latent_dim)
     assert lean.G(z).shape == classic.G(z).shape == (3, 1, 32, 32)
@@ -314,29 +353,60 @@ def test_gan_defaults_follow_the_data_and_are_said(tmp_path):
     from darkroom.ops.zoo import ZOO_PINNED, member_run
 
     said = []
-    info = run_training("gan", "digits:size=16", tmp_path / "run", {"latent_dim": "8", "batch_size": "8"},
-                        flags={"steps": 1}, progress=False, print_fn=said.append)
+    info = run_training(
+        "gan",
+        "digits:size=16",
+        tmp_path / "run",
+        {"latent_dim": "8", "batch_size": "8"},
+        flags={"steps": 1},
+        progress=False,
+        print_fn=said.append,
+    )
     assert info["model_config"]["lean"] and info["model_config"]["upsample"] == "transposed"
     assert any(line.startswith("note: defaults for this data") and "lean=True" in line for line in said)
-    kept = run_training("gan", "digits:size=16", tmp_path / "kept", {"upsample": "nearest", "width": "4",
-                        "d_width": "4", "lean": "0", "batch_size": "8"}, flags={"steps": 1}, progress=False,
-                        print_fn=quiet)
+    kept = run_training(
+        "gan",
+        "digits:size=16",
+        tmp_path / "kept",
+        {"upsample": "nearest", "width": "4", "d_width": "4", "lean": "0", "batch_size": "8"},
+        flags={"steps": 1},
+        progress=False,
+        print_fn=quiet,
+    )
     assert kept["model_config"]["upsample"] == "nearest" and not kept["model_config"]["lean"]
-    assert set(ZOO_PINNED) <= set(member_run({"model": "gan", "latent_dim": 8, "width": 8, "loss": "hinge",
-                                              "upsample": "nearest", "norm": "batch", "activation": "relu",
-                                              "seed": 0}, 10)[1])
+    assert set(ZOO_PINNED) <= set(
+        member_run(
+            {
+                "model": "gan",
+                "latent_dim": 8,
+                "width": 8,
+                "loss": "hinge",
+                "upsample": "nearest",
+                "norm": "batch",
+                "activation": "relu",
+                "seed": 0,
+            },
+            10,
+        )[1]
+    )
 
 
 def test_minutes_alone_is_a_time_budget_and_bad_budgets_are_one_line_errors(tmp_path, capsys):
-    info = run_training("autoencoder", "digits:size=16", tmp_path / "t", {"width": "4", "batch_size": "8"},
-                        flags={"minutes": 0.02}, progress=False, print_fn=quiet)
-    assert info["step"] > 0 and info["train_config"]["steps"] >= 10 ** 9
+    info = run_training(
+        "autoencoder",
+        "digits:size=16",
+        tmp_path / "t",
+        {"width": "4", "batch_size": "8"},
+        flags={"minutes": 0.02},
+        progress=False,
+        print_fn=quiet,
+    )
+    assert info["step"] > 0 and info["train_config"]["steps"] >= 10**9
     for flag in (["--minutes", "0"], ["--minutes", "-2"], ["--steps", "-1"]):
         with pytest.raises(SystemExit) if flag[0] == "--steps" else contextlib.nullcontext():
             code = main(["train", "gan", "--data", "digits", "--out", str(tmp_path / "x"), *flag])
             assert code == 2
         assert "Traceback" not in capsys.readouterr().err
-
 
 
 def test_a_folder_of_mixed_sizes_trains_a_gan_at_one_size_said_once(tmp_path):
@@ -345,8 +415,15 @@ def test_a_folder_of_mixed_sizes_trains_a_gan_at_one_size_said_once(tmp_path):
     for i, (h, w) in enumerate([(20, 30), (40, 40), (50, 24)]):
         write_image(tmp_path / "data" / f"{i}.png", torch.rand(3, h, w))
     lines = []
-    info = run_training("gan", f"folder:{tmp_path / 'data'}", tmp_path / "run", {"width": "4", "d_width": "4"},
-                        flags={"steps": 1}, progress=False, print_fn=lines.append)
+    info = run_training(
+        "gan",
+        f"folder:{tmp_path / 'data'}",
+        tmp_path / "run",
+        {"width": "4", "d_width": "4"},
+        flags={"steps": 1},
+        progress=False,
+        print_fn=lines.append,
+    )
     assert info["model_config"]["image_size"] == 64
     assert sum("mixed sizes" in line for line in lines) == 1
 

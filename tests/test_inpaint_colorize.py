@@ -63,8 +63,7 @@ def test_colorizer_starts_from_the_gray_image(photo):
 
 
 def test_colorizer_mse_loss_is_the_rgb_error_and_bad_loss_is_refused(photo):
-    model = build_model("colorize", resolve_config("colorize", {"width": "8", "cap": "16", "loss": "mse-rgb"},
-                                                    DATA))
+    model = build_model("colorize", resolve_config("colorize", {"width": "8", "cap": "16", "loss": "mse-rgb"}, DATA))
     out = model.loss({"image": photo[None]})
     gray = (photo * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
     # a fresh colorizer returns (nearly) the gray image, so its loss is the gray image's squared error
@@ -77,8 +76,12 @@ def test_colorizer_mse_loss_is_the_rgb_error_and_bad_loss_is_refused(photo):
 
 def test_low_resolution_colorizer_keeps_the_input_luma(photo):
     torch.manual_seed(0)
-    model = build_model("colorize", resolve_config(
-        "colorize", {"width": "8", "cap": "16", "chroma_scale": "4", "keep_luma": "true", "upright": "true"}, DATA))
+    model = build_model(
+        "colorize",
+        resolve_config(
+            "colorize", {"width": "8", "cap": "16", "chroma_scale": "4", "keep_luma": "true", "upright": "true"}, DATA
+        ),
+    )
     torch.nn.init.normal_(model.net.head.weight, std=0.05)  # a colorizer that does colour something
     model.net.head.bias.data = torch.tensor([0.0, 0.2, -0.3])
     image = photo[None, :, :61, :59]  # sizes the scale does not divide
@@ -111,8 +114,12 @@ def test_ab_bins_and_soft_encoding():
 
 def test_classification_colorizer_rebalances_and_decodes(photo):
     torch.manual_seed(0)
-    model = build_model("colorize", resolve_config(
-        "colorize", {"width": "8", "cap": "16", "loss": "classify", "chroma_scale": "2", "keep_luma": "true"}, DATA))
+    model = build_model(
+        "colorize",
+        resolve_config(
+            "colorize", {"width": "8", "cap": "16", "loss": "classify", "chroma_scale": "2", "keep_luma": "true"}, DATA
+        ),
+    )
     blue_sky = torch.stack([torch.full((32, 32), v) for v in (0.3, 0.5, 0.9)])
     data = [{"image": photo}, {"image": blue_sky}]
     model.prepare_data(data, quiet)
@@ -156,23 +163,44 @@ def test_work_size_colours_a_shrunk_copy_and_keeps_the_detail(photo):
 
 def test_colorize_starts_from_a_contrastive_encoder(tmp_path):
     common = {"width": "8", "levels": "2", "cap": "16", "batch_size": "4"}
-    run_training("simclr", "photos:patch=32,grayscale=1", tmp_path / "pre", {**common, "backbone": "unet"},
-                 flags={"steps": 2}, progress=False, print_fn=quiet)
-    run_training("colorize", "photos:patch=32", tmp_path / "col", {**common, "pretrained": str(tmp_path / "pre"),
-                                                                   "lr": "1e-12"},
-                 flags={"steps": 1}, progress=False, print_fn=quiet)
+    run_training(
+        "simclr",
+        "photos:patch=32,grayscale=1",
+        tmp_path / "pre",
+        {**common, "backbone": "unet"},
+        flags={"steps": 2},
+        progress=False,
+        print_fn=quiet,
+    )
+    run_training(
+        "colorize",
+        "photos:patch=32",
+        tmp_path / "col",
+        {**common, "pretrained": str(tmp_path / "pre"), "lr": "1e-12"},
+        flags={"steps": 1},
+        progress=False,
+        print_fn=quiet,
+    )
     pre, _ = load_run(tmp_path / "pre")
     col, _ = load_run(tmp_path / "col")
     a, b = pre.encoder.stem[0].weight, col.net.encoder.stem[0].weight
     assert torch.allclose(a, b, atol=1e-6)  # lr ~ 0: still the pretrained weights
     with pytest.raises(ValueError, match="simclr"):
-        run_training("colorize", "photos:patch=32", tmp_path / "bad", {**common, "pretrained": str(tmp_path / "col")},
-                     flags={"steps": 1}, progress=False, print_fn=quiet)
+        run_training(
+            "colorize",
+            "photos:patch=32",
+            tmp_path / "bad",
+            {**common, "pretrained": str(tmp_path / "col")},
+            flags={"steps": 1},
+            progress=False,
+            print_fn=quiet,
+        )
 
 
 def test_simclr_features_are_unit_vectors():
-    model = build_model("simclr", resolve_config("simclr", {"width": "8", "levels": "2"},
-                                                 {"channels": 1, "image_size": [16, 16]}))
+    model = build_model(
+        "simclr", resolve_config("simclr", {"width": "8", "levels": "2"}, {"channels": 1, "image_size": [16, 16]})
+    )
     x = torch.rand(6, 1, 16, 16)
     assert torch.allclose(model.features(x).norm(dim=1), torch.ones(6), atol=1e-5)
     out = model.loss({"image": x})
@@ -228,8 +256,19 @@ def test_restore_inpaint_and_colorize_cli(tmp_path, capsys):
     scribbled[20:24, 5:50] = 255
     Image.fromarray(scribbled).save(tmp_path / "scribbled.png")
     Image.fromarray(photo).save(tmp_path / "clean.png")
-    assert main(["restore", "inpaint", str(tmp_path / "scribbled.png"), str(tmp_path / "clean.png"),
-                 "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "restore",
+                "inpaint",
+                str(tmp_path / "scribbled.png"),
+                str(tmp_path / "clean.png"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     assert "nothing to fill" in capsys.readouterr().err  # clean.png: copied with a warning
     filled = read_image(tmp_path / "out" / "scribbled.png")
     assert float(filled[:, 21, 10:40].mean()) < 0.95  # the white stroke is gone
@@ -237,8 +276,20 @@ def test_restore_inpaint_and_colorize_cli(tmp_path, capsys):
     Image.fromarray(photo[..., 0]).save(tmp_path / "gray.png")
     assert main(["restore", "colorize", str(tmp_path / "gray.png"), "--out", str(tmp_path / "col")]) == 0
     assert read_image(tmp_path / "col" / "gray.png").shape == (3, 48, 64)
-    assert main(["restore", "inpaint", str(tmp_path / "clean.png"), "--mask", str(tmp_path / "none.png"),
-                 "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "restore",
+                "inpaint",
+                str(tmp_path / "clean.png"),
+                "--mask",
+                str(tmp_path / "none.png"),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert main(["restore", "sr", str(tmp_path / "clean.png"), "--scale", "3", "--out", str(tmp_path / "x")]) == 2
     assert main(["restore", "colorize", str(tmp_path / "clean.png"), "--half", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
@@ -266,3 +317,62 @@ def test_self_ensemble_undoes_each_transform():
     assert torch.allclose(up[..., ::2, ::2], x)  # an upscaler's output is transformed back at its own size
     shift = self_ensemble(lambda t: torch.roll(t, 1, -1))(x)  # not flip-equivariant: averaging changes it
     assert not torch.allclose(shift, torch.roll(x, 1, -1))
+
+
+def test_reference_colorize_takes_the_colours_of_a_flipped_shifted_crop(photo):
+    from darkroom.ops.refcolor import reference_colorize
+
+    gray = (photo * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    reference = photo.flip(-1)[:, 6:, 9:]  # another size, mirrored and shifted
+    out = reference_colorize(gray, reference, samples=5000)
+    assert out.shape == photo.shape
+    floor = psnr_of(gray.expand_as(photo), photo)
+    assert psnr_of(out, photo) > floor + 3
+    luma = (out * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    inside = ((out > 0) & (out < 1)).all(0, keepdim=True)
+    assert float((luma - gray)[inside].abs().max()) < 1e-4
+    with pytest.raises(ValueError, match="colour photo"):
+        reference_colorize(gray, gray.expand(3, -1, -1))
+
+
+def psnr_of(a, b):
+    from darkroom.metrics.image import psnr
+
+    return psnr(a, b)
+
+
+def test_restore_colorize_with_a_reference_and_its_bad_input(tmp_path, photo, capsys):
+    from darkroom.io import write_image
+
+    write_image(tmp_path / "colour.png", photo)
+    write_image(tmp_path / "gray.png", photo.mean(0, keepdim=True).expand(3, -1, -1))
+    write_image(tmp_path / "ref.png", photo.flip(-2))
+    args = [
+        "restore",
+        "colorize",
+        str(tmp_path / "gray.png"),
+        str(tmp_path / "colour.png"),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main([*args, "--reference", str(tmp_path / "ref.png")]) == 0
+    assert capsys.readouterr().err.count("has colour: colorized from its luma") == 1  # said once
+    assert read_provenance(tmp_path / "o" / "gray.png")["reference"].endswith("ref.png")
+    assert main([*args, "--reference", str(tmp_path / "gray.png")]) == 2
+    assert "must be a colour photo" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "restore",
+                "denoise",
+                str(tmp_path / "gray.png"),
+                "--out",
+                str(tmp_path / "d"),
+                "--reference",
+                str(tmp_path / "ref.png"),
+            ]
+        )
+        == 2
+    )
+    assert main([*args, "--reference", str(tmp_path / "missing.png")]) == 2
+    assert "missing.png" in capsys.readouterr().err

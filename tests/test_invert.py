@@ -15,8 +15,15 @@ from darkroom.ops.training import run_training
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
     root = tmp_path_factory.mktemp("invert")
-    run_training("latentenc", "digits:size=32", root / "enc", {"generator": "cgan-digits", "width": "4",
-                 "stages": "2", "batch_size": "8"}, flags={"steps": 2}, progress=False, print_fn=lambda *a: None)
+    run_training(
+        "latentenc",
+        "digits:size=32",
+        root / "enc",
+        {"generator": "cgan-digits", "width": "4", "stages": "2", "batch_size": "8"},
+        flags={"steps": 2},
+        progress=False,
+        print_fn=lambda *a: None,
+    )
     return root / "enc"
 
 
@@ -40,8 +47,26 @@ def test_latent_encoder_saves_only_itself_and_warm_starts(encoder, tmp_path):
     generator = load_run("cgan-digits")[0]
     assert sum(v.numel() for v in weights.values()) < sum(p.numel() for p in generator.G.parameters())
     Image.fromarray((np.random.default_rng(0).random((32, 32)) * 255).astype(np.uint8)).save(tmp_path / "x.png")
-    assert main(["edit", "invert", "cgan-digits", "--image", str(tmp_path / "x.png"), "--encoder", str(encoder),
-                 "--steps", "3", "--label", "2", "--out", str(tmp_path / "inv.png")]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                "invert",
+                "cgan-digits",
+                "--image",
+                str(tmp_path / "x.png"),
+                "--encoder",
+                str(encoder),
+                "--steps",
+                "3",
+                "--label",
+                "2",
+                "--out",
+                str(tmp_path / "inv.png"),
+            ]
+        )
+        == 0
+    )
     provenance = read_provenance(tmp_path / "inv.png")
     assert provenance["label"] == 2 and len(provenance["latent"]) == generator.config.latent_dim
     assert provenance["psnr"] > 0
@@ -49,13 +74,31 @@ def test_latent_encoder_saves_only_itself_and_warm_starts(encoder, tmp_path):
 
 def test_invert_errors(tmp_path, capsys):
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "x.png")
-    assert main(["edit", "invert", "denoise", "--image", str(tmp_path / "x.png"), "--out", str(tmp_path / "o.png")]) == 2
+    assert (
+        main(["edit", "invert", "denoise", "--image", str(tmp_path / "x.png"), "--out", str(tmp_path / "o.png")]) == 2
+    )
     assert "not a GAN" in capsys.readouterr().err
-    assert main(["edit", "invert", "cgan-digits", "--image", str(tmp_path / "x.png"), "--encoder", "denoise",
-                 "--out", str(tmp_path / "o.png")]) == 2
+    assert (
+        main(
+            [
+                "edit",
+                "invert",
+                "cgan-digits",
+                "--image",
+                str(tmp_path / "x.png"),
+                "--encoder",
+                "denoise",
+                "--out",
+                str(tmp_path / "o.png"),
+            ]
+        )
+        == 2
+    )
     assert "not a latent encoder" in capsys.readouterr().err
-    assert main(["edit", "invert", "cgan-digits", "--image", str(tmp_path / "nope.png"),
-                 "--out", str(tmp_path / "o.png")]) == 2
+    assert (
+        main(["edit", "invert", "cgan-digits", "--image", str(tmp_path / "nope.png"), "--out", str(tmp_path / "o.png")])
+        == 2
+    )
 
 
 def test_conditional_latents_get_random_labels():

@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -8,9 +6,16 @@ from PIL import Image
 from darkroom.io import list_images, output_names, read_image, read_provenance, to_uint8, write_image
 
 
-@pytest.mark.parametrize("suffix,fmt,lossless", [(".png", "PNG", True), (".jpg", "JPEG", False),
-                                                  (".tif", "TIFF", True), (".webp", "WEBP", False),
-                                                  (".bmp", "BMP", True)])
+@pytest.mark.parametrize(
+    "suffix,fmt,lossless",
+    [
+        (".png", "PNG", True),
+        (".jpg", "JPEG", False),
+        (".tif", "TIFF", True),
+        (".webp", "WEBP", False),
+        (".bmp", "BMP", True),
+    ],
+)
 def test_reads_common_formats(tmp_path, rgb_array, suffix, fmt, lossless):
     path = tmp_path / f"a{suffix}"
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
@@ -82,8 +87,13 @@ def test_bad_files_raise_value_error_naming_file(tmp_path, rgb_array):
     Image.fromarray(rgb_array).save(tmp_path / "full.png")
     png = (tmp_path / "full.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(png[: len(png) // 2])
-    for name, message in [("empty.png", "empty"), ("text.png", "not an image"), ("missing.png", "no such file"),
-                          ("cut.jpg", "truncated"), ("cut.png", "truncated")]:
+    for name, message in [
+        ("empty.png", "empty"),
+        ("text.png", "not an image"),
+        ("missing.png", "no such file"),
+        ("cut.jpg", "truncated"),
+        ("cut.png", "truncated"),
+    ]:
         with pytest.raises(ValueError, match=message) as info:
             read_image(tmp_path / name)
         assert name in str(info.value) and "\n" not in str(info.value)
@@ -153,5 +163,10 @@ def test_list_images(tmp_path, rgb_array):
 
 
 def test_output_names_never_collide():
-    assert output_names(["a/x.jpg", "b/x.png", "c/y.tif", "d/X.png", "x-2.png"]) == \
-        ["x.png", "x-2.png", "y.png", "X-3.png", "x-2-2.png"]
+    assert output_names(["a/x.jpg", "b/x.png", "c/y.tif", "d/X.png", "x-2.png"]) == [
+        "x.png",
+        "x-2.png",
+        "y.png",
+        "X-3.png",
+        "x-2-2.png",
+    ]

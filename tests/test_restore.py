@@ -22,8 +22,9 @@ def test_tiled_equals_whole_image_for_a_local_filter():
 
 def test_tiled_upscales():
     image = torch.rand(3, 40, 70)
-    up = tiled(lambda x: torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"), image, tile=32,
-               overlap=4, scale=2)
+    up = tiled(
+        lambda x: torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"), image, tile=32, overlap=4, scale=2
+    )
     assert up.shape == (3, 80, 140) and torch.allclose(up[:, ::2, ::2], image)
 
 
@@ -48,10 +49,24 @@ def test_noise_estimate_tracks_sigma(photo):
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("restore")
     quiet = lambda *a: None  # noqa: E731
-    run_training("denoise", "photos:patch=32", root / "den", {"width": "8", "depth": "3", "batch_size": "8"},
-                 flags={"steps": 3}, progress=False, print_fn=quiet)
-    run_training("sr", "photos:patch=32", root / "sr", {"width": "8", "scale": "2", "batch_size": "8"},
-                 flags={"steps": 3}, progress=False, print_fn=quiet)
+    run_training(
+        "denoise",
+        "photos:patch=32",
+        root / "den",
+        {"width": "8", "depth": "3", "batch_size": "8"},
+        flags={"steps": 3},
+        progress=False,
+        print_fn=quiet,
+    )
+    run_training(
+        "sr",
+        "photos:patch=32",
+        root / "sr",
+        {"width": "8", "scale": "2", "batch_size": "8"},
+        flags={"steps": 3},
+        progress=False,
+        print_fn=quiet,
+    )
     return root
 
 
@@ -63,18 +78,47 @@ def test_restore_cli_keeps_stems_and_reports_bad_files(runs, tmp_path, capsys):
     (src / "broken.png").write_bytes(b"nope")
     (src / "sub").mkdir()
     Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(src / "sub" / "a.png")  # the same stem as a.jpg
-    code = main(["restore", "denoise", str(src), "--out", str(tmp_path / "out"), "--model", str(runs / "den"),
-                 "--sigma", "20", "--tile", "48"])
+    code = main(
+        [
+            "restore",
+            "denoise",
+            str(src),
+            "--out",
+            str(tmp_path / "out"),
+            "--model",
+            str(runs / "den"),
+            "--sigma",
+            "20",
+            "--tile",
+            "48",
+        ]
+    )
     assert code == 1 and "broken.png" in capsys.readouterr().err
     assert read_image(tmp_path / "out" / "a.png").shape == (3, 70, 90)
     assert read_image(tmp_path / "out" / "a-2.png").shape == (3, 40, 60)  # not written over a.png
     assert read_provenance(tmp_path / "out" / "a-2.png")["source"] == str(src / "sub" / "a.png")
     assert read_provenance(tmp_path / "out" / "a.png")["noise_sigma"] == 20
-    assert main(["restore", "denoise", str(src / "a.jpg"), "--out", str(tmp_path / "auto"), "--model",
-                 str(runs / "den")]) == 0
+    assert (
+        main(["restore", "denoise", str(src / "a.jpg"), "--out", str(tmp_path / "auto"), "--model", str(runs / "den")])
+        == 0
+    )
     assert read_provenance(tmp_path / "auto" / "a.png")["sigma_source"] == "estimated"
-    assert main(["restore", "sr", str(src / "a.jpg"), "--out", str(tmp_path / "sr"), "--model", str(runs / "sr"),
-                 "--tile", "64"]) == 0
+    assert (
+        main(
+            [
+                "restore",
+                "sr",
+                str(src / "a.jpg"),
+                "--out",
+                str(tmp_path / "sr"),
+                "--model",
+                str(runs / "sr"),
+                "--tile",
+                "64",
+            ]
+        )
+        == 0
+    )
     assert read_image(tmp_path / "sr" / "a.png").shape == (3, 140, 180)
 
 
@@ -82,8 +126,10 @@ def test_restore_errors(runs, tmp_path, capsys):
     assert main(["restore", "sr", "missing.png", "--out", str(tmp_path), "--model", str(runs / "sr")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["restore", "sr", str(tmp_path), "--out", str(tmp_path), "--model", str(runs / "den")]) == 2
-    assert main(["restore", "denoise", "x.png", "--out", str(tmp_path), "--model", str(runs / "den"),
-                 "--sigma", "loud"]) == 2
+    assert (
+        main(["restore", "denoise", "x.png", "--out", str(tmp_path), "--model", str(runs / "den"), "--sigma", "loud"])
+        == 2
+    )
     assert "--sigma" in capsys.readouterr().err
 
 
@@ -91,19 +137,34 @@ def test_per_file_failures_name_the_file(runs, tmp_path, capsys):
     rng = np.random.default_rng(0)
     Image.fromarray((rng.random((60, 60)) > 0.5).astype(np.uint8) * 255).save(tmp_path / "static.png")
     Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "tiny.png")
-    assert main(["restore", "denoise", str(tmp_path / "static.png"), "--out", str(tmp_path / "o"),
-                 "--model", str(runs / "den")]) == 1
+    assert (
+        main(
+            [
+                "restore",
+                "denoise",
+                str(tmp_path / "static.png"),
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                str(runs / "den"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "static.png: estimated noise sigma" in err and "--sigma must" not in err
-    assert main(["restore", "sr", str(tmp_path / "tiny.png"), "--out", str(tmp_path / "o"),
-                 "--model", str(runs / "sr")]) == 1
+    assert (
+        main(["restore", "sr", str(tmp_path / "tiny.png"), "--out", str(tmp_path / "o"), "--model", str(runs / "sr")])
+        == 1
+    )
     assert "tiny.png: image is 2x2 pixels" in capsys.readouterr().err
 
 
 def test_denoiser_starts_as_identity_and_learns(photo):
     torch.manual_seed(0)
-    model = build_model("denoise", resolve_config("denoise", {"width": "16", "depth": "4"},
-                                                  {"channels": 3, "image_size": [64, 64]}))
+    model = build_model(
+        "denoise", resolve_config("denoise", {"width": "16", "depth": "4"}, {"channels": 3, "image_size": [64, 64]})
+    )
     noisy = (photo + torch.randn_like(photo) * 25 / 255).clamp(0, 1)[None]
     assert torch.equal(model(noisy, 25.0), noisy)  # zero-initialised last layer
     batch = {"image": photo[None].repeat(8, 1, 1, 1)}
@@ -122,8 +183,9 @@ def test_deep_denoiser_learns_fast():
 
     data = load_dataset("photos:patch=32")
     torch.manual_seed(0)
-    model = build_model("denoise", resolve_config("denoise", {"width": "16", "depth": "10"},
-                                                  {"channels": 3, "image_size": [32, 32]}))
+    model = build_model(
+        "denoise", resolve_config("denoise", {"width": "16", "depth": "10"}, {"channels": 3, "image_size": [32, 32]})
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     for _ in range(60):

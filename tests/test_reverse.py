@@ -1,5 +1,6 @@
 """Reverse engineering: processing chains, the chain estimator, classical estimators, scene parameters,
 and `darkroom inspect`."""
+
 import json
 from pathlib import Path
 
@@ -143,24 +144,32 @@ def test_shipped_sceneparams_reads_held_out_renders():
     batch = collate([data[i] for i in range(64)])
     preds = model.predict(batch["image"])
     shapes = np.mean([p["objects"][0]["shape"] == t["objects"][0]["shape"] for p, t in zip(preds, batch["params"])])
-    position = np.mean([np.hypot(p["objects"][0]["x"] - t["objects"][0]["x"], p["objects"][0]["y"] - t["objects"][0]["y"])
-                        * 32 for p, t in zip(preds, batch["params"])])
+    position = np.mean(
+        [
+            np.hypot(p["objects"][0]["x"] - t["objects"][0]["x"], p["objects"][0]["y"] - t["objects"][0]["y"]) * 32
+            for p, t in zip(preds, batch["params"])
+        ]
+    )
     assert shapes >= 0.95 and position < 1.0
     assert all(len(p["objects"]) == 1 for p in preds)
 
 
 def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys):
     crop = coffee[:, :192, :192]
-    write_image(tmp_path / "noisy.png", apply_chain(crop, {**IDENTITY, "noise_sigma": 30.0}, seed=0),
-                provenance={"operation": "test", "noise_sigma": 0})
+    write_image(
+        tmp_path / "noisy.png",
+        apply_chain(crop, {**IDENTITY, "noise_sigma": 30.0}, seed=0),
+        provenance={"operation": "test", "noise_sigma": 0},
+    )
     Image.fromarray((crop.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / "photo.jpg", quality=80)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     (tmp_path / "sub").mkdir()
     write_image(tmp_path / "sub" / "photo.png", crop)  # the same stem as photo.jpg: its own heatmap
     bad = Image.new("RGB", (8, 8))
     bad.save(tmp_path / "text.png", pnginfo=_pnginfo("darkroom", "{not json"))
-    code = main(["inspect", str(tmp_path), "--json", "--report", str(tmp_path / "r.html"),
-                 "--heatmap", str(tmp_path / "maps")])
+    code = main(
+        ["inspect", str(tmp_path), "--json", "--report", str(tmp_path / "r.html"), "--heatmap", str(tmp_path / "maps")]
+    )
     results = {r["path"].split("/")[-1]: r for r in json.loads(capsys.readouterr().out)}
     broken = results.pop("broken.png")  # a failure is listed as {"path", "error"}
     assert set(broken) == {"path", "error"} and broken["error"] and "\n" not in broken["error"]

@@ -1,5 +1,6 @@
 """Bad input never stops a batch: loaders name the bad file and go on; fuzzed image bytes never raise
 anything but a one-line ValueError."""
+
 import io
 import json
 import resource
@@ -24,7 +25,7 @@ FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "tif": "TIFF", "webp": "WE
 
 def _picture(seed: int = 0, size=(24, 16)) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:size[1], 0:size[0]]
+    ys, xs = np.mgrid[0 : size[1], 0 : size[0]]
     smooth = np.stack([xs * 9, ys * 13, (xs + ys) * 5], -1)
     return (smooth + rng.integers(0, 40, smooth.shape)).clip(0, 255).astype(np.uint8)
 
@@ -41,13 +42,14 @@ def bad_folder(root, good: int = 3):
     for i in range(good):
         Image.fromarray(_picture(i)).save(root / f"good{i}.png")
     data = encoded("png")
-    (root / "truncated.png").write_bytes(data[:len(data) // 2])
+    (root / "truncated.png").write_bytes(data[: len(data) // 2])
     (root / "text.png").write_text("not an image at all")
     (root / "empty.png").write_bytes(b"")
     return root
 
 
 # --- loaders -------------------------------------------------------------------------------------------
+
 
 def test_check_files_names_each_bad_file_and_why(tmp_path):
     root = bad_folder(tmp_path / "d")
@@ -90,17 +92,34 @@ def test_cli_data_info_lists_unreadable_files_and_strict_fails(tmp_path, capsys)
     assert main(["data", "info", f"folder:{root}", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["unreadable"] == 3
-    assert {f["path"].rsplit("/", 1)[-1] for f in info["unreadable_files"]} == {"empty.png", "text.png",
-                                                                                "truncated.png"}
+    assert {f["path"].rsplit("/", 1)[-1] for f in info["unreadable_files"]} == {
+        "empty.png",
+        "text.png",
+        "truncated.png",
+    }
     assert main(["data", "info", f"folder:{root}", "--strict"]) == 2
     assert "cannot be read" in capsys.readouterr().err
 
 
 def test_training_skips_bad_files_with_a_warning_each(tmp_path, capsys):
     root = bad_folder(tmp_path / "d")
-    code = main(["train", "autoencoder", "--data", f"folder:{root},split=all,size=16", "--out",
-                 str(tmp_path / "run"), "--steps", "2", "--quiet", "--set", "batch_size=4",
-                 "--set", "width=8"])
+    code = main(
+        [
+            "train",
+            "autoencoder",
+            "--data",
+            f"folder:{root},split=all,size=16",
+            "--out",
+            str(tmp_path / "run"),
+            "--steps",
+            "2",
+            "--quiet",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "width=8",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert out.count("warning: skipped") == 3 and "3 unreadable file(s) left out" in out
@@ -120,6 +139,7 @@ def test_training_survives_a_file_damaged_after_the_check(tmp_path, capsys):
 
 
 # --- batch commands: bad file named, the rest done, exit 1, failures in --json ----------------------------
+
 
 def test_inspect_json_lists_failures_and_exits_1(tmp_path, capsys):
     root = bad_folder(tmp_path / "d", good=1)
@@ -142,6 +162,7 @@ def test_restore_names_the_bad_files_and_does_the_rest(tmp_path, capsys):
 
 # --- fuzzing --------------------------------------------------------------------------------------------
 
+
 def _png_with_size(width: int, height: int) -> bytes:
     """A valid PNG whose header (with a correct CRC) claims ``width`` x ``height``."""
     data = bytearray(encoded("png"))
@@ -162,7 +183,7 @@ def _with_huge_size(fmt: str, data: bytes, side: int) -> bytes:
     elif fmt == "jpg":
         sof = data.find(b"\xff\xc0")
         if sof > 0:
-            data[sof + 5:sof + 9] = struct.pack(">HH", min(side, 65535), min(side, 65535))
+            data[sof + 5 : sof + 9] = struct.pack(">HH", min(side, 65535), min(side, 65535))
     else:
         data[4:12] = struct.pack("<II", side, side)
     return bytes(data)
@@ -174,7 +195,7 @@ def mutated_image(draw):
     data = encoded(fmt, draw(st.integers(0, 3)))
     kind = draw(st.sampled_from(["truncate", "flip", "header", "huge"]))
     if kind == "truncate":
-        data = data[:draw(st.integers(0, len(data) - 1))]
+        data = data[: draw(st.integers(0, len(data) - 1))]
     elif kind == "flip":
         flipped = bytearray(data)
         for _ in range(draw(st.integers(1, 8))):
@@ -183,7 +204,7 @@ def mutated_image(draw):
         data = bytes(flipped)
     elif kind == "header":
         start = draw(st.integers(0, min(64, len(data) - 1)))
-        data = data[:start] + draw(st.binary(min_size=1, max_size=16)) + data[start + 16:]
+        data = data[:start] + draw(st.binary(min_size=1, max_size=16)) + data[start + 16 :]
     else:
         data = _with_huge_size(fmt, data, draw(st.sampled_from([40_000, 65_535, 1 << 20, 1 << 30])))
     return fmt, kind, data
@@ -208,8 +229,9 @@ def check_mutated(tmp_path, fmt: str, data: bytes) -> None:
     assert time.time() - start < 10
 
 
-FUZZ_SETTINGS = dict(deadline=10_000, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                              HealthCheck.too_slow], derandomize=True)
+FUZZ_SETTINGS = dict(
+    deadline=10_000, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], derandomize=True
+)
 
 
 @settings(max_examples=150, **FUZZ_SETTINGS)
@@ -245,7 +267,7 @@ def test_fuzzed_files_through_the_folder_loader_and_inspect(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for fmt in FORMATS:
         data = encoded(fmt)
-        (root / f"trunc.{fmt}").write_bytes(data[:int(rng.integers(1, len(data)))])
+        (root / f"trunc.{fmt}").write_bytes(data[: int(rng.integers(1, len(data)))])
         flipped = bytearray(data)
         for position in rng.integers(0, len(data), 4):
             flipped[position] ^= 0xFF
@@ -266,6 +288,7 @@ def test_fuzzed_files_through_the_folder_loader_and_inspect(tmp_path, capsys):
 
 
 # --- untrusted files: safetensors only, never a pickle ------------------------------------------------------
+
 
 def test_a_pickle_in_place_of_weights_is_refused_not_unpickled(tmp_path):
     import pickle
@@ -305,12 +328,17 @@ def test_no_pickle_loading_anywhere_in_the_package():
 
     pattern = re.compile(r"torch\.load\(|pickle\.loads?\(|allow_pickle\s*=\s*True|joblib\.load\(")
     root = Path(darkroom.__file__).parent
-    hits = [f"{path.relative_to(root)}:{n}" for path in root.rglob("*.py")
-            for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    hits = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert hits == []
 
 
 # --- odd but valid images: restore, inspect and trace each do them, or say in one line why not ---------------
+
 
 def odd_images(root):
     root.mkdir(parents=True, exist_ok=True)

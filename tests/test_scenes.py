@@ -3,13 +3,18 @@ import dataclasses
 import numpy as np
 
 from darkroom.data.captions import caption, expected_parse, parse_caption, position_cell, size_bin
-from darkroom.data.scenes import (BACKGROUNDS, COLORS, SHAPES, ObjectParams, SceneParams, render,
-                                  sample_params)
+from darkroom.data.scenes import BACKGROUNDS, COLORS, SHAPES, ObjectParams, SceneParams, render, sample_params
 
 
 def _plain(obj: ObjectParams, size=32) -> SceneParams:
-    return SceneParams(image_size=size, objects=(obj,), background="plain", bg_color_name="black",
-                       bg_color=(0.0, 0.0, 0.0), bg_tone=(0.0, 0.0, 0.0))
+    return SceneParams(
+        image_size=size,
+        objects=(obj,),
+        background="plain",
+        bg_color_name="black",
+        bg_color=(0.0, 0.0, 0.0),
+        bg_tone=(0.0, 0.0, 0.0),
+    )
 
 
 def test_vocabulary_is_as_promised():
@@ -40,7 +45,7 @@ def test_geometry_matches_parameters():
     obj = ObjectParams("circle", "white", (1.0, 1.0, 1.0), size=0.25, x=0.4, y=0.6, rotation=0.0)
     image = render(_plain(obj, 64))[..., 0]
     radius = 0.25 * 64
-    assert abs(image.sum() - np.pi * radius ** 2) < 0.01 * np.pi * radius ** 2
+    assert abs(image.sum() - np.pi * radius**2) < 0.01 * np.pi * radius**2
     ys, xs = np.mgrid[0:64, 0:64] + 0.5
     assert abs((image * xs).sum() / image.sum() - 0.4 * 64) < 0.05
     assert abs((image * ys).sum() / image.sum() - 0.6 * 64) < 0.05

@@ -1,4 +1,5 @@
 """Tampering tools, tamper maps, the tamper localizer, `darkroom edit local` and the `tampered` data."""
+
 import json
 
 import numpy as np
@@ -9,8 +10,7 @@ from darkroom.cli import main
 from darkroom.data import collate, load_dataset
 from darkroom.data.base import to_tensor
 from darkroom.data.photos import skimage_photo
-from darkroom.data.tamper import (EDITS, FRAME_PASTS, frame_history, normalized_fill, postprocess, region_mask,
-                                  tamper)
+from darkroom.data.tamper import EDITS, FRAME_PASTS, frame_history, normalized_fill, postprocess, region_mask, tamper
 from darkroom.forensics.tampermap import best_f1, ela_map, localize, noise_map, pixel_scores
 from darkroom.io import read_image, write_image
 from darkroom.models import build_model, resolve_config
@@ -97,6 +97,7 @@ def test_tamper_model_trains_and_localizes_in_tiles():
 
 def test_training_photos_get_a_uniform_past_before_the_edit(host):
     from darkroom.models.tamper import TamperSample
+
     for key in ("host_prob", "gray_prob", "jpeg_prob", "frame_prob"):
         with pytest.raises(ValueError, match="host_prob, gray_prob, jpeg_prob and frame_prob"):
             resolve_config("tamper", {key: "1.5"}, {"channels": 3, "image_size": [32, 32]})
@@ -121,6 +122,7 @@ def test_training_photos_get_a_uniform_past_before_the_edit(host):
 
 def test_frame_pasts_keep_the_size_and_stay_untouched(host):
     from darkroom.models.tamper import TamperSample
+
     rng = np.random.default_rng(0)
     kinds = set()
     for _ in range(12):
@@ -142,6 +144,7 @@ def test_frame_pasts_keep_the_size_and_stay_untouched(host):
 
 def test_training_windows_show_photos_at_several_densities():
     from darkroom.models.tamper import TamperSample
+
     with pytest.raises(ValueError, match="crop must be"):
         resolve_config("tamper", {"crop": "64"}, {"channels": 3, "image_size": [32, 32]})
     ramp = torch.linspace(0, 1, 128).expand(3, 128, 128)  # brightness = x / 127
@@ -161,8 +164,10 @@ def test_image_prob_applies_the_cards_calibration():
     maps = torch.stack([torch.full((1, 20, 20), v) for v in (0.3, 0.6, 0.97)])
     assert torch.allclose(plain.image_prob(maps), plain.image_score(maps), atol=1e-5)  # default: as is
     # the shipped calibration moves the threshold: a raw 0.6 is no longer an edit, a raw 0.97 still is
-    shipped = build_model("tamper", resolve_config("tamper", {"width": 4, "levels": 2, "cap": 8,
-                                                              "score_slope": 0.4, "score_shift": -1.1}, data))
+    shipped = build_model(
+        "tamper",
+        resolve_config("tamper", {"width": 4, "levels": 2, "cap": 8, "score_slope": 0.4, "score_shift": -1.1}, data),
+    )
     prob = shipped.image_prob(maps)
     assert prob[1] < 0.5 < prob[2] and bool((prob.diff() > 0).all())
 
@@ -180,8 +185,9 @@ def test_shipped_tamper_does_not_read_noise_all_over_as_an_edit():
 
     model, _ = load_run("tamper")
     photo = to_tensor(skimage_photo("rocket"))  # a validation photo: never trained on
-    noisy = ((photo + torch.randn(photo.shape, generator=torch.Generator().manual_seed(0)) * 8 / 255)
-             .clamp(0, 1) * 255).round() / 255
+    noisy = (
+        (photo + torch.randn(photo.shape, generator=torch.Generator().manual_seed(0)) * 8 / 255).clamp(0, 1) * 255
+    ).round() / 255
     prob = localize(noisy, model)
     # the stage-3 model put 19 % of these pixels above 0.5: noise everywhere read as the local-noise edit
     assert float((prob > 0.5).float().mean()) < 0.05 and float(model.image_prob(prob[None])[0]) < 0.5
@@ -191,18 +197,35 @@ def test_edit_local_cli_writes_masks_and_jsonl(host, donor, tmp_path):
     write_image(tmp_path / "in" / "a.png", host)
     write_image(tmp_path / "in" / "b.png", donor)
     write_image(tmp_path / "in" / "sub" / "a.png", donor)  # the same stem as in/a.png: its own outputs
-    code = main(["edit", "local", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--edit", "splice",
-                 "--jpeg", "80", "--seed", "3"])
+    code = main(
+        [
+            "edit",
+            "local",
+            str(tmp_path / "in"),
+            "--out",
+            str(tmp_path / "out"),
+            "--edit",
+            "splice",
+            "--jpeg",
+            "80",
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0
     records = [json.loads(line) for line in (tmp_path / "out" / "edits.jsonl").read_text().splitlines()]
     assert [r["edit"] for r in records] == ["splice"] * 3 and records[0]["jpeg_quality"] == 80
-    assert [(r["file"], r["mask"]) for r in records] == [("a.png", "a.mask.png"), ("b.png", "b.mask.png"),
-                                                          ("a-2.png", "a-2.mask.png")]
+    assert [(r["file"], r["mask"]) for r in records] == [
+        ("a.png", "a.mask.png"),
+        ("b.png", "b.mask.png"),
+        ("a-2.png", "a-2.mask.png"),
+    ]
     assert all((tmp_path / "out" / r["file"]).is_file() and (tmp_path / "out" / r["mask"]).is_file() for r in records)
     mask = read_image(tmp_path / "out" / "a.mask.png", grayscale=True)
     assert mask.shape[-2:] == host.shape[-2:] and 0 < mask.mean() < 0.5
-    assert main(["edit", "local", str(tmp_path / "in" / "a.png"), "--out", str(tmp_path / "o2"),
-                 "--edit", "splice"]) == 1  # a lone image has nothing to splice from: reported, not raised
+    assert (
+        main(["edit", "local", str(tmp_path / "in" / "a.png"), "--out", str(tmp_path / "o2"), "--edit", "splice"]) == 1
+    )  # a lone image has nothing to splice from: reported, not raised
 
 
 def test_tampered_data_exports_masks(tmp_path):

@@ -8,8 +8,8 @@ import torch
 
 from darkroom.data import collate, load_dataset
 from darkroom.models import build_model, load_run, resolve_config
-from darkroom.train.checkpoint import list_checkpoints
 from darkroom.ops.training import run_training
+from darkroom.train.checkpoint import list_checkpoints
 
 TINY = {"width": "4", "latent_dim": "8", "downsamples": "2", "batch_size": "8", "log_every": "1", "lr": "3e-3"}
 DATA = "scenes:size=16,n=256"
@@ -17,8 +17,20 @@ DATA = "scenes:size=16,n=256"
 
 def _train_cli(out, steps, env_extra=None, resume=False):
     # A VAE: its loss draws random numbers, so any RNG state lost in the resume shows in the losses.
-    cmd = [sys.executable, "-m", "darkroom.cli", "train", "vae", "--data", DATA, "--out", str(out),
-           "--steps", str(steps), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "darkroom.cli",
+        "train",
+        "vae",
+        "--data",
+        DATA,
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--quiet",
+    ]
     if resume:
         cmd.append("--resume")
     else:
@@ -50,10 +62,23 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
 def test_loss_falls_and_run_folder_is_complete(tmp_path):
     batch = collate([load_dataset(DATA, split="val")[i] for i in range(32)])
     torch.manual_seed(0)
-    untrained = build_model("autoencoder", resolve_config("autoencoder", {"width": "4", "latent_dim": "8",
-                            "downsamples": "2"}, {"channels": 3, "image_size": [16, 16]}))
-    info = run_training("autoencoder", DATA, tmp_path / "run", {**TINY, "checkpoint_every": "20",
-                        "sample_every": "20"}, flags={"steps": 40}, progress=False, print_fn=lambda *a: None)
+    untrained = build_model(
+        "autoencoder",
+        resolve_config(
+            "autoencoder",
+            {"width": "4", "latent_dim": "8", "downsamples": "2"},
+            {"channels": 3, "image_size": [16, 16]},
+        ),
+    )
+    info = run_training(
+        "autoencoder",
+        DATA,
+        tmp_path / "run",
+        {**TINY, "checkpoint_every": "20", "sample_every": "20"},
+        flags={"steps": 40},
+        progress=False,
+        print_fn=lambda *a: None,
+    )
     trained = load_run(tmp_path / "run")[0]
     with torch.no_grad():
         assert float(trained.loss(batch)["loss"]) < 0.85 * float(untrained.eval().loss(batch)["loss"])
@@ -71,28 +96,52 @@ def test_loss_falls_and_run_folder_is_complete(tmp_path):
 
 
 def test_existing_run_needs_resume_and_resume_keeps_config(tmp_path):
-    run_training("autoencoder", DATA, tmp_path / "r", TINY, flags={"steps": 4, "checkpoint_every": 2},
-                 progress=False, print_fn=lambda *a: None)
+    run_training(
+        "autoencoder",
+        DATA,
+        tmp_path / "r",
+        TINY,
+        flags={"steps": 4, "checkpoint_every": 2},
+        progress=False,
+        print_fn=lambda *a: None,
+    )
     with pytest.raises(ValueError, match="--resume"):
         run_training("autoencoder", DATA, tmp_path / "r", TINY, flags={"steps": 4}, progress=False)
     with pytest.raises(ValueError, match="only steps and minutes"):
-        run_training("autoencoder", DATA, tmp_path / "r", {"width": "8"}, flags={"steps": 8}, resume=True,
-                     progress=False)
-    info = run_training("autoencoder", None, tmp_path / "r", {}, flags={"steps": 6}, resume=True,
-                        progress=False, print_fn=lambda *a: None)
+        run_training(
+            "autoencoder", DATA, tmp_path / "r", {"width": "8"}, flags={"steps": 8}, resume=True, progress=False
+        )
+    info = run_training(
+        "autoencoder",
+        None,
+        tmp_path / "r",
+        {},
+        flags={"steps": 6},
+        resume=True,
+        progress=False,
+        print_fn=lambda *a: None,
+    )
     assert info["step"] == 6
 
 
 def test_minutes_budget_stops_early(tmp_path):
-    info = run_training("autoencoder", DATA, tmp_path / "t", TINY, flags={"steps": 100000, "minutes": 0.001},
-                        progress=False, print_fn=lambda *a: None)
+    info = run_training(
+        "autoencoder",
+        DATA,
+        tmp_path / "t",
+        TINY,
+        flags={"steps": 100000, "minutes": 0.001},
+        progress=False,
+        print_fn=lambda *a: None,
+    )
     assert 1 <= info["step"] < 100000 and not info["finished"]
     assert (tmp_path / "t" / "model.safetensors").is_file() and list_checkpoints(tmp_path / "t")
 
 
 def test_no_pickle_in_checkpoints(tmp_path):
-    run_training("autoencoder", DATA, tmp_path / "p", TINY, flags={"steps": 2}, progress=False,
-                 print_fn=lambda *a: None)
+    run_training(
+        "autoencoder", DATA, tmp_path / "p", TINY, flags={"steps": 2}, progress=False, print_fn=lambda *a: None
+    )
     for path in (tmp_path / "p").rglob("*"):
         if path.is_file() and path.suffix not in (".json", ".jsonl", ".png", ".safetensors"):
             pytest.fail(f"unexpected checkpoint file {path}")
@@ -150,16 +199,30 @@ def test_learning_rate_schedule():
 def test_init_starts_from_another_run(tmp_path):
     small = {"latent_dim": "4", "width": "8", "batch_size": "8"}
     run_training("vae", "digits", tmp_path / "a", small, flags={"steps": 2}, progress=False, print_fn=lambda *a: None)
-    run_training("vae", "digits", tmp_path / "b", {**small, "init": str(tmp_path / "a"), "lr": "1e-12"},
-                 flags={"steps": 1}, progress=False, print_fn=lambda *a: None)
+    run_training(
+        "vae",
+        "digits",
+        tmp_path / "b",
+        {**small, "init": str(tmp_path / "a"), "lr": "1e-12"},
+        flags={"steps": 1},
+        progress=False,
+        print_fn=lambda *a: None,
+    )
     a, _ = load_run(tmp_path / "a")
     b, _ = load_run(tmp_path / "b")
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
         if p.is_floating_point():
             assert torch.allclose(p, q, atol=1e-6), name
     with pytest.raises(ValueError, match="init"):
-        run_training("autoencoder", "digits", tmp_path / "c", {"init": str(tmp_path / "a")}, flags={"steps": 1},
-                     progress=False, print_fn=lambda *a: None)
+        run_training(
+            "autoencoder",
+            "digits",
+            tmp_path / "c",
+            {"init": str(tmp_path / "a")},
+            flags={"steps": 1},
+            progress=False,
+            print_fn=lambda *a: None,
+        )
 
 
 def test_resume_before_the_first_checkpoint_restarts_with_the_settings_it_was_started_with(tmp_path):

@@ -1,4 +1,5 @@
 """The generator zoo, its dataset and the model-parsing network."""
+
 import json
 from pathlib import Path
 
@@ -24,8 +25,9 @@ def test_members_cover_the_grid():
     assert {(m["upsample"], m["loss"]) for m in gans[:16]} == grid
     assert {(m["upsample"], m["loss"]) for m in gans[24:40]} == grid and not any(m["heldout"] for m in gans[24:52])
     second = gans[52:84]  # the second held-out set: the grid twice
-    assert all(m["heldout"] for m in second) and all(sum((m["upsample"], m["loss"]) == pair for m in second) == 2
-                                                    for pair in grid)
+    assert all(m["heldout"] for m in second) and all(
+        sum((m["upsample"], m["loss"]) == pair for m in second) == 2 for pair in grid
+    )
     held = [m for m in gans if m["heldout"]]
     for up in HYPERPARAMS["upsample"]:  # ten held-out GANs per upsampler, eleven known ones
         assert sum(m["upsample"] == up for m in held) == 10
@@ -59,8 +61,9 @@ def test_build_samples_a_shipped_member_without_training(tmp_path):
 
 
 def test_build_trains_samples_and_resumes(tmp_path):
-    result = build_zoo(tmp_path, steps=2, samples=12, jobs=1, names=["gan01", "vae00"], progress=False,
-                       print_fn=lambda s: None)
+    result = build_zoo(
+        tmp_path, steps=2, samples=12, jobs=1, names=["gan01", "vae00"], progress=False, print_fn=lambda s: None
+    )
     assert sorted(result["built"]) == ["gan01", "vae00"]
     card = json.loads((tmp_path / "gan01" / "card.json").read_text())
     assert card["member"]["upsample"] == "nearest" and card["train"]["steps"] == 2
@@ -73,9 +76,8 @@ def test_build_trains_samples_and_resumes(tmp_path):
     again = build_zoo(tmp_path, steps=2, samples=12, jobs=1, names=["gan01"], progress=False, print_fn=said.append)
     assert again == {"built": [], "skipped": ["gan01"]} and not any("another number" in s for s in said)
     longer = build_zoo(tmp_path, steps=3, samples=12, jobs=1, names=["gan01"], progress=False, print_fn=said.append)
-    assert longer == again and said[-1].endswith("than 3: gan01 (to train a copy on, see scripts/zoo_variants.py)")
+    assert longer == again and said[-1].endswith("than 3: gan01 (to train a copy on, see experiments/zoo_variants.py)")
     assert json.loads((tmp_path / "zoo.json").read_text())["other_steps"] == ["gan01"]
-
 
 
 def test_build_member_outside_the_zoo_trains_the_settings_given(tmp_path):
@@ -87,6 +89,7 @@ def test_build_member_outside_the_zoo_trains_the_settings_given(tmp_path):
     assert saved["model_config"]["upsample"] == "pixelshuffle" and saved["model_config"]["loss"] == "lsgan"
     with np.load(tmp_path / "probe-a" / "samples.npz") as data:
         assert data["images"].shape[0] == 10
+
 
 def fake_zoo(root: Path, n: int = 20) -> Path:
     rng = np.random.default_rng(0)
@@ -201,7 +204,7 @@ def test_shipped_open_set_threshold_calls_most_unseen_generators_unknown():
     top, score, real = generator_choice(model.predict(images)["attribution"])
     named = ((score >= model.config.open_set_threshold) & (real < 0.5)).numpy()
     known, held = np.isin(sources, KNOWN), ~np.isin(sources, KNOWN + [REAL])
-    assert model.config.open_set_threshold > 0.5  # calibrated (scripts/calibrate_modelparse.py)
+    assert model.config.open_set_threshold > 0.5  # calibrated (experiments/calibrate_modelparse.py)
     assert (named[known] & (np.array(ATTRIBUTION)[top.numpy()] == sources)[known]).mean() >= KNOWN_ACCURACY
     assert named[held].mean() < HELDOUT_NAMED
 
@@ -232,8 +235,9 @@ def test_loss_probe_reads_a_loss_that_shows_and_refuses_members_of_other_steps(t
         np.savez(tmp_path / m["name"] / "samples.npz", images=images)
         (tmp_path / m["name"] / "card.json").write_text(json.dumps({"train": {"steps": 600}}))
     ms = probe.members("A", 2)
-    result = probe.fold(str(tmp_path), [m for m in ms if m["seed"] == 101], [m for m in ms if m["seed"] == 202],
-                        steps=30)
+    result = probe.fold(
+        str(tmp_path), [m for m in ms if m["seed"] == 101], [m for m in ms if m["seed"] == 202], steps=30
+    )
     assert result["members"] == 4 and result["spectrum"] > 0.9 and result["parser"] > 0.6
     assert result["members_right"] == 4 - len(result["misread"])
     with pytest.raises(SystemExit, match="other than 2400 steps"):

@@ -4,6 +4,7 @@ Unknown keys and values of the wrong type are errors, never silently ignored.
 
     >>> build_config(TrainConfig, {"lr": "3e-4", "steps": 200})
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,11 @@ def _parse_value(name: str, value, kind):
     if origin is tuple:
         items = value.split(",") if isinstance(value, str) else list(value)
         item_kind = args[0] if args else str
-        return tuple(_parse_value(name, item.strip() if isinstance(item, str) else item, item_kind)
-                     for item in items if not (isinstance(item, str) and not item.strip()))
+        return tuple(
+            _parse_value(name, item.strip() if isinstance(item, str) else item, item_kind)
+            for item in items
+            if not (isinstance(item, str) and not item.strip())
+        )
     if origin is typing.Literal:
         if value not in args:
             raise ValueError(f"{name}: must be one of {', '.join(map(str, args))}, got {value!r}")
@@ -82,8 +86,7 @@ def build_config(cls, values: dict | None = None, base=None):
     values = values or {}
     unknown = sorted(set(values) - set(kinds))
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} key(s): {', '.join(unknown)}; "
-                         f"known: {', '.join(kinds)}")
+        raise ValueError(f"unknown {cls.__name__} key(s): {', '.join(unknown)}; known: {', '.join(kinds)}")
     parsed = {key: _parse_value(key, value, kinds[key]) for key, value in values.items()}
     config = dataclasses.replace(base, **parsed) if base is not None else cls(**parsed)
     check = getattr(config, "check", None)
@@ -93,8 +96,9 @@ def build_config(cls, values: dict | None = None, base=None):
 
 
 def config_to_dict(config) -> dict:
-    return {f.name: (list(v) if isinstance(v := getattr(config, f.name), tuple) else v)
-            for f in dataclasses.fields(config)}
+    return {
+        f.name: (list(v) if isinstance(v := getattr(config, f.name), tuple) else v) for f in dataclasses.fields(config)
+    }
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:

@@ -6,6 +6,7 @@ and leaves it as an atomically written PNG or JPEG that says where it came from.
 Alpha: by default transparent pixels are composited onto white (what a viewer shows);
 ``alpha="drop"`` discards the alpha channel and keeps the stored colour.
 """
+
 from __future__ import annotations
 
 import glob
@@ -19,6 +20,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+PathLike = str | os.PathLike  # what every path argument takes
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
 DEFAULT_MAX_PIXELS = 150_000_000  # a 12k x 12k photo; above that is almost surely a decompression bomb
 
@@ -27,8 +30,9 @@ def max_pixels_default() -> int:
     return int(os.environ.get("DARKROOM_MAX_PIXELS", DEFAULT_MAX_PIXELS))
 
 
-def read_image(path, *, grayscale: bool = False, alpha: str = "composite",
-               max_pixels: int | None = None) -> torch.Tensor:
+def read_image(
+    path: PathLike, *, grayscale: bool = False, alpha: str = "composite", max_pixels: int | None = None
+) -> torch.Tensor:
     """Read an image file into a float32 tensor (3, H, W) in [0, 1], or (1, H, W) with ``grayscale``.
 
     EXIF orientation is applied; palette, CMYK, LA, 16-bit and float images are converted.
@@ -38,8 +42,9 @@ def read_image(path, *, grayscale: bool = False, alpha: str = "composite",
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
-def read_array(path, *, grayscale: bool = False, alpha: str = "composite",
-               max_pixels: int | None = None) -> np.ndarray:
+def read_array(
+    path: PathLike, *, grayscale: bool = False, alpha: str = "composite", max_pixels: int | None = None
+) -> np.ndarray:
     """Like :func:`read_image` but returns a float32 array (H, W, C)."""
     if alpha not in ("composite", "drop"):
         raise ValueError(f"alpha must be 'composite' or 'drop', got {alpha!r}")
@@ -50,14 +55,16 @@ def read_array(path, *, grayscale: bool = False, alpha: str = "composite",
     return array
 
 
-def check_image(path, max_pixels: int | None = None) -> None:
+def check_image(path: PathLike, max_pixels: int | None = None) -> None:
     """Raise ValueError naming the file and why when :func:`read_image` would fail on it; cheaper than
     reading it (a JPEG is decoded at an eighth of its size, which still reads every byte of it)."""
     with open_image(path, max_pixels) as img:
+
         def decode():
             if img.format == "JPEG" and min(img.size) >= 64:
                 img.draft("RGB", (img.size[0] // 8, img.size[1] // 8))
             _check_mode(_loaded(img))
+
         _decoded(path, decode)
 
 
@@ -97,8 +104,10 @@ class open_image:
             if width == 0 or height == 0:
                 raise ValueError(f"{path}: zero-sized image")
             if width * height > self.limit:
-                raise ValueError(f"{path}: {width}x{height} pixels exceeds the limit of {self.limit} "
-                                 "(decompression bomb? set DARKROOM_MAX_PIXELS to raise it)")
+                raise ValueError(
+                    f"{path}: {width}x{height} pixels exceeds the limit of {self.limit} "
+                    "(decompression bomb? set DARKROOM_MAX_PIXELS to raise it)"
+                )
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -112,8 +121,26 @@ class open_image:
         return False
 
 
-READABLE_MODES = {"1", "L", "P", "RGB", "RGBA", "RGBX", "RGBa", "LA", "La", "PA", "CMYK", "YCbCr",
-                  "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
+READABLE_MODES = {
+    "1",
+    "L",
+    "P",
+    "RGB",
+    "RGBA",
+    "RGBX",
+    "RGBa",
+    "LA",
+    "La",
+    "PA",
+    "CMYK",
+    "YCbCr",
+    "I",
+    "F",
+    "I;16",
+    "I;16B",
+    "I;16L",
+    "I;16N",
+}
 
 
 def _check_mode(img: Image.Image) -> Image.Image:
@@ -207,7 +234,9 @@ def to_pil(image: torch.Tensor | np.ndarray) -> Image.Image:
     return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
 
 
-def write_image(path, image, *, provenance: dict | None = None, quality: int = 95) -> Path:
+def write_image(
+    path: PathLike, image: torch.Tensor | np.ndarray, *, provenance: dict | None = None, quality: int = 95
+) -> Path:
     """Write (C, H, W) in [0, 1] to PNG or JPEG (by suffix), atomically, with provenance.
 
     Provenance (operation, model, parameters, seed, ...) goes into a PNG text chunk ``darkroom``
@@ -275,7 +304,7 @@ class atomic_path:
         return False
 
 
-def write_text_atomic(path, text: str) -> None:
+def write_text_atomic(path: PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
@@ -287,10 +316,10 @@ class Failure(str):
     path: str
     error: str
 
-    def __new__(cls, path, error) -> "Failure":
+    def __new__(cls, path, error) -> Failure:
         path, error = str(path), str(error)
         if error.startswith(f"{path}: "):
-            error = error[len(path) + 2:]
+            error = error[len(path) + 2 :]
         line = super().__new__(cls, f"{path}: {error}")
         line.path, line.error = path, error
         return line
@@ -299,7 +328,7 @@ class Failure(str):
         return {"path": self.path, "error": self.error}
 
 
-def list_images(inputs, *, recursive: bool = True) -> tuple[list[Path], list[str]]:
+def list_images(inputs: PathLike | list[PathLike], *, recursive: bool = True) -> tuple[list[Path], list[str]]:
     """Expand files, folders and globs into image paths (sorted, unique).
 
     Returns (paths, problems): a problem is a :class:`Failure` for an input that matched nothing.
@@ -314,8 +343,7 @@ def list_images(inputs, *, recursive: bool = True) -> tuple[list[Path], list[str
             paths.extend(found)
         elif Path(item).is_dir():
             pattern = "**/*" if recursive else "*"
-            found = sorted(p for p in Path(item).glob(pattern)
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in Path(item).glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 problems.append(Failure(item, "folder holds no images"))
             paths.extend(found)
@@ -331,7 +359,7 @@ def list_images(inputs, *, recursive: bool = True) -> tuple[list[Path], list[str
     return unique, problems
 
 
-def output_names(paths, suffix: str = ".png") -> list[str]:
+def output_names(paths: list[Path], suffix: str = ".png") -> list[str]:
     """One file name per input path, ``<stem><suffix>``, made distinct where stems repeat (``a/x.jpg`` and
     ``b/x.png`` give ``x.png`` and ``x-2.png``), so that no output overwrites another."""
     names, used = [], set()
@@ -357,5 +385,5 @@ def grid(images: torch.Tensor, ncol: int = 8, pad: int = 2, pad_value: float = 1
     for i, image in enumerate(images):
         r, k = divmod(i, ncol)
         top, left = pad + r * (h + pad), pad + k * (w + pad)
-        canvas[:, top:top + h, left:left + w] = image
+        canvas[:, top : top + h, left : left + w] = image
     return canvas

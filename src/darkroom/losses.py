@@ -1,4 +1,5 @@
 """Losses shared across models. Tensor in, scalar tensor out; shapes in each docstring."""
+
 from __future__ import annotations
 
 import torch
@@ -10,14 +11,15 @@ GAN_LOSSES = ("bce", "hinge", "wgan", "lsgan")
 def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Logits (B,) for real and generated images -> the discriminator's loss."""
     if kind == "bce":
-        return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        return F.binary_cross_entropy_with_logits(
+            real_logits, torch.ones_like(real_logits)
+        ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     if kind == "hinge":
         return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
     if kind == "wgan":
         return fake_logits.mean() - real_logits.mean()
     if kind == "lsgan":
-        return 0.5 * ((real_logits - 1) ** 2).mean() + 0.5 * (fake_logits ** 2).mean()
+        return 0.5 * ((real_logits - 1) ** 2).mean() + 0.5 * (fake_logits**2).mean()
     raise ValueError(f"unknown GAN loss {kind!r}; choose {', '.join(GAN_LOSSES)}")
 
 
@@ -49,9 +51,11 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, **kwargs) -
 def batch_diversity(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Mean pairwise distance of generated images over that of real ones (B, C, H, W) -> scalar.
     Near 0 means the generator has collapsed onto a few outputs."""
+
     def spread(x):
         flat = x.flatten(1)
         return torch.pdist(flat).mean() if len(flat) > 1 else flat.new_tensor(1.0)
+
     return spread(fake.detach()) / spread(real.detach()).clamp_min(1e-8)
 
 
@@ -111,8 +115,10 @@ class SupConLoss(torch.nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or labels.shape != z.shape[:1] or len(z) < 2:
-            raise ValueError(f"expected embeddings (B, D) with B >= 2 and labels (B,), got {tuple(z.shape)} "
-                             f"and {tuple(labels.shape)}")
+            raise ValueError(
+                f"expected embeddings (B, D) with B >= 2 and labels (B,), got {tuple(z.shape)} "
+                f"and {tuple(labels.shape)}"
+            )
         z = F.normalize(z, dim=1)
         self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
         log_prob = (z @ z.T / self.temperature).masked_fill(self_mask, float("-inf")).log_softmax(1)
@@ -153,8 +159,9 @@ class TripletLoss(torch.nn.Module):
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if embeddings.ndim != 2 or labels.shape != (len(embeddings),):
-            raise ValueError(f"expected embeddings (B, D) and labels (B,), got {tuple(embeddings.shape)} and "
-                             f"{tuple(labels.shape)}")
+            raise ValueError(
+                f"expected embeddings (B, D) and labels (B,), got {tuple(embeddings.shape)} and {tuple(labels.shape)}"
+            )
         d = _pairwise_distances(embeddings)
         same = labels[:, None] == labels[None]
         eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
@@ -193,8 +200,9 @@ class MarginContrastiveLoss(torch.nn.Module):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
         if x1.shape != x2.shape or x1.ndim != 2 or same.shape != (len(x1),):
-            raise ValueError(f"expected x1, x2 (B, D) and same (B,), got {tuple(x1.shape)}, {tuple(x2.shape)}, "
-                             f"{tuple(same.shape)}")
+            raise ValueError(
+                f"expected x1, x2 (B, D) and same (B,), got {tuple(x1.shape)}, {tuple(x2.shape)}, {tuple(same.shape)}"
+            )
         d = (x1 - x2).pow(2).sum(1).clamp_min(1e-12).sqrt()
         same = same.float()
         return (same * d.pow(2) + (1 - same) * F.relu(self.margin - d).pow(2)).mean()

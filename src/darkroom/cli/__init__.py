@@ -3,6 +3,7 @@
 
 Exit codes: 0 success, 1 some input files failed (the rest was done), 2 usage error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,9 @@ GROUPS = (bench, data, train, sample, edit, restore, trace, inspect, zoo)  # in 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="darkroom", description="Generate, edit, restore and "
-                                     "reverse-engineer images, offline.")
+    parser = argparse.ArgumentParser(
+        prog="darkroom", description="Generate, edit, restore and reverse-engineer images, offline."
+    )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:

@@ -1,4 +1,5 @@
 """``python -m darkroom.cli``: the ``darkroom`` command."""
+
 import sys
 
 from darkroom.cli import main

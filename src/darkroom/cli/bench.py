@@ -1,4 +1,5 @@
 """``darkroom demo`` (the report of every capability) and ``darkroom bench`` (the README's tables)."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,9 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="regenerate a README table")
     p.add_argument("suite", help="benchmark suite, e.g. data")
     p.add_argument("--quick", action="store_true")
-    p.add_argument("options", nargs=argparse.REMAINDER,
-                   help="the suite's own options, e.g. `darkroom bench generation --threads 1`")
+    p.add_argument(
+        "options",
+        nargs=argparse.REMAINDER,
+        help="the suite's own options, e.g. `darkroom bench generation --threads 1`",
+    )
     p.set_defaults(func=_cmd_bench)

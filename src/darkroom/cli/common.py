@@ -1,4 +1,5 @@
 """Output helpers shared by the ``darkroom`` command's modules: failure lines, their JSON, warnings, numbers."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """``darkroom models`` and ``darkroom data``: what can be trained, what ships, what a dataset holds."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,9 @@ def _cmd_models(args) -> int:
         if not cards:
             print("no shipped weights in this version")
         for card in cards:
-            print(f"{card['name']:16s} {card['model']:11s} {card['size_bytes'] / 1e6:5.1f} MB  {card.get('summary', '')}")
+            print(
+                f"{card['name']:16s} {card['model']:11s} {card['size_bytes'] / 1e6:5.1f} MB  {card.get('summary', '')}"
+            )
         return 0
     for name in MODELS:
         print(describe(name))
@@ -42,8 +45,9 @@ def _cmd_data(args) -> int:
         out, failures = datatools.data_preview(spec, args.out, args.n)
         print(f"wrote {out}")
     else:
-        written, failures = datatools.data_export(spec, args.out, args.n)
-        print(f"wrote {written} images and labels.jsonl to {args.out}")
+        written, failures = datatools.data_export(spec, args.out, args.n, args.format)
+        what = "labels.jsonl" if args.format == "png" else "labels as MNIST IDX files"
+        print(f"wrote {written} images and {what} to {args.out}")
     return report(failures)
 
 
@@ -65,7 +69,14 @@ def register(sub) -> None:
     q.add_argument("spec")
     q.add_argument("--out", required=True, help="folder")
     q.add_argument("-n", type=int, default=None, help="at most N images (default: the whole split)")
+    q.add_argument(
+        "--format",
+        default="png",
+        choices=["png", "idx"],
+        help="png (default) or idx: MNIST's IDX files, which mnist:OUT reads",
+    )
     for q in data_sub.choices.values():
-        q.add_argument("--strict", action="store_true", help="any unreadable file is an error (default: "
-                       "named and left out)")
+        q.add_argument(
+            "--strict", action="store_true", help="any unreadable file is an error (default: named and left out)"
+        )
     p.set_defaults(func=_cmd_data)

@@ -1,4 +1,5 @@
 """``darkroom inspect``: how an image was made."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ def _cmd_inspect(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("inspect", help="how was this image made: processing chain, scene parameters, declared provenance")
+    p = sub.add_parser(
+        "inspect", help="how was this image made: processing chain, scene parameters, declared provenance"
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="files, folders or globs")
     p.add_argument("--json", action="store_true", help="one object per image, in DESIGN.md's shape")
     p.add_argument("--report", metavar="HTML", help="also write an HTML report with the images and findings")

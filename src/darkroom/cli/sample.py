@@ -1,4 +1,5 @@
 """``darkroom sample`` and ``darkroom eval``: images from a generator, and how good they are."""
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,20 @@ def _cmd_sample(args) -> int:
         if skipped:
             print(f"skipped {skipped} blank line(s) in {args.prompts}")
         n = args.n or (8 if args.prompt is not None else 1)
-        paths = sample_prompts(args.run, prompts, n, args.out, seed=args.seed, truncation=args.truncation,
-                               device=args.device)
+        paths = sample_prompts(
+            args.run, prompts, n, args.out, seed=args.seed, truncation=args.truncation, device=args.device
+        )
         print(f"wrote {args.out}" if len(paths) == 1 else f"wrote {len(paths)} images to {args.out}")
         return 0
-    paths = sample_images(args.run, args.n or 64, args.out, seed=args.seed, label=args.label,
-                          truncation=args.truncation, device=args.device)
+    paths = sample_images(
+        args.run,
+        args.n or 64,
+        args.out,
+        seed=args.seed,
+        label=args.label,
+        truncation=args.truncation,
+        device=args.device,
+    )
     print(f"wrote {args.out}" if len(paths) == 1 else f"wrote {len(paths)} images to {args.out}")
     return 0
 
@@ -43,11 +52,14 @@ def _cmd_eval(args) -> int:
         if args.json:
             print(json.dumps({**result, "failures": [failure_json(f) for f in result["failures"]]}, indent=1))
         else:
-            print(f"{args.metric} mean {result['mean']:.4f} over {result['pairs']} pair(s)"
-                  + (f", {result['unmatched']} without a namesake" if result["unmatched"] else ""))
+            print(
+                f"{args.metric} mean {result['mean']:.4f} over {result['pairs']} pair(s)"
+                + (f", {result['unmatched']} without a namesake" if result["unmatched"] else "")
+            )
         return report(result["failures"])
-    result = evaluate(args.metric, args.real, args.fake, n=args.n, extractor=args.extractor, seed=args.seed,
-                      label=args.label)
+    result = evaluate(
+        args.metric, args.real, args.fake, n=args.n, extractor=args.extractor, seed=args.seed, label=args.label
+    )
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -79,8 +91,10 @@ def _eval_prompt(args) -> int:
         fake, real = result["fake"][key], result["real"][key]
         if fake is not None:
             print(f"{key:12s} {fake:10.1%} {real:13.1%}")
-    print(f"FID vs real renders (features-scenes) {result['fid']:.2f}; diversity within a prompt "
-          f"{result['diversity_fake']:.3f} (real renders {result['diversity_real']:.3f})")
+    print(
+        f"FID vs real renders (features-scenes) {result['fid']:.2f}; diversity within a prompt "
+        f"{result['diversity_fake']:.3f} (real renders {result['diversity_real']:.3f})"
+    )
     return 0
 
 
@@ -104,16 +118,22 @@ def _add_sample(sub) -> None:
 
 
 def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="fid, kid, pr, coverage of a generator; psnr, ssim of image pairs; prompt agreement")
+    p = sub.add_parser(
+        "eval", help="fid, kid, pr, coverage of a generator; psnr, ssim of image pairs; prompt agreement"
+    )
     p.add_argument("metric", choices=["fid", "kid", "pr", "coverage", "psnr", "ssim", "prompt"])
     p.add_argument("--real", help="dataset spec (fid/kid/pr/coverage) or folder of references (psnr/ssim)")
     p.add_argument("--fake", required=True, help="run folder, shipped generator, or folder of images")
     p.add_argument("--border", type=int, default=0, help="psnr/ssim: pixels cropped at each border")
     p.add_argument("--y", action="store_true", help="psnr/ssim: on the luma channel only")
     p.add_argument("-n", type=int, default=1000, help="images per side (default 1000)")
-    p.add_argument("--extractor", "--features", dest="extractor",
-                   help="feature extractor: shipped name or classifier run (default: one trained on the same data; "
-                   "for other data a classifier trained on its train split once, and cached)")
+    p.add_argument(
+        "--extractor",
+        "--features",
+        dest="extractor",
+        help="feature extractor: shipped name or classifier run (default: one trained on the same data; "
+        "for other data a classifier trained on its train split once, and cached)",
+    )
     p.add_argument("--label", help="only this class (conditional generators)")
     p.add_argument("--prompts", help="prompt: the prompts file the images were made from (PROMPT[<TAB>MEANING])")
     p.add_argument("--per-prompt", type=int, help="prompt: images per prompt (a folder: inferred; a run: 1)")

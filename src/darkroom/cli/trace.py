@@ -1,4 +1,5 @@
 """``darkroom index`` and ``darkroom trace``: copy detection against an index of reference images."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ def _cmd_index(args) -> int:
         count, failures = copydetect.rebuild_index(args.index, args.model, progress=not args.quiet)
     else:
         target = args.out if args.index_command == "build" else args.index
-        count, failures = copydetect.build_index(args.inputs, target, args.model, add=args.index_command == "add",
-                                                 progress=not args.quiet)
+        count, failures = copydetect.build_index(
+            args.inputs, target, args.model, add=args.index_command == "add", progress=not args.quiet
+        )
     print(f"{args.out if args.index_command == 'build' else args.index}: {count} reference image(s) indexed")
     return report(failures)
 
@@ -28,14 +30,20 @@ def _cmd_trace(args) -> int:
 
     results, failures = trace(args.queries, args.index, args.top, args.threshold, progress=not args.json)
     if args.json:
-        print(json.dumps(results + [{"query": j["path"], "matches": [], **j} for j in map(failure_json, failures)],
-                         indent=1))
+        print(
+            json.dumps(
+                results + [{"query": j["path"], "matches": [], **j} for j in map(failure_json, failures)], indent=1
+            )
+        )
     else:
         for result in results:
             best = result["matches"][0] if result["matches"] else None
             verdict = "COPY of" if best and best["is_copy"] else "no copy; nearest"
-            print(f"{result['query']}: {verdict} {best['path']} (score {best['score']:.3f})" if best else
-                  f"{result['query']}: no match")
+            print(
+                f"{result['query']}: {verdict} {best['path']} (score {best['score']:.3f})"
+                if best
+                else f"{result['query']}: no match"
+            )
             for match in result["matches"][1:]:
                 print(f"    {match['score']:.3f}  {match['path']}")
     return report(failures)

@@ -1,4 +1,5 @@
 """``darkroom train``: a model into a run folder."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,16 @@ def _cmd_train(args) -> int:
         from darkroom.data.spec import with_option
 
         args.data = with_option(args.data, "strict", True)
-    info = run_training(args.model, args.data, args.out, parse_assignments(args.set), args.config, flags,
-                        resume=args.resume, progress=not args.quiet)
+    info = run_training(
+        args.model,
+        args.data,
+        args.out,
+        parse_assignments(args.set),
+        args.config,
+        flags,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
     metrics = info.get("metrics", {})
     print(f"finished step {info['step']} in {info['elapsed_s']:.1f}s -> {args.out}")
     print("metrics: " + json.dumps(metrics))

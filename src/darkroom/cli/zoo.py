@@ -1,4 +1,5 @@
 """``darkroom zoo``: the generator zoo behind model parsing and attribution."""
+
 from __future__ import annotations
 
 
@@ -8,8 +9,10 @@ def _cmd_zoo(args) -> int:
 
     if args.action == "list":
         for m in MEMBERS:
-            hp = ", ".join(f"{k}={m[k]}" for k in ("model", "upsample", "loss", "norm", "activation",
-                                                   "latent_dim", "width", "data", "seed"))
+            hp = ", ".join(
+                f"{k}={m[k]}"
+                for k in ("model", "upsample", "loss", "norm", "activation", "latent_dim", "width", "data", "seed")
+            )
             kind = "held-out" if m["heldout"] else "shipped " if m.get("shipped") else "known   "
             print(f"{m['name']}  {kind}  {hp}")
         return 0

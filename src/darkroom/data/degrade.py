@@ -37,7 +37,7 @@ def _gen(generator: torch.Generator | int | None) -> torch.Generator | None:
     return generator
 
 
-def gaussian_noise(image, sigma: float, generator=None, clip: bool = True):
+def gaussian_noise(image: torch.Tensor, sigma: float, generator: int | torch.Generator | None = None, clip: bool = True) -> tuple[torch.Tensor, dict]:
     """Add white Gaussian noise with standard deviation ``sigma`` / 255."""
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
@@ -47,7 +47,7 @@ def gaussian_noise(image, sigma: float, generator=None, clip: bool = True):
     return _out(y.clamp(0, 1) if clip else y, batched), {"noise": "gaussian", "noise_sigma": float(sigma)}
 
 
-def poisson_noise(image, sigma: float, generator=None):
+def poisson_noise(image: torch.Tensor, sigma: float, generator: int | torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
     """Shot noise whose standard deviation at mid-grey (0.5) is ``sigma`` / 255.
 
     Photon count = intensity * peak with peak = 0.5 * (255 / sigma)^2, so darker pixels get less noise.
@@ -63,7 +63,7 @@ def poisson_noise(image, sigma: float, generator=None):
                                                        "peak": float(peak)}
 
 
-def gaussian_blur(image, sigma: float):
+def gaussian_blur(image: torch.Tensor, sigma: float) -> tuple[torch.Tensor, dict]:
     """Blur with an isotropic Gaussian of ``sigma`` pixels (kernel covers +-3 sigma), reflected borders."""
     if sigma < 0:
         raise ValueError(f"blur sigma must be >= 0, got {sigma}")
@@ -74,7 +74,7 @@ def gaussian_blur(image, sigma: float):
     return _out(x, batched), {"blur": "gaussian", "blur_sigma": float(sigma)}
 
 
-def motion_blur(image, length: int, angle: float):
+def motion_blur(image: torch.Tensor, length: int, angle: float) -> tuple[torch.Tensor, dict]:
     """Linear motion blur over ``length`` pixels (odd, >= 3) at ``angle`` degrees."""
     if length < 3 or length % 2 == 0:
         raise ValueError(f"motion blur length must be odd and >= 3, got {length}")
@@ -85,7 +85,7 @@ def motion_blur(image, length: int, angle: float):
     return _out(x, batched), {"blur": "motion", "blur_length": int(length), "blur_angle": float(angle)}
 
 
-def downscale(image, factor: float, mode: str = "bicubic"):
+def downscale(image: torch.Tensor, factor: float, mode: str = "bicubic") -> tuple[torch.Tensor, dict]:
     """Shrink by ``factor`` (>= 1) with an antialiased bicubic (or bilinear/area) filter."""
     if factor < 1:
         raise ValueError(f"downscale factor must be >= 1, got {factor}")
@@ -99,7 +99,7 @@ def downscale(image, factor: float, mode: str = "bicubic"):
     return _out(y.clamp(0, 1), batched), {"resize_factor": 1.0 / factor, "resize_mode": mode}
 
 
-def resize(image, size: tuple[int, int], mode: str = "bicubic"):
+def resize(image: torch.Tensor, size: tuple[int, int], mode: str = "bicubic") -> tuple[torch.Tensor, dict]:
     """Resize to (H, W), antialiased when shrinking."""
     x, batched = _check(image)
     h, w = x.shape[-2:]
@@ -108,7 +108,7 @@ def resize(image, size: tuple[int, int], mode: str = "bicubic"):
     return _out(y.clamp(0, 1), batched), {"resize_factor": size[1] / w, "resize_mode": mode}
 
 
-def jpeg(image, quality: int):
+def jpeg(image: torch.Tensor, quality: int) -> tuple[torch.Tensor, dict]:
     """Real JPEG round trip through libjpeg (Pillow) at ``quality`` 1-100, 4:2:0 chroma subsampling."""
     if not 1 <= int(quality) <= 100:
         raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
@@ -131,7 +131,7 @@ def _jpeg_one(image: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
-def tone(image, gamma: float = 1.0, brightness: float = 0.0, contrast: float = 1.0):
+def tone(image: torch.Tensor, gamma: float = 1.0, brightness: float = 0.0, contrast: float = 1.0) -> tuple[torch.Tensor, dict]:
     """out = clip(((x ** gamma) - 0.5) * contrast + 0.5 + brightness)."""
     if gamma <= 0 or contrast < 0:
         raise ValueError(f"gamma must be > 0 and contrast >= 0, got gamma={gamma}, contrast={contrast}")
@@ -141,7 +141,7 @@ def tone(image, gamma: float = 1.0, brightness: float = 0.0, contrast: float = 1
                                           "contrast": float(contrast)}
 
 
-def grayscale(image, keep_channels: bool = True):
+def grayscale(image: torch.Tensor, keep_channels: bool = True) -> tuple[torch.Tensor, dict]:
     """BT.601 luma; kept as 3 identical channels unless ``keep_channels`` is False."""
     x, batched = _check(image)
     if x.shape[1] == 3:

@@ -92,7 +92,7 @@ def photo_splits(relatives: list[Path], root: Path) -> list[str]:
 
 
 def _split(relative: Path, root: Path) -> str:
-    """A folder with train/ val/ test/ subfolders splits by them (scripts/pack_photos.py writes such
+    """A folder with train/ val/ test/ subfolders splits by them (experiments/pack_photos.py writes such
     folders); any other folder by a stable hash of the relative path."""
     if relative.parts[0] in SPLIT_FOLDERS and len(relative.parts) > 1 and any(
             (root / name).is_dir() for name in SPLIT_FOLDERS if name != relative.parts[0]):

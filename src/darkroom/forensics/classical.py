@@ -13,6 +13,7 @@ usable on their own. Images are float (3, H, W) or (H, W[, C]) in [0, 1]; noise 
   absolute first and second differences along each row and column repeat every s pixels, a spectral peak
   at 1 - 1/s cycles per pixel; enlargements by 1 to 2 are read back, shrinking leaves no such trace.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -80,7 +81,7 @@ class LaplacianBlur:
 
         self.fit_ = IsotonicRegression(increasing=False, out_of_bounds="clip")
 
-    def fit(self, scores, sigmas) -> "LaplacianBlur":
+    def fit(self, scores, sigmas) -> LaplacianBlur:
         self.fit_.fit(np.log(np.asarray(scores) + 1e-6), np.asarray(sigmas))
         return self
 
@@ -131,9 +132,19 @@ def upscale_factor(image, jpeg_grid: bool = False, n_fft: int = 2048) -> tuple[f
     reach, lobe = int(0.03 * n_fft), int(np.ceil(3 * n_fft / min(y.shape)))
     for order in (1, 2):  # the first difference shows s = 2, the second the other factors
         spectrum = _period_spectrum(y, order, n_fft)
-        floor = np.array([np.median(np.concatenate([spectrum[max(0, i - lobe - reach):max(0, i - lobe)],
-                                                    spectrum[i + lobe + 1:i + lobe + 1 + reach]]))
-                          for i in range(len(spectrum))])
+        floor = np.array(
+            [
+                np.median(
+                    np.concatenate(
+                        [
+                            spectrum[max(0, i - lobe - reach) : max(0, i - lobe)],
+                            spectrum[i + lobe + 1 : i + lobe + 1 + reach],
+                        ]
+                    )
+                )
+                for i in range(len(spectrum))
+            ]
+        )
         ratio = np.where(band, spectrum / np.maximum(floor, 1e-12), 0)
         peak = int(np.argmax(ratio))
         if ratio[peak] > best[1]:

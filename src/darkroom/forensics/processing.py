@@ -10,6 +10,7 @@ is read from the period interpolation leaves in the whole image (``classical.ups
 period stands out clearly (``UPSCALE_STRENGTH``) and the image is no JPEG (its 8x8 grid hides and mimics
 that period); the network's answer stands otherwise.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,7 +28,7 @@ UPSCALE_STRENGTH = 20.0
 
 def tile_offsets(height: int, width: int, crop: int, max_tiles: int) -> list[tuple[int, int]]:
     """Up to ``max_tiles`` crop origins on a grid over the image, each a multiple of 8."""
-    per_side = max(1, int(max_tiles ** 0.5))
+    per_side = max(1, int(max_tiles**0.5))
 
     def positions(extent: int) -> list[int]:
         room = extent - crop
@@ -60,16 +61,19 @@ def estimate_processing(image: torch.Tensor, model, path=None, max_tiles: int = 
         notes.append(f"image {w}x{h} is smaller than the estimator's {crop} px crops: mirrored, less reliable")
     offsets = tile_offsets(x.shape[-2], x.shape[-1], crop, max_tiles)
     device = next(model.parameters()).device
-    crops = torch.stack([x[:, t:t + crop, l:l + crop] for t, l in offsets]).to(device)
+    crops = torch.stack([x[:, t : t + crop, l : l + crop] for t, l in offsets]).to(device)
     pred = {k: v.median().item() for k, v in model.predict(crops).items()}
     pixel_quality = int(round(pred["jpeg_quality"]))
-    result = {"noise_sigma": round(pred["noise_sigma"], 2),
-              "jpeg_quality": pixel_quality if pred["jpeg_prob"] >= 0.5 else None,
-              "blur_sigma": round(pred["blur_sigma"], 3),
-              "resize_factor": round(pred["resize_factor"], 3),
-              "gamma": round(pred["gamma"], 3),
-              "jpeg_prob": round(pred["jpeg_prob"], 4),
-              "jpeg_quality_from_pixels": pixel_quality, "tiles": len(offsets)}
+    result = {
+        "noise_sigma": round(pred["noise_sigma"], 2),
+        "jpeg_quality": pixel_quality if pred["jpeg_prob"] >= 0.5 else None,
+        "blur_sigma": round(pred["blur_sigma"], 3),
+        "resize_factor": round(pred["resize_factor"], 3),
+        "gamma": round(pred["gamma"], 3),
+        "jpeg_prob": round(pred["jpeg_prob"], 4),
+        "jpeg_quality_from_pixels": pixel_quality,
+        "tiles": len(offsets),
+    }
     if path is not None:
         try:
             from_file = jpeg_file_quality(path)
@@ -78,8 +82,10 @@ def estimate_processing(image: torch.Tensor, model, path=None, max_tiles: int = 
         if from_file is not None:
             quality, exact = from_file
             result["jpeg_quality"] = quality
-            notes.append("JPEG quality read from the file's quantisation table"
-                         + ("" if exact else " (non-standard table: nearest libjpeg quality)"))
+            notes.append(
+                "JPEG quality read from the file's quantisation table"
+                + ("" if exact else " (non-standard table: nearest libjpeg quality)")
+            )
     if upscale and min(h, w) >= 32 and result["jpeg_quality"] is None:
         factor, strength = upscale_factor(image)
         if strength >= UPSCALE_STRENGTH:

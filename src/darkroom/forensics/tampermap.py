@@ -9,6 +9,7 @@
 The two classical maps are scaled so that 0.5 means "clearly unusual for this image" (ELA: twice the
 image's median error level; noise: a local level 2.7 times the typical one), so one threshold serves all.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,11 @@ from darkroom.data import degrade
 
 
 def _gray(image: torch.Tensor) -> torch.Tensor:
-    return (image * torch.tensor([0.299, 0.587, 0.114], device=image.device).view(3, 1, 1)).sum(0, keepdim=True) \
-        if image.shape[0] == 3 else image
+    return (
+        (image * torch.tensor([0.299, 0.587, 0.114], device=image.device).view(3, 1, 1)).sum(0, keepdim=True)
+        if image.shape[0] == 3
+        else image
+    )
 
 
 def _scaled(raw: torch.Tensor) -> torch.Tensor:
@@ -30,7 +34,9 @@ def _scaled(raw: torch.Tensor) -> torch.Tensor:
 
 
 def _smooth(x: torch.Tensor, window: int) -> torch.Tensor:
-    return F.avg_pool2d(F.pad(x[None], (window // 2,) * 4, mode="reflect"), window, 1)[0][..., :x.shape[-2], :x.shape[-1]]
+    return F.avg_pool2d(F.pad(x[None], (window // 2,) * 4, mode="reflect"), window, 1)[0][
+        ..., : x.shape[-2], : x.shape[-1]
+    ]
 
 
 def ela_map(image: torch.Tensor, quality: int = 90, window: int = 8) -> torch.Tensor:
@@ -43,8 +49,10 @@ def ela_map(image: torch.Tensor, quality: int = 90, window: int = 8) -> torch.Te
 def noise_map(image: torch.Tensor, window: int = 16) -> torch.Tensor:
     """(1, H, W) local noise inconsistency of (3, H, W) in [0, 1]: |log local sigma - log typical sigma|."""
     gray = _gray(image.cpu().float())
-    residual = F.conv2d(F.pad(gray[None], (1, 1, 1, 1), mode="reflect"),
-                        torch.tensor([[[[1., -2., 1.], [-2., 4., -2.], [1., -2., 1.]]]]) / 6)[0]
+    residual = F.conv2d(
+        F.pad(gray[None], (1, 1, 1, 1), mode="reflect"),
+        torch.tensor([[[[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]]]) / 6,
+    )[0]
     # mean absolute residual ~ local sigma, floored at 8-bit quantisation noise so flat areas do not explode
     local = (_smooth(residual.abs(), window) * 1.4826).clamp_min(1 / 255)
     d = local.log() - local.log().flatten().median()
@@ -67,12 +75,12 @@ def localize(image: torch.Tensor, model, tile: int = 512, overlap: int = 64) -> 
     ramp = torch.minimum(torch.arange(tile) + 1, torch.arange(tile).flip(0) + 1).clamp(max=overlap).float()
     for top in list(range(0, max(h - tile, 0), step)) + [max(h - tile, 0)]:
         for left in list(range(0, max(w - tile, 0), step)) + [max(w - tile, 0)]:
-            crop = image[:, top:top + tile, left:left + tile]
+            crop = image[:, top : top + tile, left : left + tile]
             prob = torch.sigmoid(model(crop[None].to(device)))[0].float().cpu()
             th, tw = crop.shape[-2:]
             blend = (ramp[:th, None] * ramp[None, :tw])[None]
-            out[:, top:top + th, left:left + tw] += prob * blend
-            weight[:, top:top + th, left:left + tw] += blend
+            out[:, top : top + th, left : left + tw] += prob * blend
+            weight[:, top : top + th, left : left + tw] += blend
     return out / weight.clamp_min(1e-6)
 
 

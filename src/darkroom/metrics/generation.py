@@ -3,6 +3,7 @@
 Every function takes images (N, C, H, W) in [0, 1] and a feature extractor (a classifier with a
 ``features(x)`` method); FID and KID are torchmetrics' implementations fed with those features.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -28,7 +29,7 @@ class Features(nn.Module):
 
 def _batches(images: torch.Tensor, size: int = 256):
     for start in range(0, len(images), size):
-        yield images[start:start + size]
+        yield images[start : start + size]
 
 
 def _check(real: torch.Tensor, fake: torch.Tensor, minimum: int = 2) -> None:
@@ -48,15 +49,17 @@ def fid(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module) -> float:
     return float(metric.compute())
 
 
-def kid(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module, subsets: int = 50,
-        subset_size: int = 500) -> tuple[float, float]:
+def kid(
+    real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module, subsets: int = 50, subset_size: int = 500
+) -> tuple[float, float]:
     """Kernel distance (unbiased MMD^2, cubic polynomial kernel): mean and std over random subsets."""
     _check(real, fake)
     subset_size = min(subset_size, len(real), len(fake))
     with warnings.catch_warnings():  # torchmetrics warns that it keeps the features (a few thousand here)
         warnings.filterwarnings("ignore", message=".*will save all extracted features")
-        metric = KernelInceptionDistance(feature=Features(extractor), normalize=True, subsets=subsets,
-                                         subset_size=subset_size)
+        metric = KernelInceptionDistance(
+            feature=Features(extractor), normalize=True, subsets=subsets, subset_size=subset_size
+        )
     for batch in _batches(real):
         metric.update(batch, real=True)
     for batch in _batches(fake):
@@ -92,8 +95,9 @@ def label_histogram(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.bincount(labels, minlength=num_classes).float() / max(len(labels), 1)
 
 
-def label_total_variation(real: torch.Tensor, fake: torch.Tensor, classifier: nn.Module,
-                          num_classes: int) -> tuple[float, torch.Tensor, torch.Tensor]:
+def label_total_variation(
+    real: torch.Tensor, fake: torch.Tensor, classifier: nn.Module, num_classes: int
+) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Mode coverage of an unconditional generator: the total variation distance between the histograms
     of labels ``classifier`` predicts for ``real`` and ``fake`` images (0: the same mix of classes; 1: no
     class in common), with the two histograms."""

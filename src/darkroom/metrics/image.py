@@ -1,4 +1,5 @@
 """Full-reference image quality: PSNR and SSIM, on RGB or on the luma (Y) channel as in SR papers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,21 +29,24 @@ def _prepare(a, b, border: int, y_only: bool) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def psnr(estimate, reference, border: int = 0, y_only: bool = False) -> float:
+def psnr(estimate: torch.Tensor, reference: torch.Tensor, border: int = 0, y_only: bool = False) -> float:
     """PSNR in dB of (C, H, W) tensors or (H, W, C) arrays in [0, 1]; ``border`` pixels cropped."""
     a, b = _prepare(estimate, reference, border, y_only)
     mse = float(np.mean((a - b) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
-def ssim(estimate, reference, border: int = 0, y_only: bool = False) -> float:
+def ssim(estimate: torch.Tensor, reference: torch.Tensor, border: int = 0, y_only: bool = False) -> float:
     """SSIM (Wang et al., Gaussian window as in the paper) averaged over channels."""
     a, b = _prepare(estimate, reference, border, y_only)
-    return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False))
+    return float(
+        structural_similarity(
+            a, b, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+    )
 
 
-def masked_psnr(estimate, reference, mask) -> float:
+def masked_psnr(estimate: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor) -> float:
     """PSNR over the pixels where ``mask`` (H, W or 1, H, W; 1 = counted) is set, all channels."""
     a, b = _array(estimate), _array(reference)
     m = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask, np.float64).reshape(a.shape[:2])
@@ -52,7 +56,7 @@ def masked_psnr(estimate, reference, mask) -> float:
     return float(10 * np.log10(1.0 / max(mse, 1e-12)))
 
 
-def colourfulness(image) -> float:
+def colourfulness(image: torch.Tensor) -> float:
     """Hasler and Suesstrunk's colourfulness of an RGB image (0 for gray; ~40-60 for vivid photos),
     from the opponent channels rg = R - G and yb = (R + G) / 2 - B on the 0-255 scale."""
     rgb = _array(image) * 255.0

@@ -6,6 +6,7 @@ colours?
     shape_agreement(readings, ["star", "heart", ...])  # fraction that show the requested shape
     palette_fraction(readings)                         # fraction painted within 16/255 of a named colour
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,7 @@ def read_main_objects(judge, images: torch.Tensor, batch: int = 256) -> list[dic
     background kind and colour name; None where it finds no object."""
     out = []
     for i in range(0, len(images), batch):
-        for p in judge.predict(images[i:i + batch]):
+        for p in judge.predict(images[i : i + batch]):
             extra = {"background": p["background"], "bg_color_name": p["bg_color_name"]}
             out.append({**p["objects"][0], **extra} if p["objects"] else None)
     return out

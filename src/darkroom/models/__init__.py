@@ -1,4 +1,5 @@
 """Model registry: a plain dict filled by explicit imports. ``darkroom models`` prints it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -139,12 +140,15 @@ def load_run(run, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, 
         if unexpected or any(not key.startswith(dropped) for key in missing):
             raise RuntimeError(f"missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
     except SafetensorError as err:  # a pickle renamed .safetensors lands here: it is never unpickled
-        raise ValueError(f"{weights}: not a safetensors file ({first_line(err)}); darkroom loads no "
-                         "pickled weights") from None
+        raise ValueError(
+            f"{weights}: not a safetensors file ({first_line(err)}); darkroom loads no pickled weights"
+        ) from None
     except (RuntimeError, OSError) as err:
         first = first_line(err)
-        raise ValueError(f"{run}: weights do not fit a {info['model']} of this darkroom version "
-                         f"(saved by {info.get('darkroom_version', '?')}): {first}") from None
+        raise ValueError(
+            f"{run}: weights do not fit a {info['model']} of this darkroom version "
+            f"(saved by {info.get('darkroom_version', '?')}): {first}"
+        ) from None
     return model.to(device).eval(), info
 
 

@@ -1,4 +1,5 @@
 """A small convolutional autoencoder: the reference model that tests the trainer end to end."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,9 +25,8 @@ class AutoencoderConfig:
             raise ValueError(f"loss must be mse or l1, got {self.loss!r}")
         if self.width < 1 or self.latent_dim < 1 or self.downsamples < 1:
             raise ValueError("width, latent_dim and downsamples must be positive")
-        if self.image_size and self.image_size % 2 ** self.downsamples:
-            raise ValueError(f"image_size {self.image_size} is not divisible by 2**downsamples "
-                             f"({2 ** self.downsamples})")
+        if self.image_size and self.image_size % 2**self.downsamples:
+            raise ValueError(f"image_size {self.image_size} is not divisible by 2**downsamples ({2**self.downsamples})")
 
 
 class Autoencoder(nn.Module):

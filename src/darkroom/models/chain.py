@@ -9,6 +9,7 @@ pixels), GeM pooling and one regression output per parameter plus a "was it a JP
     model(crops)           -> (B, 6) raw outputs
     model.predict(crops)   -> dict of (B,) tensors in natural units
 """
+
 from __future__ import annotations
 
 import math
@@ -29,9 +30,16 @@ Q_MID, Q_HALF = 55.0, 45.0
 def encode(chain: dict) -> torch.Tensor:
     """A chain's targets in the network's units (see OUTPUTS)."""
     q = chain["jpeg_quality"]
-    return torch.tensor([chain["noise_sigma"] / NOISE_SCALE, chain["blur_sigma"] / BLUR_SCALE,
-                         math.log2(chain["resize_factor"]), math.log2(chain["gamma"]),
-                         float(q is not None), ((q or Q_MID) - Q_MID) / Q_HALF])
+    return torch.tensor(
+        [
+            chain["noise_sigma"] / NOISE_SCALE,
+            chain["blur_sigma"] / BLUR_SCALE,
+            math.log2(chain["resize_factor"]),
+            math.log2(chain["gamma"]),
+            float(q is not None),
+            ((q or Q_MID) - Q_MID) / Q_HALF,
+        ]
+    )
 
 
 class ChainSample:
@@ -43,15 +51,17 @@ class ChainSample:
     def __call__(self, sample: dict, rng) -> dict:
         image = sample["image"]
         if image.shape[-1] < min_input_size(self.crop) or image.shape[-2] < min_input_size(self.crop):
-            raise ValueError(f"chain: training patches must be at least {min_input_size(self.crop)} px "
-                             f"(add patch={min_input_size(self.crop)} to the data spec), got {tuple(image.shape[-2:])}")
+            raise ValueError(
+                f"chain: training patches must be at least {min_input_size(self.crop)} px "
+                f"(add patch={min_input_size(self.crop)} to the data spec), got {tuple(image.shape[-2:])}"
+            )
         k = int(rng.integers(8))
         image = torch.rot90(image, k % 4, (-2, -1))
         image = image.flip(-1) if k >= 4 else image
         if rng.random() < self.gray_prob and image.shape[0] == 3:
             image = (image * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True).expand(3, -1, -1)
         chain = sample_chain(rng)
-        crop = apply_chain(image, chain, self.crop, seed=int(rng.integers(2 ** 31)))
+        crop = apply_chain(image, chain, self.crop, seed=int(rng.integers(2**31)))
         return {"image": crop, "label": -1, "target": encode(chain)}
 
 
@@ -91,11 +101,14 @@ class ChainEstimator(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self(x).float()
-        return {"noise_sigma": (out[:, 0] * NOISE_SCALE).clamp_min(0),
-                "blur_sigma": (out[:, 1] * BLUR_SCALE).clamp_min(0),
-                "resize_factor": 2 ** out[:, 2], "gamma": 2 ** out[:, 3],
-                "jpeg_prob": torch.sigmoid(out[:, 4]),
-                "jpeg_quality": (out[:, 5] * Q_HALF + Q_MID).clamp(1, 100)}
+        return {
+            "noise_sigma": (out[:, 0] * NOISE_SCALE).clamp_min(0),
+            "blur_sigma": (out[:, 1] * BLUR_SCALE).clamp_min(0),
+            "resize_factor": 2 ** out[:, 2],
+            "gamma": 2 ** out[:, 3],
+            "jpeg_prob": torch.sigmoid(out[:, 4]),
+            "jpeg_quality": (out[:, 5] * Q_HALF + Q_MID).clamp(1, 100),
+        }
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         x = batch["image"]
@@ -107,10 +120,12 @@ class ChainEstimator(nn.Module):
         loss = (regress + quality).mean() + 0.2 * F.binary_cross_entropy_with_logits(out[:, 4], is_jpeg)
         with torch.no_grad():
             jpeg_count = is_jpeg.sum().clamp_min(1)
-            metrics = {"noise_mae": ((out[:, 0] - target[:, 0]).abs().mean() * NOISE_SCALE),
-                       "blur_mae": ((out[:, 1] - target[:, 1]).abs().mean() * BLUR_SCALE),
-                       "resize_log2_mae": (out[:, 2] - target[:, 2]).abs().mean(),
-                       "gamma_log2_mae": (out[:, 3] - target[:, 3]).abs().mean(),
-                       "jpeg_accuracy": ((out[:, 4] > 0).float() == is_jpeg).float().mean(),
-                       "quality_mae": ((out[:, 5] - target[:, 5]).abs() * is_jpeg).sum() / jpeg_count * Q_HALF}
+            metrics = {
+                "noise_mae": ((out[:, 0] - target[:, 0]).abs().mean() * NOISE_SCALE),
+                "blur_mae": ((out[:, 1] - target[:, 1]).abs().mean() * BLUR_SCALE),
+                "resize_log2_mae": (out[:, 2] - target[:, 2]).abs().mean(),
+                "gamma_log2_mae": (out[:, 3] - target[:, 3]).abs().mean(),
+                "jpeg_accuracy": ((out[:, 4] > 0).float() == is_jpeg).float().mean(),
+                "quality_mae": ((out[:, 5] - target[:, 5]).abs() * is_jpeg).sum() / jpeg_count * Q_HALF,
+            }
         return {"loss": loss, **metrics}

@@ -4,6 +4,7 @@ and precision/recall (Inception weights cannot be downloaded), and its predictio
 On ``scenes`` it also predicts the main object's colour and the background kind, so its features see
 more than the shape.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,12 +47,18 @@ class Classifier(nn.Module):
         if c.num_classes < 2:
             raise ValueError("a classifier needs labelled data with at least 2 classes")
         widths = widths_for(c.width, c.downsamples)
-        self.body = nn.Sequential(ConvBlock(c.channels, widths[0]),
-                                  *[DownBlock(a, b) for a, b in zip(widths, widths[1:])],
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], c.feature_dim), nn.SiLU())
+        self.body = nn.Sequential(
+            ConvBlock(c.channels, widths[0]),
+            *[DownBlock(a, b) for a, b in zip(widths, widths[1:])],
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(widths[-1], c.feature_dim),
+            nn.SiLU(),
+        )
         self.head = nn.Linear(c.feature_dim, c.num_classes)
-        self.aux = nn.ModuleDict({k: nn.Linear(c.feature_dim, len(v)) for k, v in SCENE_HEADS.items()}
-                                 if c.scene_heads else {})
+        self.aux = nn.ModuleDict(
+            {k: nn.Linear(c.feature_dim, len(v)) for k, v in SCENE_HEADS.items()} if c.scene_heads else {}
+        )
         self.num_features = c.feature_dim  # read by torchmetrics
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +68,9 @@ class Classifier(nn.Module):
             elif self.config.channels == 3 and x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
         if x.shape[-1] != self.config.image_size or x.shape[-2] != self.config.image_size:
-            x = F.interpolate(x, size=(self.config.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+            x = F.interpolate(
+                x, size=(self.config.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False
+            )
         return self.body(x * 2 - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,8 +84,10 @@ class Classifier(nn.Module):
         out = {"accuracy": (logits.argmax(1) == labels).float().mean()}
         params = batch.get("params")
         if self.aux and params and params[0] is not None:
-            targets = {"color": [SCENE_HEADS["color"].index(p["objects"][0]["color_name"]) for p in params],
-                       "background": [SCENE_HEADS["background"].index(p["background"]) for p in params]}
+            targets = {
+                "color": [SCENE_HEADS["color"].index(p["objects"][0]["color_name"]) for p in params],
+                "background": [SCENE_HEADS["background"].index(p["background"]) for p in params],
+            }
             for name, head in self.aux.items():
                 target = torch.tensor(targets[name], device=feats.device)
                 aux_logits = head(feats)

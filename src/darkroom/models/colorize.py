@@ -23,6 +23,7 @@ only: the network sees the scene at the scale it was trained at, and the luma ke
 ``pretrained`` names a ``simclr`` run with a ``unet`` backbone trained on grayscale photos: its encoder
 then starts the colorizer's, the contrastive-pretraining variant of colorization.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,7 +35,6 @@ from torch import nn
 
 from darkroom.models.restore import psnr_tensor, random_dihedral
 from darkroom.nn.unet import UNet
-
 
 LOSSES = ("l1-lab", "mse-rgb", "classify")
 BIN = 10.0  # ab grid step
@@ -59,7 +59,7 @@ def soft_encode(ab: torch.Tensor, centres: torch.Tensor, k: int = 5, sigma: floa
     (B, h, w) index of the nearest."""
     flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
     dist, index = torch.cdist(flat, centres).topk(k, dim=1, largest=False)
-    weights = torch.softmax(-dist ** 2 / (2 * sigma ** 2), dim=1)
+    weights = torch.softmax(-(dist**2) / (2 * sigma**2), dim=1)
     soft = torch.zeros(len(flat), len(centres), device=ab.device).scatter_(1, index, weights)
     b, _, h, w = ab.shape
     return soft.view(b, h, w, -1).permute(0, 3, 1, 2), index[:, 0].view(b, h, w)
@@ -136,14 +136,16 @@ class Colorizer(nn.Module):
             ab = F.avg_pool2d(kornia.color.rgb_to_lab(image)[:, 1:], CLASS_STRIDE)
             counts += torch.bincount(soft_encode(ab, self.centres)[1].flatten(), minlength=len(counts)).float()
         prior = counts / counts.sum().clamp_min(1)
-        near = torch.exp(-torch.cdist(self.centres, self.centres) ** 2 / (2 * 5.0 ** 2))
+        near = torch.exp(-(torch.cdist(self.centres, self.centres) ** 2) / (2 * 5.0**2))
         prior = near @ prior / near.sum(1)  # smoothed with a Gaussian of sigma 5 in ab
         prior = prior / prior.sum()
         weights = 1 / ((1 - self.config.rebalance) * prior + self.config.rebalance / len(prior))
         self.class_weights.copy_(weights / (prior * weights).sum())
-        print_fn(f"colorize: ab prior from {len(picks)} patches; {int((counts > 0).sum())} of "
-                 f"{len(counts)} bins seen, weights {float(self.class_weights.min()):.2f}-"
-                 f"{float(self.class_weights.max()):.2f}")
+        print_fn(
+            f"colorize: ab prior from {len(picks)} patches; {int((counts > 0).sum())} of "
+            f"{len(counts)} bins seen, weights {float(self.class_weights.min()):.2f}-"
+            f"{float(self.class_weights.max()):.2f}"
+        )
 
     def logits(self, gray: torch.Tensor) -> torch.Tensor:
         """``classify``: (B, Q, H/4, W/4) bin logits for a (B, 1, H, W) luma image (the U-Net reads it
@@ -152,14 +154,14 @@ class Colorizer(nn.Module):
         if k > 1:
             gray = F.avg_pool2d(gray, k, ceil_mode=True)
         features = self.net(gray * 2 - 1)
-        return self.classes(F.avg_pool2d(features, CLASS_STRIDE // k, ceil_mode=True) if k < CLASS_STRIDE
-                            else features)
+        return self.classes(F.avg_pool2d(features, CLASS_STRIDE // k, ceil_mode=True) if k < CLASS_STRIDE else features)
 
     def decode(self, logits: torch.Tensor, size) -> torch.Tensor:
         """Annealed mean: (B, Q, h, w) logits -> (B, 2, *size) ab."""
         p = torch.softmax(logits / self.config.temperature, dim=1)
         ab = torch.einsum("bqhw,qc->bchw", p, self.centres)
         return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+
     def initialize(self) -> None:
         """Called by the trainer on a fresh run: copy a pretrained encoder when ``pretrained`` names one."""
         if not self.config.pretrained:
@@ -172,8 +174,10 @@ class Colorizer(nn.Module):
         try:
             self.net.encoder.load_state_dict(source.encoder.state_dict())
         except RuntimeError as err:
-            raise ValueError(f"{self.config.pretrained}: its encoder does not fit this colorizer "
-                             f"(width/levels/cap must match): {str(err).splitlines()[0]}") from None
+            raise ValueError(
+                f"{self.config.pretrained}: its encoder does not fit this colorizer "
+                f"(width/levels/cap must match): {str(err).splitlines()[0]}"
+            ) from None
 
     def lab(self, gray: torch.Tensor) -> torch.Tensor:
         """Predicted Lab (B, 3, H, W) for a (B, 1, H, W) luma image."""
@@ -220,8 +224,9 @@ class Colorizer(nn.Module):
             cross = -(soft * F.log_softmax(logits, dim=1)).sum(1)
             loss = (cross * self.class_weights[nearest]).mean()
             with torch.no_grad():
-                pred = torch.cat([kornia.color.rgb_to_lab(gray.expand_as(image))[:, :1],
-                                  self.decode(logits, gray.shape[-2:])], 1)
+                pred = torch.cat(
+                    [kornia.color.rgb_to_lab(gray.expand_as(image))[:, :1], self.decode(logits, gray.shape[-2:])], 1
+                )
         elif self.config.loss == "mse-rgb":
             pred = self.lab(gray)
             loss = F.mse_loss(self.rgb(gray, pred, clip=False), image)
@@ -230,8 +235,11 @@ class Colorizer(nn.Module):
             loss = F.l1_loss(pred / 100, target / 100)
         with torch.no_grad():
             rgb = self.rgb(gray, pred)
-            out = {"psnr": psnr_tensor(rgb, image), "psnr_gray": psnr_tensor(gray.expand_as(image), image),
-                   "chroma_ratio": pred[:, 1:].norm(dim=1).mean() / target[:, 1:].norm(dim=1).mean().clamp_min(1e-6)}
+            out = {
+                "psnr": psnr_tensor(rgb, image),
+                "psnr_gray": psnr_tensor(gray.expand_as(image), image),
+                "chroma_ratio": pred[:, 1:].norm(dim=1).mean() / target[:, 1:].norm(dim=1).mean().clamp_min(1e-6),
+            }
         return {"loss": loss, **out}
 
     @torch.no_grad()

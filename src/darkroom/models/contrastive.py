@@ -6,6 +6,7 @@ encoder of darkroom's U-Net, so a colorizer or inpainter can start from it). Fea
 a projection head feeds the loss and is dropped afterwards. ``features(x)`` -> (B, D) L2-normalised.
 On labelled data the validation batches report ``knn_accuracy``, a leave-one-out kNN monitor.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,10 +41,17 @@ class SimCLRConfig:
 
 
 def view_augmentation(channels: int, size: int, min_crop: float) -> nn.Module:
-    colour = ([K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2)] if channels == 3 else
-              [K.ColorJitter(0.4, 0.4, p=0.8)])
-    return nn.Sequential(K.RandomResizedCrop((size, size), scale=(min_crop, 1.0)), K.RandomHorizontalFlip(),
-                         *colour, K.RandomGaussianBlur((5, 5), (0.1, 2.0), p=0.5))
+    colour = (
+        [K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2)]
+        if channels == 3
+        else [K.ColorJitter(0.4, 0.4, p=0.8)]
+    )
+    return nn.Sequential(
+        K.RandomResizedCrop((size, size), scale=(min_crop, 1.0)),
+        K.RandomHorizontalFlip(),
+        *colour,
+        K.RandomGaussianBlur((5, 5), (0.1, 2.0), p=0.5),
+    )
 
 
 @torch.no_grad()

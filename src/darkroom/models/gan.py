@@ -4,6 +4,7 @@ Each trains in two phases per step (discriminator, then generator, on the same f
 trainer's ``phases()`` hook. Images are [0, 1] outside and [-1, 1] inside. ``sample(n)`` generates;
 ``truncation`` in (0, 1] scales the latent (values below 1 trade variety for typicality).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,11 +13,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from darkroom.losses import (GAN_LOSSES, batch_diversity, discriminator_loss, generator_loss,
-                             gradient_penalty, r1_penalty)
+from darkroom.losses import (
+    GAN_LOSSES,
+    batch_diversity,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    r1_penalty,
+)
 from darkroom.nn.diffaug import diff_augment, parse_policy
-from darkroom.nn.gan import (G_NORMS, UPSAMPLERS, AttributeClassifier, DCGANDiscriminator, DCGANGenerator,
-                             Discriminator, Generator)
+from darkroom.nn.gan import (
+    G_NORMS,
+    UPSAMPLERS,
+    AttributeClassifier,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    Discriminator,
+    Generator,
+)
 
 AUX_OPTIM = {"lr": 2e-3, "beta1": 0.9}  # the auxiliary classifier is an ordinary classifier (features-scenes' lr)
 
@@ -135,8 +149,11 @@ class _GANBase(nn.Module):
             real_logits = self._d(diff_augment(real_in, self.augment), labels)
             fake_logits = self._d(diff_augment(fake.detach(), self.augment), labels)
             d_loss = discriminator_loss(kind, real_logits, fake_logits)
-            out = {"d_loss": d_loss.detach(), "d_real": real_logits.mean().detach(),
-                   "d_fake": fake_logits.mean().detach()}
+            out = {
+                "d_loss": d_loss.detach(),
+                "d_real": real_logits.mean().detach(),
+                "d_fake": fake_logits.mean().detach(),
+            }
             if penalty_r1:
                 r1 = r1_penalty(real_logits, real_in)
                 d_loss = d_loss + 0.5 * penalty_r1 * r1
@@ -171,8 +188,10 @@ class _GANBase(nn.Module):
 
             reader, info = load_run(self.config.aux_from, fake.device)
             if getattr(reader.config, "num_classes", None) != self.config.num_classes:
-                raise ValueError(f"aux_from: {self.config.aux_from} knows {getattr(reader.config, 'num_classes', 0)} "
-                                 f"classes, the data {self.config.num_classes}")
+                raise ValueError(
+                    f"aux_from: {self.config.aux_from} knows {getattr(reader.config, 'num_classes', 0)} "
+                    f"classes, the data {self.config.num_classes}"
+                )
             self._reader = (reader.eval().requires_grad_(False),)
         return self._reader[0]((fake + 1) / 2)
 
@@ -233,12 +252,17 @@ class GANConfig:
     augment: str = ""  # differentiable augmentation before D (DiffAugment): e.g. "translation,cutout"
     lean: bool = False  # the DCGAN layout: no layer at full resolution with `width` channels in G or D
     aux: float = 0.0  # cgan only: weight of an auxiliary classifier (AC-GAN) whose reading G must satisfy
-    aux_from: str = ""  # with aux: a trained classifier run or shipped name to read labels (frozen), not one trained here
+    aux_from: str = (
+        ""  # with aux: a trained classifier run or shipped name to read labels (frozen), not one trained here
+    )
 
     def check(self):
         _check_size(self.image_size)
-        for name, value, allowed in (("loss", self.loss, GAN_LOSSES), ("upsample", self.upsample, UPSAMPLERS),
-                                     ("norm", self.norm, G_NORMS)):
+        for name, value, allowed in (
+            ("loss", self.loss, GAN_LOSSES),
+            ("upsample", self.upsample, UPSAMPLERS),
+            ("norm", self.norm, G_NORMS),
+        ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.r1 < 0 or self.gp < 0:
@@ -290,8 +314,18 @@ class GAN(_GANBase):
         classes = c.num_classes if self.conditional else 0
         if self.conditional and classes < 2:
             raise ValueError("a class-conditional GAN needs labelled data with at least 2 classes")
-        self.G = Generator(c.latent_dim, c.channels, c.image_size, c.width, c.upsample, c.norm, c.activation, classes,
-                           c.g_convs, c.lean)
+        self.G = Generator(
+            c.latent_dim,
+            c.channels,
+            c.image_size,
+            c.width,
+            c.upsample,
+            c.norm,
+            c.activation,
+            classes,
+            c.g_convs,
+            c.lean,
+        )
         self.aux_weight = c.aux if self.conditional else 0.0
         self.D = Discriminator(c.channels, c.image_size, c.d_width, c.spectral_norm, classes, c.lean)
         if self.aux_weight and not c.aux_from:

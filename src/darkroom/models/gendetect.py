@@ -17,12 +17,13 @@ config, JPEG and mild blur or resizing (on a CPU budget these cost much of the a
 see configs/gendetect.toml). ``holdout`` drops one family from the loss (leave-one-family-out evaluation).
 
     model(crops)          -> (B,) logits (with ``tta``, outside training: the mean over the 8 ``dihedral`` views)
-    model.probability(l)  -> calibrated probabilities for logits (see scripts/calibrate_gendetect.py)
+    model.probability(l)  -> calibrated probabilities for logits (see experiments/calibrate_gendetect.py)
     model.image_prob(x)   -> probability for a whole (3, H, W) image: mean logit over a grid of crops
 
 ``DetectorPair`` ("gendetect-pair") holds two such networks, trained by different recipes, and scores a crop
-by the mean of their calibrated logits (scripts/pair_gendetect.py makes one from two runs).
+by the mean of their calibrated logits (experiments/pair_gendetect.py makes one from two runs).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,18 @@ from torch import nn
 
 from darkroom.config import build_config
 from darkroom.data import degrade
+from darkroom.nn.residuals import (
+    CHANNELS,
+    CHROMA,
+    CHROMA_GAIN,
+    HIGHPASS,
+    INPUTS,
+    block_grid,
+    residual_inputs,
+    spectrum_profile,
+    to_ycc,
+)
 from darkroom.nn.resnet import GeM, SmallResNet
-from darkroom.nn.residuals import (CHANNELS, CHROMA, CHROMA_GAIN, HIGHPASS, INPUTS, block_grid,
-                                   residual_inputs, spectrum_profile, to_ycc)
 
 
 def either(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -67,8 +77,16 @@ class DetectSample:
     """Per-sample augmentation (the data loader's workers): dihedral transform, then with some probability
     a mild resize, a blur, a JPEG recompression; then a crop of ``crop`` px."""
 
-    def __init__(self, crop: int, jpeg_prob: float = 0.3, blur_prob: float = 0.1, resize_prob: float = 0.1,
-                 real_blur_prob: float = 0.0, spectrum_only: float = 0.0, profile_real_jpeg: float = 0.0):
+    def __init__(
+        self,
+        crop: int,
+        jpeg_prob: float = 0.3,
+        blur_prob: float = 0.1,
+        resize_prob: float = 0.1,
+        real_blur_prob: float = 0.0,
+        spectrum_only: float = 0.0,
+        profile_real_jpeg: float = 0.0,
+    ):
         self.crop, self.jpeg_prob, self.blur_prob, self.resize_prob = crop, jpeg_prob, blur_prob, resize_prob
         self.real_blur_prob, self.spectrum_only = real_blur_prob, spectrum_only
         self.profile_real_jpeg = profile_real_jpeg
@@ -94,7 +112,7 @@ class DetectSample:
                 x = degrade.jpeg(x, int(rng.integers(60, 101)))[0]
         h, w = x.shape[-2:]
         top, left = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
-        return {**sample, **extra, "image": x[:, top:top + self.crop, left:left + self.crop]}
+        return {**sample, **extra, "image": x[:, top : top + self.crop, left : left + self.crop]}
 
 
 @dataclass(frozen=True)
@@ -131,7 +149,7 @@ class GenDetectConfig:
     combine: str = "sum"
     # how a "sum" head's two halves make the logit outside training: "sum", as trained; "max", the larger of
     # the two, each standardised by ``half_stats`` (the residual half's mean and sd, then the profile
-    # half's, on real validation crops: scripts/calibrate_gendetect.py --halves max). Either cue alone can
+    # half's, on real validation crops: experiments/calibrate_gendetect.py --halves max). Either cue alone can
     # then call a crop network-made, and the other cannot veto it on a family neither was trained on
     halves: str = "sum"
     half_stats: tuple[float, ...] = (0.0, 1.0, 0.0, 1.0)
@@ -148,15 +166,21 @@ class GenDetectConfig:
     resize_prob: float = 0.1
     real_blur_prob: float = 0.0  # real crops only: a blur of sigma 0.5-2, still labelled real
     # probability = sigmoid(logit_slope * logit + logit_shift), fitted on validation photos
-    # (scripts/calibrate_gendetect.py); 1 and 0 leave the network's logit as is
+    # (experiments/calibrate_gendetect.py); 1 and 0 leave the network's logit as is
     logit_slope: float = 1.0
     logit_shift: float = 0.0
 
     def check(self):
-        if self.crop < 16 or self.width < 1 or self.stages < 1 or self.holdout < 0 or min(
-                self.spectrum_bins, self.spectrum_hidden) < 0:
-            raise ValueError("gendetect: crop >= 16, width and stages >= 1, holdout, spectrum_bins and "
-                             "spectrum_hidden >= 0")
+        if (
+            self.crop < 16
+            or self.width < 1
+            or self.stages < 1
+            or self.holdout < 0
+            or min(self.spectrum_bins, self.spectrum_hidden) < 0
+        ):
+            raise ValueError(
+                "gendetect: crop >= 16, width and stages >= 1, holdout, spectrum_bins and spectrum_hidden >= 0"
+            )
         if not 0 <= self.spectrum_only < 1 or (self.spectrum_only and not self.spectrum_bins):
             raise ValueError("gendetect: spectrum_only must be in [0, 1) and needs spectrum_bins")
         if not 0 <= self.profile_real_jpeg <= 1 or (self.profile_real_jpeg and not self.spectrum_only):
@@ -164,12 +188,16 @@ class GenDetectConfig:
         if (self.spectrum_chroma or self.spectrum_grid) and not self.spectrum_bins:
             raise ValueError("gendetect: spectrum_chroma and spectrum_grid need spectrum_bins")
         if self.combine not in ("sum", "or") or (self.combine == "or" and not self.spectrum_bins):
-            raise ValueError(f"gendetect: combine must be 'sum' or 'or' (which needs spectrum_bins), "
-                             f"got {self.combine!r}")
-        if self.halves not in ("sum", "max") or (self.halves == "max" and (
-                self.combine != "sum" or not self.spectrum_bins)):
-            raise ValueError(f"gendetect: halves must be 'sum' or 'max' (which needs spectrum_bins and combine "
-                             f"'sum'), got {self.halves!r}")
+            raise ValueError(
+                f"gendetect: combine must be 'sum' or 'or' (which needs spectrum_bins), got {self.combine!r}"
+            )
+        if self.halves not in ("sum", "max") or (
+            self.halves == "max" and (self.combine != "sum" or not self.spectrum_bins)
+        ):
+            raise ValueError(
+                f"gendetect: halves must be 'sum' or 'max' (which needs spectrum_bins and combine "
+                f"'sum'), got {self.halves!r}"
+            )
         if len(self.half_stats) != 4 or min(self.half_stats[1], self.half_stats[3]) <= 0:
             raise ValueError("gendetect: half_stats is four numbers: mean, sd (> 0), mean, sd (> 0)")
         if self.half_temperature < 0:
@@ -205,8 +233,9 @@ class GeneratedDetector(nn.Module):
             else:
                 features += hidden or profiles
         self.head = nn.Linear(features, 1)
-        self.sample_transform = DetectSample(c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob,
-                                             c.spectrum_only, c.profile_real_jpeg)
+        self.sample_transform = DetectSample(
+            c.crop, c.jpeg_prob, c.blur_prob, c.resize_prob, c.real_blur_prob, c.spectrum_only, c.profile_real_jpeg
+        )
 
     def forward(self, x: torch.Tensor, profile_only: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, H, W) -> (B,) logits. In training, ``profile_only`` (B,) bool marks the crops read from
@@ -240,8 +269,10 @@ class GeneratedDetector(nn.Module):
             raise ValueError("gendetect: half_logits needs spectrum_bins and combine 'sum'")
         features, spectrum = self.residual_features(x), self.spectrum(self.profiles(x))
         n = features.shape[1]
-        return (F.linear(features, self.head.weight[:, :n], self.head.bias).squeeze(1),
-                F.linear(spectrum, self.head.weight[:, n:]).squeeze(1))
+        return (
+            F.linear(features, self.head.weight[:, :n], self.head.bias).squeeze(1),
+            F.linear(spectrum, self.head.weight[:, n:]).squeeze(1),
+        )
 
     def standardised_halves(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``half_logits``, each standardised by its ``half_stats`` (mean and sd on real validation crops)."""
@@ -300,7 +331,7 @@ class GeneratedDetector(nn.Module):
             rows, cols = max(1, rows - (rows >= cols)), max(1, cols - (cols > rows))
         tops = np.linspace(0, h - c, rows).round().astype(int)
         lefts = np.linspace(0, w - c, cols).round().astype(int)
-        crops = torch.stack([x[:, t:t + c, l:l + c] for t in tops for l in lefts])
+        crops = torch.stack([x[:, t : t + c, l : l + c] for t in tops for l in lefts])
         device = next(self.parameters()).device
         return float(self.probability(self(crops.to(device)).mean()))
 
@@ -314,7 +345,7 @@ class DetectorPairConfig:
     holdout: int = 0  # the family both members were trained without (leave-one-family-out), 0 = none
     # outside training, the mean over each crop's 8 flips and quarter turns (the members' own tta is off)
     tta: bool = False
-    logit_slope: float = 1.0  # the pair's own calibration of the mean logit (scripts/calibrate_gendetect.py)
+    logit_slope: float = 1.0  # the pair's own calibration of the mean logit (experiments/calibrate_gendetect.py)
     logit_shift: float = 0.0
 
     def check(self):
@@ -325,13 +356,15 @@ class DetectorPairConfig:
 class DetectorPair(nn.Module):
     """Two generated-image detectors trained by different recipes, one crop's logit the mean of their
     calibrated logits: where one recipe is weak on a family it was not trained on, the other need not be."""
+
     Config = DetectorPairConfig
 
     def __init__(self, config: DetectorPairConfig):
         super().__init__()
         self.config = config
-        members = [build_config(GenDetectConfig, {**json.loads(text), "tta": False})
-                   for text in (config.first, config.second)]
+        members = [
+            build_config(GenDetectConfig, {**json.loads(text), "tta": False}) for text in (config.first, config.second)
+        ]
         self.members = nn.ModuleList(GeneratedDetector(member) for member in members)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -342,7 +375,7 @@ class DetectorPair(nn.Module):
         return torch.stack([m.config.logit_slope * m(x) + m.config.logit_shift for m in self.members]).mean(0)
 
     def loss(self, batch: dict):
-        raise ValueError("gendetect-pair is not trained: train two gendetect runs, then scripts/pair_gendetect.py")
+        raise ValueError("gendetect-pair is not trained: train two gendetect runs, then experiments/pair_gendetect.py")
 
     probability = GeneratedDetector.probability
     image_prob = GeneratedDetector.image_prob

@@ -3,16 +3,16 @@ its prediction is pasted into the holes only. Trained with LaMa-style thin / med
 by the data layer (``degrade.inpainting_mask``), from a bank of masks made once per run, flipped and
 rotated at random.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from darkroom.data import degrade
-from darkroom.models.restore import psnr_tensor, random_dihedral
+from darkroom.models.restore import random_dihedral
 from darkroom.nn.unet import UNet
 
 BANK_PER_FAMILY = 256
@@ -63,8 +63,13 @@ class Inpainter(nn.Module):
         """``n`` random training masks (n, 1, H, W) from the run's bank, each flipped/rotated at random."""
         if self._bank is None or self._bank.shape[-2:] != (height, width):
             families = [f.strip() for f in self.config.masks.split(",") if f.strip()]
-            self._bank = torch.stack([degrade.inpainting_mask(height, width, family, seed=k)[0]
-                                      for family in families for k in range(BANK_PER_FAMILY)])
+            self._bank = torch.stack(
+                [
+                    degrade.inpainting_mask(height, width, family, seed=k)[0]
+                    for family in families
+                    for k in range(BANK_PER_FAMILY)
+                ]
+            )
         picks = torch.randint(len(self._bank), (n,))
         return random_dihedral(self._bank[picks], square=height == width).to(device)
 
@@ -77,12 +82,19 @@ class Inpainter(nn.Module):
         l1_hole = ((raw - image).abs() * hole).sum() / holes
         l1_valid = ((raw - image).abs() * (1 - hole)).sum() / (1 - hole).sum().clamp_min(1)
         hole_mse = (((composite.detach().clamp(0, 1) - image) ** 2) * hole).sum() / holes
-        return {"loss": self.config.hole_weight * l1_hole + l1_valid, "l1_hole": l1_hole,
-                "psnr_hole": -10 * torch.log10(hole_mse.clamp_min(1e-10))}
+        return {
+            "loss": self.config.hole_weight * l1_hole + l1_valid,
+            "l1_hole": l1_hole,
+            "psnr_hole": -10 * torch.log10(hole_mse.clamp_min(1e-10)),
+        }
 
     @torch.no_grad()
     def preview(self, batch: dict) -> torch.Tensor:
         image = batch["image"][:6]
-        mask = torch.stack([degrade.inpainting_mask(image.shape[-2], image.shape[-1], "medium", seed=10 ** 6 + k)[0]
-                            for k in range(len(image))]).to(image.device)
+        mask = torch.stack(
+            [
+                degrade.inpainting_mask(image.shape[-2], image.shape[-1], "medium", seed=10**6 + k)[0]
+                for k in range(len(image))
+            ]
+        ).to(image.device)
         return torch.stack([image * (1 - mask) + mask, self(image, mask).clamp(0, 1), image], 1).flatten(0, 1)

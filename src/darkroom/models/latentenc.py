@@ -6,6 +6,7 @@ G(E(G(z))) the image (pixel loss); on real images from the data, G(E(x)) should 
 domain-guided term of in-domain inversion, Zhu et al. 2020), so that the encoder also lands near real
 images that G cannot reproduce exactly. ``darkroom edit invert`` starts its optimisation from E(x).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,8 +57,10 @@ class LatentEncoder(nn.Module):
         generator, _ = load_generator(c.generator)
         gen_config = generator.config
         if c.channels and (c.channels, c.image_size) != (gen_config.channels, gen_config.image_size):
-            raise ValueError(f"the data gives {c.channels}x{c.image_size} px images, the generator makes "
-                             f"{gen_config.channels}x{gen_config.image_size} px: add size={gen_config.image_size}")
+            raise ValueError(
+                f"the data gives {c.channels}x{c.image_size} px images, the generator makes "
+                f"{gen_config.channels}x{gen_config.image_size} px: add size={gen_config.image_size}"
+            )
         self._generator = [generator]  # a list: not a submodule, so not saved, trained or moved with E
         self.latent_dim = gen_config.latent_dim
         self.conditional = generator.conditional

@@ -18,6 +18,7 @@ images from the same generator (the attribution label). ``ce_weight = 0`` trains
 contrastive pretraining); a second run with ``train.init`` from it and ``ce_weight = 1`` then learns the
 heads. ``configs/modelparse-*.toml`` are the three variants that `darkroom bench parsing` compares.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ from torch import nn
 
 from darkroom.data.zoo import HYPERPARAMS
 from darkroom.losses import SupConLoss
-from darkroom.nn.resnet import GeM, SmallResNet
 from darkroom.nn.residuals import CHANNELS, HIGHPASS, INPUTS, residual_inputs
+from darkroom.nn.resnet import GeM, SmallResNet
 
 
 class Fingerprint(nn.Module):
@@ -41,9 +42,13 @@ class Fingerprint(nn.Module):
         self.inputs = inputs
         self.register_buffer("highpass", HIGHPASS.expand(3, 1, 3, 3).clone())
         if "srm" in inputs:
-            self.learned = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.LeakyReLU(0.2, True),
-                                         nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2, True),
-                                         nn.Conv2d(width, 3, 3, padding=1))
+            self.learned = nn.Sequential(
+                nn.Conv2d(3, width, 3, padding=1),
+                nn.LeakyReLU(0.2, True),
+                nn.Conv2d(width, width, 3, padding=1),
+                nn.LeakyReLU(0.2, True),
+                nn.Conv2d(width, 3, 3, padding=1),
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return residual_inputs(x * 2 - 1, self.inputs, self.highpass, getattr(self, "learned", None))
@@ -67,7 +72,7 @@ class ModelParseConfig:
     augment: float = 0.0
     attribution_clean: bool = False
     # open set: a generated image is named only when its top attribution probability among generators
-    # reaches this (calibrated on known members' validation samples: scripts/calibrate_modelparse.py)
+    # reaches this (calibrated on known members' validation samples: experiments/calibrate_modelparse.py)
     open_set_threshold: float = 0.5
 
     def check(self):
@@ -80,8 +85,9 @@ class ModelParseConfig:
         if self.ce_weight < 0 or self.supcon < 0 or not (self.ce_weight or self.supcon):
             raise ValueError("modelparse: ce_weight and supcon must be >= 0, and not both 0")
         if not 0 <= self.augment <= 1 or (self.attribution_clean and self.augment == 1):
-            raise ValueError(f"modelparse: augment must be in [0, 1], and below 1 with attribution_clean, got "
-                             f"{self.augment}")
+            raise ValueError(
+                f"modelparse: augment must be in [0, 1], and below 1 with attribution_clean, got {self.augment}"
+            )
         if not 0 < self.open_set_threshold <= 1:
             raise ValueError(f"modelparse: open_set_threshold must be in (0, 1], got {self.open_set_threshold}")
 

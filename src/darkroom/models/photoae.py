@@ -3,8 +3,9 @@
 ``photoae`` squeezes a photo into a latent ``factor`` times smaller in each direction (``latent`` channels)
 and draws every output pixel back from it with the chosen upsampler. Trained briefly with different
 switches, they make a zoo of decoders whose outputs teach the generated-image detector what "drawn by a
-network" looks like beyond darkroom's own restorers (``scripts/make_generated_set.py --autoencoders DIR``).
+network" looks like beyond darkroom's own restorers (``experiments/make_generated_set.py --autoencoders DIR``).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,9 @@ class PhotoAutoencoder(nn.Module):
             down += [nn.Conv2d(c.width, c.width, 4, 2, 1), activation(c.activation)]
         self.encoder = nn.Sequential(*down, nn.Conv2d(c.width, c.latent, 1))
         self.lift = nn.Sequential(nn.Conv2d(c.latent, c.width, 3, padding=1), activation(c.activation))
-        self.stages = nn.ModuleList(UpStage(c.width, c.width, c.upsample, "none", c.activation, convs=c.convs)
-                                    for _ in range(stages))
+        self.stages = nn.ModuleList(
+            UpStage(c.width, c.width, c.upsample, "none", c.activation, convs=c.convs) for _ in range(stages)
+        )
         self.out = nn.Conv2d(c.width, c.channels, 3, padding=1)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

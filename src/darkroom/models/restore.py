@@ -7,6 +7,7 @@ layer's degradations, so ``darkroom train denoise --data photos:DIR`` needs noth
 - ``sr``: ESPCN-class super-resolution for bicubic-downscaled images: a few convolutions and a pixel
   shuffle, added to the bicubic upscale. ``model(small)`` -> (B, C, H*scale, W*scale); under 150k parameters.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,9 +54,13 @@ class ResidualPair(nn.Module):
 
     def __init__(self, width: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                                  nn.ReLU(True), nn.Conv2d(width, width, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(width))
+        self.body = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+        )
         nn.init.zeros_(self.body[-1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,8 +106,11 @@ class Denoiser(nn.Module):
         clean = random_dihedral(batch["image"]) if self.training else batch["image"]
         noisy, sigma = self._noisy(clean)
         restored = self(noisy, sigma)
-        return {"loss": F.mse_loss(restored, clean), "psnr": psnr_tensor(restored.detach(), clean),
-                "psnr_noisy": psnr_tensor(noisy, clean)}
+        return {
+            "loss": F.mse_loss(restored, clean),
+            "psnr": psnr_tensor(restored.detach(), clean),
+            "psnr_noisy": psnr_tensor(noisy, clean),
+        }
 
     @torch.no_grad()
     def preview(self, batch: dict) -> torch.Tensor:
@@ -135,8 +143,9 @@ class SRConfig:
 class EDSRBlock(nn.Module):
     def __init__(self, width: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(True),
-                                  nn.Conv2d(width, width, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(True), nn.Conv2d(width, width, 3, padding=1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + 0.2 * self.body(x)
@@ -154,16 +163,24 @@ class SuperResolution(nn.Module):
         self.config = c = config
         if c.arch == "edsr":
             self.body = nn.Sequential(
-                nn.Conv2d(c.channels, c.width, 3, padding=1), *[EDSRBlock(c.width) for _ in range(c.blocks)],
-                nn.Conv2d(c.width, c.channels * c.scale ** 2, 3, padding=1), nn.PixelShuffle(c.scale))
+                nn.Conv2d(c.channels, c.width, 3, padding=1),
+                *[EDSRBlock(c.width) for _ in range(c.blocks)],
+                nn.Conv2d(c.width, c.channels * c.scale**2, 3, padding=1),
+                nn.PixelShuffle(c.scale),
+            )
             nn.init.zeros_(self.body[-2].weight)  # start as bicubic
             nn.init.zeros_(self.body[-2].bias)
             return
         self.body = nn.Sequential(
-            nn.Conv2d(c.channels, c.width, 5, padding=2), nn.Tanh(),
-            nn.Conv2d(c.width, c.width // 2, 3, padding=1), nn.Tanh(),
-            nn.Conv2d(c.width // 2, c.width // 2, 3, padding=1), nn.Tanh(),
-            nn.Conv2d(c.width // 2, c.channels * c.scale ** 2, 3, padding=1), nn.PixelShuffle(c.scale))
+            nn.Conv2d(c.channels, c.width, 5, padding=2),
+            nn.Tanh(),
+            nn.Conv2d(c.width, c.width // 2, 3, padding=1),
+            nn.Tanh(),
+            nn.Conv2d(c.width // 2, c.width // 2, 3, padding=1),
+            nn.Tanh(),
+            nn.Conv2d(c.width // 2, c.channels * c.scale**2, 3, padding=1),
+            nn.PixelShuffle(c.scale),
+        )
 
     def upscale_bicubic(self, small: torch.Tensor) -> torch.Tensor:
         return F.interpolate(small, scale_factor=self.config.scale, mode="bicubic", align_corners=False)
@@ -176,8 +193,11 @@ class SuperResolution(nn.Module):
         small, _ = degrade.downscale(sharp, self.config.scale)
         pred = self(small)
         error = F.mse_loss if self.config.loss == "mse" else F.l1_loss
-        return {"loss": error(pred, sharp), "psnr": psnr_tensor(pred.detach(), sharp),
-                "psnr_bicubic": psnr_tensor(self.upscale_bicubic(small), sharp)}
+        return {
+            "loss": error(pred, sharp),
+            "psnr": psnr_tensor(pred.detach(), sharp),
+            "psnr_bicubic": psnr_tensor(self.upscale_bicubic(small), sharp),
+        }
 
     @torch.no_grad()
     def preview(self, batch: dict) -> torch.Tensor:

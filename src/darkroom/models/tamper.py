@@ -2,12 +2,13 @@
 (the traces of an edit live in noise and compression statistics more than in content), pixel-unshuffled
 to half resolution, and predicts a per-pixel tamper probability; the image-level score is the mean of the
 1 % most suspicious pixels, and ``image_prob`` maps it through a logistic calibration fitted on untouched
-and edited validation photos (scripts/calibrate_tamper.py), so that 0.5 is a fair threshold.
+and edited validation photos (experiments/calibrate_tamper.py), so that 0.5 is a fair threshold.
 
 Trained on photo patches edited in the data loader's workers by ``darkroom.data.tamper`` (splicing,
 copy-move, removal, recolouring, local blur / sharpening / noise), followed half of the time by a global
 JPEG and resize; a share of patches stays untouched so that clean photos learn to score low.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,17 +25,33 @@ from darkroom.data.chain import apply_chain
 from darkroom.nn.unet import UNet
 
 # SRM-style residual filters: second-order differences, horizontal / vertical / the 3x3 "square" kernel.
-_SRM = torch.tensor([[[0, 0, 0], [1, -2, 1], [0, 0, 0]],
-                     [[0, 1, 0], [0, -2, 0], [0, 1, 0]],
-                     [[-1, 2, -1], [2, -4, 2], [-1, 2, -1]]], dtype=torch.float32) / 4
+_SRM = (
+    torch.tensor(
+        [
+            [[0, 0, 0], [1, -2, 1], [0, 0, 0]],
+            [[0, 1, 0], [0, -2, 0], [0, 1, 0]],
+            [[-1, 2, -1], [2, -4, 2], [-1, 2, -1]],
+        ],
+        dtype=torch.float32,
+    )
+    / 4
+)
 
 
 class TamperSample:
     """Per-sample transform for the loader: edit a patch (or leave it clean), keep the mask. The second
     photo that splicing needs comes from the last few patches this worker has seen."""
 
-    def __init__(self, clean_prob: float, keep: int = 8, host_prob: float = 0.0, gray_prob: float = 0.0,
-                 jpeg_prob: float = 0.5, frame_prob: float = 0.0, crop: int = 0):
+    def __init__(
+        self,
+        clean_prob: float,
+        keep: int = 8,
+        host_prob: float = 0.0,
+        gray_prob: float = 0.0,
+        jpeg_prob: float = 0.5,
+        frame_prob: float = 0.0,
+        crop: int = 0,
+    ):
         self.clean_prob, self.keep, self.seen, self.crop = clean_prob, keep, [], crop
         self.host_prob, self.gray_prob, self.jpeg_prob, self.frame_prob = host_prob, gray_prob, jpeg_prob, frame_prob
 
@@ -49,7 +66,7 @@ class TamperSample:
             image = (degrade.resize(image, size)[0] * 255).round() / 255
         top = int(rng.integers(image.shape[-2] - self.crop + 1))
         left = int(rng.integers(image.shape[-1] - self.crop + 1))
-        return image[:, top:top + self.crop, left:left + self.crop]
+        return image[:, top : top + self.crop, left : left + self.crop]
 
     def __call__(self, sample: dict, rng) -> dict:
         image = sample["image"]
@@ -61,7 +78,7 @@ class TamperSample:
         if rng.random() < self.gray_prob:
             image = kornia.color.rgb_to_grayscale(image[None])[0].expand(3, -1, -1)
         if rng.random() < self.host_prob:
-            image = apply_chain(image, tampering.random_history(rng), seed=int(rng.integers(2 ** 31)))
+            image = apply_chain(image, tampering.random_history(rng), seed=int(rng.integers(2**31)))
             image = ((image * 255).round() / 255).clamp(0, 1)
         if rng.random() < self.frame_prob:
             image, _ = tampering.frame_history(image, rng)
@@ -71,11 +88,16 @@ class TamperSample:
         else:
             donor = self.seen[int(rng.integers(len(self.seen)))]
             edited, mask, params = tampering.tamper(image, rng, donor=donor)
-        self.seen = (self.seen + [image])[-self.keep:]
+        self.seen = (self.seen + [image])[-self.keep :]
         # the global resize runs at a fixed output size here, so that batches stack: shrink, then pad back
         edited, mask, post = tampering.postprocess(edited, mask, rng, p_jpeg=self.jpeg_prob, p_resize=0.0)
-        return {"image": edited.contiguous(), "label": int(params["edit"] is not None), "mask": mask,
-                "edit": params["edit"] or "clean", **({"post": post} if post else {})}
+        return {
+            "image": edited.contiguous(),
+            "label": int(params["edit"] is not None),
+            "mask": mask,
+            "edit": params["edit"] or "clean",
+            **({"post": post} if post else {}),
+        }
 
 
 @dataclass(frozen=True)
@@ -117,8 +139,14 @@ class TamperLocalizer(nn.Module):
         self.register_buffer("srm", _SRM[:, None].repeat(3, 1, 1, 1), persistent=False)  # depthwise, 9 maps
         # at half resolution (pixel-unshuffled: the finest pixels survive as channels), 4x cheaper on a CPU
         self.net = UNet(4 * (3 + 9), 4, c.width, c.levels, c.cap)
-        self.sample_transform = TamperSample(c.clean_prob, host_prob=c.host_prob, gray_prob=c.gray_prob,
-                                             jpeg_prob=c.jpeg_prob, frame_prob=c.frame_prob, crop=c.crop)
+        self.sample_transform = TamperSample(
+            c.clean_prob,
+            host_prob=c.host_prob,
+            gray_prob=c.gray_prob,
+            jpeg_prob=c.jpeg_prob,
+            frame_prob=c.frame_prob,
+            crop=c.crop,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
@@ -171,4 +199,3 @@ class TamperLocalizer(nn.Module):
         mask = torch.stack(batch["mask"][:6]).to(x.device)
         prob = torch.sigmoid(self(x))
         return torch.stack([x, mask.expand_as(x), prob.expand_as(x)], 1).flatten(0, 1)
-

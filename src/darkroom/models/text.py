@@ -8,6 +8,7 @@ is downloaded: the Hugging Face hub is switched off before the model loads.
 Embeddings are kept per distinct text (in memory, and on disk under ``~/.cache/darkroom/text`` for
 :meth:`TextEncoder.warm`), so training on a fixed set of captions encodes each caption once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,14 +42,14 @@ class TextEncoder:
     """Callable: list of texts -> float32 (N, 384) unit-norm embeddings on the CPU."""
 
     name = "all-MiniLM-L6-v2"
-    _shared: "TextEncoder | None" = None
+    _shared: TextEncoder | None = None
 
     def __init__(self):
         self._model = None
         self._cache: dict[str, torch.Tensor] = {}
 
     @classmethod
-    def shared(cls) -> "TextEncoder":
+    def shared(cls) -> TextEncoder:
         """One encoder (and one cache) per process."""
         if cls._shared is None:
             cls._shared = cls()
@@ -75,13 +76,14 @@ class TextEncoder:
         """``text`` cut to what the encoder reads (MAX_TOKENS word pieces), or None when it reads all of it."""
         tokenizer = self._load().tokenizer
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return tokenizer.decode(ids[:MAX_TOKENS - 2]) if len(ids) > MAX_TOKENS - 2 else None  # 2: [CLS], [SEP]
+        return tokenizer.decode(ids[: MAX_TOKENS - 2]) if len(ids) > MAX_TOKENS - 2 else None  # 2: [CLS], [SEP]
 
     def _encode(self, texts: list[str], progress: bool = False) -> torch.Tensor:
         model = self._load()
         with torch.inference_mode():
-            out = model.encode(texts, batch_size=256, convert_to_numpy=True, normalize_embeddings=True,
-                               show_progress_bar=progress)
+            out = model.encode(
+                texts, batch_size=256, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=progress
+            )
         return torch.from_numpy(np.asarray(out, np.float32))
 
     def __call__(self, texts: list[str]) -> torch.Tensor:

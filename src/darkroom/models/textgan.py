@@ -20,6 +20,7 @@ still lands near the captions it means. From the literature, measured in ``darkr
 Attribute combinations in ``held_out`` ("red star; blue heart") are dropped from every batch, to measure
 how prompts made only of unseen combinations fare.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,8 @@ from torch import nn
 
 from darkroom.data.captions import ATTRIBUTES, attribute_indices
 from darkroom.losses import generator_loss
-from darkroom.models.text import EMBED_DIM, TextEncoder
 from darkroom.models.gan import AUX_OPTIM, recompute_batchnorm
+from darkroom.models.text import EMBED_DIM, TextEncoder
 from darkroom.nn.gan import AttributeClassifier, Discriminator, Generator
 
 ATTRIBUTE_SIZES = tuple(len(v) for v in ATTRIBUTES.values())
@@ -98,12 +99,17 @@ class TextGAN(nn.Module):
         super().__init__()
         self.config = c = config
         self.augment_condition = nn.Linear(EMBED_DIM, 2 * c.cond_dim)
-        self.G = Generator(c.latent_dim + c.cond_dim, c.channels, c.image_size, c.width, "transposed", lean=True,
-                           cond_dim=c.cond_dim)
+        self.G = Generator(
+            c.latent_dim + c.cond_dim, c.channels, c.image_size, c.width, "transposed", lean=True, cond_dim=c.cond_dim
+        )
         self.D = Discriminator(c.channels, c.image_size, c.d_width, True, lean=True, cond_dim=EMBED_DIM)
         if c.aux:  # shape on its own: beside the easy attributes in one net its head stayed at 22 % in 1,000 steps
-            self.C = nn.ModuleList([AttributeClassifier(c.channels, c.image_size, (ATTRIBUTE_SIZES[0] + 1,)),
-                                    AttributeClassifier(c.channels, c.image_size, ATTRIBUTE_SIZES[1:])])
+            self.C = nn.ModuleList(
+                [
+                    AttributeClassifier(c.channels, c.image_size, (ATTRIBUTE_SIZES[0] + 1,)),
+                    AttributeClassifier(c.channels, c.image_size, ATTRIBUTE_SIZES[1:]),
+                ]
+            )
         self.d_optim, self.g_optim = {"lr": c.d_lr}, {"lr": c.g_lr}
         self.held_out = parse_held_out(c.held_out)
         # Text embeddings of recent training batches, for calibrate(); a buffer, so the EMA copy has them.
@@ -200,7 +206,7 @@ class TextGAN(nn.Module):
         e = self.embed(captions).to(device)
         if self.training:
             self.recent.copy_(self.recent.roll(len(e), 0))
-            self.recent[:min(len(e), len(self.recent))] = e[:len(self.recent)].detach()
+            self.recent[: min(len(e), len(self.recent))] = e[: len(self.recent)].detach()
         return real, e, targets[keep].to(device)
 
     def loss(self, batch: dict, phase: str = "g") -> dict[str, torch.Tensor]:
@@ -256,6 +262,6 @@ class TextGAN(nn.Module):
 
     @torch.no_grad()
     def preview(self, batch: dict) -> torch.Tensor:
-        return self.sample(min(16, len(batch["caption"])), batch["caption"][:16],
-                           generator=torch.Generator().manual_seed(0))
-
+        return self.sample(
+            min(16, len(batch["caption"])), batch["caption"][:16], generator=torch.Generator().manual_seed(0)
+        )

@@ -5,6 +5,7 @@ over ``kl_warmup`` training steps. ``nelbo_nats`` (per image) and ``bits_per_dim
 beta = 1; for the Gaussian likelihood bits/dim follow the usual 8-bit convention
 (density on [0, 256) = density on [0, 1] / 256 per dimension).
 """
+
 from __future__ import annotations
 
 import math
@@ -34,7 +35,7 @@ class VAEConfig:
             raise ValueError(f"likelihood must be gaussian or bernoulli, got {self.likelihood!r}")
         if self.beta < 0 or self.kl_warmup < 0:
             raise ValueError("beta and kl_warmup must be >= 0")
-        if self.image_size and self.image_size % 2 ** self.downsamples:
+        if self.image_size and self.image_size % 2**self.downsamples:
             raise ValueError(f"image_size {self.image_size} is not divisible by 2**downsamples")
 
 
@@ -96,7 +97,7 @@ class VAE(nn.Module):
         y = self._onehot(labels, x.shape[0], x.device)
         logits = self.decoder(z if y is None else torch.cat([z, y], 1))
         recon = -self._log_likelihood(logits, x)
-        kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum(1)
+        kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).sum(1)
         weight = self.config.beta
         if self.training:
             if self.config.kl_warmup:
@@ -107,8 +108,13 @@ class VAE(nn.Module):
         bpd = nelbo / (dims * math.log(2))
         if self.config.likelihood == "gaussian":
             bpd = bpd + 8  # [0, 1] density -> 256 levels
-        return {"loss": (recon + weight * kl).mean() / dims, "nelbo_nats": nelbo.mean(),
-                "bits_per_dim": bpd.mean(), "kl": kl.mean(), "kl_weight": torch.tensor(weight)}
+        return {
+            "loss": (recon + weight * kl).mean() / dims,
+            "nelbo_nats": nelbo.mean(),
+            "bits_per_dim": bpd.mean(),
+            "kl": kl.mean(),
+            "kl_weight": torch.tensor(weight),
+        }
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, truncation: float = 1.0, generator: torch.Generator | None = None):

@@ -1,4 +1,5 @@
 """Reusable network blocks."""
+
 from darkroom.nn.blocks import ConvBlock, DownBlock, UpBlock
 
 __all__ = ["ConvBlock", "DownBlock", "UpBlock"]

@@ -1,4 +1,5 @@
 """Small convolutional building blocks shared by darkroom's models."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -27,8 +28,9 @@ class ConvBlock(nn.Sequential):
     """3x3 conv -> norm -> activation, keeping the spatial size (or halving it with stride 2)."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1, norm: str = "group", act: str = "silu"):
-        super().__init__(nn.Conv2d(cin, cout, 3, stride, 1, bias=norm == "none"), norm_layer(norm, cout),
-                         activation(act))
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=norm == "none"), norm_layer(norm, cout), activation(act)
+        )
 
 
 class DownBlock(nn.Sequential):
@@ -42,5 +44,8 @@ class UpBlock(nn.Sequential):
     """Double H and W: nearest upsampling then two conv blocks (no checkerboard artefacts)."""
 
     def __init__(self, cin: int, cout: int, norm: str = "group", act: str = "silu"):
-        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvBlock(cin, cout, 1, norm, act),
-                         ConvBlock(cout, cout, 1, norm, act))
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            ConvBlock(cin, cout, 1, norm, act),
+            ConvBlock(cout, cout, 1, norm, act),
+        )

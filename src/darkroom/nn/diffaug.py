@@ -6,6 +6,7 @@ training set and the generator stalls.
 
 Images are in [-1, 1]; every transform draws its parameters per sample.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,8 +40,12 @@ def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = torch.randint(-sy, sy + 1, (b, 1, 1), device=x.device)
     tx = torch.randint(-sx, sx + 1, (b, 1, 1), device=x.device)
-    gb, gy, gx = torch.meshgrid(torch.arange(b, device=x.device), torch.arange(h, device=x.device),
-                                torch.arange(w, device=x.device), indexing="ij")
+    gb, gy, gx = torch.meshgrid(
+        torch.arange(b, device=x.device),
+        torch.arange(h, device=x.device),
+        torch.arange(w, device=x.device),
+        indexing="ij",
+    )
     gy = (gy + ty + 1).clamp(0, h + 1)
     gx = (gx + tx + 1).clamp(0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1])
@@ -55,8 +60,12 @@ def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     cx = torch.randint(0, w + (1 - cw % 2), (b, 1, 1), device=x.device)
     ys = torch.arange(h, device=x.device).view(1, h, 1)
     xs = torch.arange(w, device=x.device).view(1, 1, w)
-    inside = ((ys - cy + ch // 2) >= 0) & ((ys - cy + ch // 2) < ch) & ((xs - cx + cw // 2) >= 0) & \
-             ((xs - cx + cw // 2) < cw)
+    inside = (
+        ((ys - cy + ch // 2) >= 0)
+        & ((ys - cy + ch // 2) < ch)
+        & ((xs - cx + cw // 2) >= 0)
+        & ((xs - cx + cw // 2) < cw)
+    )
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 

@@ -1,6 +1,7 @@
 """Generator and discriminator networks: the textbook DCGAN pair and a configurable pair whose
 switches (upsampling, normalisation, activation, spectral norm, class conditioning) are the
 hyper-parameters darkroom's model-parsing work learns to recover."""
+
 from __future__ import annotations
 
 import math
@@ -33,9 +34,13 @@ class DCGANGenerator(nn.Sequential):
 
     def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64):
         levels = int(math.log2(image_size)) - 2  # 4x4 -> S
-        widths = [width * 2 ** i for i in reversed(range(levels))]  # 32 px: 256, 128, 64
-        layers = [nn.Unflatten(1, (latent_dim, 1, 1)), nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
-                  nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        widths = [width * 2**i for i in reversed(range(levels))]  # 32 px: 256, 128, 64
+        layers = [
+            nn.Unflatten(1, (latent_dim, 1, 1)),
+            nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
         for a, b in zip(widths, widths[1:]):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
@@ -48,7 +53,7 @@ class DCGANDiscriminator(nn.Sequential):
 
     def __init__(self, channels: int, image_size: int, width: int = 64):
         levels = int(math.log2(image_size)) - 2
-        widths = [width * 2 ** i for i in range(levels)]  # 32 px: 64, 128, 256
+        widths = [width * 2**i for i in range(levels)]  # 32 px: 64, 128, 256
         layers = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for a, b in zip(widths, widths[1:]):
             layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
@@ -83,16 +88,28 @@ class ConditionalBatchNorm(nn.Module):
 def _g_norm(kind: str, channels: int, num_classes: int, cond_dim: int = 0) -> nn.Module:
     if num_classes or cond_dim:
         return ConditionalBatchNorm(channels, num_classes, cond_dim)
-    return {"batch": lambda: nn.BatchNorm2d(channels), "instance": lambda: nn.InstanceNorm2d(channels, affine=True),
-            "none": nn.Identity}[kind]()
+    return {
+        "batch": lambda: nn.BatchNorm2d(channels),
+        "instance": lambda: nn.InstanceNorm2d(channels, affine=True),
+        "none": nn.Identity,
+    }[kind]()
 
 
 class UpStage(nn.Module):
     """Double H and W with the chosen upsampler (which carries the stage's first conv), norm, activation;
     then ``convs - 1`` more 3x3 conv, norm, activation layers at the new size."""
 
-    def __init__(self, cin: int, cout: int, upsample: str, norm: str, act: str, num_classes: int = 0,
-                 convs: int = 1, cond_dim: int = 0):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        upsample: str,
+        norm: str,
+        act: str,
+        num_classes: int = 0,
+        convs: int = 1,
+        cond_dim: int = 0,
+    ):
         super().__init__()
         if upsample == "transposed":
             self.up = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
@@ -131,22 +148,37 @@ class Generator(nn.Module):
     to the image's channels, so no layer runs at full resolution with ``width`` channels (about half the
     compute at 32 px)."""
 
-    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64, upsample: str = "nearest",
-                 norm: str = "batch", act: str = "relu", num_classes: int = 0, convs: int = 1, lean: bool = False,
-                 cond_dim: int = 0):
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: int,
+        image_size: int,
+        width: int = 64,
+        upsample: str = "nearest",
+        norm: str = "batch",
+        act: str = "relu",
+        num_classes: int = 0,
+        convs: int = 1,
+        lean: bool = False,
+        cond_dim: int = 0,
+    ):
         super().__init__()
         if upsample not in UPSAMPLERS:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {upsample!r}")
         if norm not in G_NORMS:
             raise ValueError(f"norm must be one of {', '.join(G_NORMS)}, got {norm!r}")
         levels = int(math.log2(image_size)) - 2
-        widths = [width * 2 ** i for i in reversed(range(levels if lean else levels + 1))]
+        widths = [width * 2**i for i in reversed(range(levels if lean else levels + 1))]
         self.top = widths[0]
         self.embed = nn.Linear(latent_dim, widths[0] * 16)
-        self.stages = nn.ModuleList(UpStage(a, b, upsample, norm, act, num_classes, convs, cond_dim)
-                                    for a, b in zip(widths, widths[1:]))
-        self.out = nn.Sequential(_to_image(widths[-1], channels, upsample), nn.Tanh()) if lean else \
-            nn.Sequential(activation(act), nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh())
+        self.stages = nn.ModuleList(
+            UpStage(a, b, upsample, norm, act, num_classes, convs, cond_dim) for a, b in zip(widths, widths[1:])
+        )
+        self.out = (
+            nn.Sequential(_to_image(widths[-1], channels, upsample), nn.Tanh())
+            if lean
+            else nn.Sequential(activation(act), nn.Conv2d(widths[-1], channels, 3, padding=1), nn.Tanh())
+        )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.embed(z).view(z.shape[0], self.top, 4, 4)
@@ -161,12 +193,20 @@ class Discriminator(nn.Module):
     condition of ``cond_dim``). ``lean``: no full-resolution 3x3 stem;
     the first layer already halves the size (the DCGAN layout)."""
 
-    def __init__(self, channels: int, image_size: int, width: int = 64, spectral: bool = True, num_classes: int = 0,
-                 lean: bool = False, cond_dim: int = 0):
+    def __init__(
+        self,
+        channels: int,
+        image_size: int,
+        width: int = 64,
+        spectral: bool = True,
+        num_classes: int = 0,
+        lean: bool = False,
+        cond_dim: int = 0,
+    ):
         super().__init__()
         sn = spectral_norm if spectral else (lambda m: m)
         levels = int(math.log2(image_size)) - 2
-        widths = [width * 2 ** i for i in range(levels if lean else levels + 1)]
+        widths = [width * 2**i for i in range(levels if lean else levels + 1)]
         first = nn.Conv2d(channels, widths[0], 4, 2, 1) if lean else nn.Conv2d(channels, widths[0], 3, padding=1)
         layers = [sn(first), nn.LeakyReLU(0.2)]
         for a, b in zip(widths, widths[1:]):
@@ -200,9 +240,13 @@ class AttributeClassifier(nn.Module):
         self.classes = tuple(classes)
         self.size = min(image_size, 32)
         downsamples = int(math.log2(self.size)) - 2
-        widths = [width * 2 ** i for i in range(downsamples + 1)]
-        self.body = nn.Sequential(ConvBlock(channels, widths[0]), *[DownBlock(a, b) for a, b in zip(widths, widths[1:])],
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        widths = [width * 2**i for i in range(downsamples + 1)]
+        self.body = nn.Sequential(
+            ConvBlock(channels, widths[0]),
+            *[DownBlock(a, b) for a, b in zip(widths, widths[1:])],
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.head = nn.Linear(widths[-1], sum(self.classes))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -7,6 +7,7 @@ generalizable deepfake detection"): upsampling layers leave their trace there, w
 ``forensics.classical.spectrum_profile``), which sees what a smoothing network takes out of the highest
 frequencies.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,7 +21,7 @@ GAIN = 8  # residuals are small: scale them to the image's range
 
 def whole_blocks(x: torch.Tensor) -> torch.Tensor:
     """(..., H, W) cropped to whole 2x2 blocks: odd sizes lose their last row or column."""
-    return x[..., :x.shape[-2] // 2 * 2, :x.shape[-1] // 2 * 2]
+    return x[..., : x.shape[-2] // 2 * 2, : x.shape[-1] // 2 * 2]
 
 
 def npr_residual(x: torch.Tensor) -> torch.Tensor:
@@ -75,8 +76,7 @@ def spectrum_profile(x: torch.Tensor, bins: int, weights=LUMA) -> torch.Tensor:
     y = y - y.mean((-2, -1), keepdim=True)
     spectrum = torch.log(torch.fft.fftshift(torch.fft.fft2(y), dim=(-2, -1)).abs() + 1e-8)
     h, w = spectrum.shape[-2:]
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                            indexing="ij")
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
     radius = torch.hypot(yy - h / 2, xx - w / 2) / (h * h / 4 + w * w / 4) ** 0.5
     index = (radius * bins).long().clamp(max=bins - 1).flatten().to(x.device)
     counts = torch.bincount(index, minlength=bins).clamp_min(1)

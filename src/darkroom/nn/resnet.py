@@ -1,4 +1,5 @@
 """A small ResNet encoder (CIFAR-style stem, for 32-128 px images) and GeM pooling."""
+
 from __future__ import annotations
 
 import torch
@@ -8,10 +9,18 @@ from torch import nn
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True),
-                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
-        self.skip = (nn.Identity() if stride == 1 and cin == cout else
-                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(True),
+            nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+        self.skip = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.skip(x))
@@ -23,7 +32,7 @@ class SmallResNet(nn.Module):
 
     def __init__(self, cin: int, width: int, stages: int, stem_stride: int = 1):
         super().__init__()
-        widths = [width * 2 ** i for i in range(stages)]
+        widths = [width * 2**i for i in range(stages)]
         if stem_stride not in (1, 2, 4):
             raise ValueError(f"stem_stride must be 1, 2 or 4, got {stem_stride}")
         layers = [nn.Conv2d(cin, width, 3, min(stem_stride, 2), 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]

@@ -3,6 +3,7 @@ bottleneck of dilated residual convolutions for a wide receptive field, and a de
 the encoder's features at each scale. No normalisation layers, so tiles and batch sizes do not change
 the result.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,11 @@ class DilatedResidual(nn.Module):
 
     def __init__(self, width: int, dilation: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation), nn.SiLU(),
-                                  nn.Conv2d(width, width, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation),
+            nn.SiLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -36,7 +40,7 @@ class UpStage(nn.Module):
 
 
 def unet_widths(width: int, levels: int, cap: int) -> list[int]:
-    return [min(width * 2 ** i, cap) for i in range(levels + 1)]
+    return [min(width * 2**i, cap) for i in range(levels + 1)]
 
 
 class UNetEncoder(nn.Module):
@@ -70,7 +74,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        m = 2 ** self.encoder.levels
+        m = 2**self.encoder.levels
         pad_h, pad_w = -h % m, -w % m
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")

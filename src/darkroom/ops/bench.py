@@ -1,15 +1,28 @@
 """``darkroom bench SUITE``: run ``benchmarks/SUITE.py`` from the source checkout."""
+
 from __future__ import annotations
 
 import runpy
 import sys
 from pathlib import Path
 
-SUITES = {"data": "data_throughput.py", "generation": "generation.py", "restore": "restore.py",
-          "memory": "restore_memory.py", "copydetect": "copydetect.py",
-          "contrastive": "contrastive.py", "reverse": "reverse.py", "parsing": "parsing.py",
-          "lossprobe": "loss_probe.py", "generated": "generated.py", "edits": "edits.py", "forensics": "forensics.py",
-          "robustness": "robustness.py", "text": "text.py", "shapes": "shapes.py"}
+SUITES = {
+    "data": "data_throughput.py",
+    "generation": "generation.py",
+    "restore": "restore.py",
+    "memory": "restore_memory.py",
+    "copydetect": "copydetect.py",
+    "contrastive": "contrastive.py",
+    "reverse": "reverse.py",
+    "parsing": "parsing.py",
+    "lossprobe": "loss_probe.py",
+    "generated": "generated.py",
+    "edits": "edits.py",
+    "forensics": "forensics.py",
+    "robustness": "robustness.py",
+    "text": "text.py",
+    "shapes": "shapes.py",
+}
 
 
 def benchmarks_dir() -> Path | None:

@@ -9,6 +9,7 @@ with the same arguments, resumes where it stopped. A score is the cosine similar
 less the query's crowding (how much it resembles unrelated photos; see ``CopyDescriptor.crowding``); ``is_copy``
 compares it with the descriptor's calibrated threshold (its model card states the precision it was set for).
 """
+
 from __future__ import annotations
 
 import json
@@ -87,11 +88,13 @@ def _load_index(folder: Path) -> tuple[dict, np.ndarray]:
     if not meta_path.is_file():
         raise ValueError(f"{folder}: not a darkroom index (no index.json); build one with `darkroom index build`")
     meta = json.loads(meta_path.read_text())
-    embeddings = np.load(folder / "embeddings.npy", allow_pickle=False) if (folder / "embeddings.npy").is_file() else None
+    embeddings = (
+        np.load(folder / "embeddings.npy", allow_pickle=False) if (folder / "embeddings.npy").is_file() else None
+    )
     if embeddings is not None and len(embeddings) > len(meta["paths"]):
         # a build killed between writing the embeddings and index.json: rows are only ever appended, so the
         # first ones are the indexed paths' and the rest are re-embedded when the build resumes
-        embeddings = embeddings[:len(meta["paths"])]
+        embeddings = embeddings[: len(meta["paths"])]
     if embeddings is None or len(embeddings) != len(meta["paths"]):
         raise ValueError(f"{folder}: index is damaged (paths and embeddings disagree); run `darkroom index rebuild`")
     return meta, embeddings
@@ -145,12 +148,16 @@ def _read_search_index(folder: Path, embeddings: np.ndarray):
 def _check_descriptor(folder: Path, meta: dict, net) -> None:
     """Refuse an index whose descriptors another version of its model made (they would not compare)."""
     if meta["dim"] != net.descriptor_dim:
-        raise ValueError(f"{folder}: built with {meta['dim']}-d descriptors of an older {meta['model']}, which now "
-                         f"gives {net.descriptor_dim}-d; run `darkroom index rebuild --index {folder}`")
+        raise ValueError(
+            f"{folder}: built with {meta['dim']}-d descriptors of an older {meta['model']}, which now "
+            f"gives {net.descriptor_dim}-d; run `darkroom index rebuild --index {folder}`"
+        )
     if meta.get("weights") != net.weights_id and meta["paths"]:
-        raise ValueError(f"{folder}: built with {meta['model']} weights {meta.get('weights') or '(unrecorded)'}, "
-                         f"this darkroom has {meta['model']} weights {net.weights_id}; run "
-                         f"`darkroom index rebuild --index {folder}`")
+        raise ValueError(
+            f"{folder}: built with {meta['model']} weights {meta.get('weights') or '(unrecorded)'}, "
+            f"this darkroom has {meta['model']} weights {net.weights_id}; run "
+            f"`darkroom index rebuild --index {folder}`"
+        )
 
 
 def build_index(inputs, out, model: str | None = None, add: bool = False, progress: bool = True):
@@ -174,7 +181,7 @@ def build_index(inputs, out, model: str | None = None, add: bool = False, progre
     meta["weights"] = net.weights_id
     known = set(meta["paths"])
     todo = [p for p in paths if str(p.resolve()) not in known]
-    chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+    chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
     for chunk in tqdm(chunks, desc="index", unit="chunk", disable=not progress or not chunks):
         images, kept = [], []
         for path in chunk:
@@ -196,8 +203,9 @@ def remove_from_index(index, targets) -> int:
     folder = Path(index)
     meta, embeddings = _load_index(folder)
     prefixes = [str(Path(t).resolve()) for t in targets]
-    keep = [i for i, p in enumerate(meta["paths"])
-            if not any(p == t or p.startswith(t.rstrip("/") + "/") for t in prefixes)]
+    keep = [
+        i for i, p in enumerate(meta["paths"]) if not any(p == t or p.startswith(t.rstrip("/") + "/") for t in prefixes)
+    ]
     removed = len(meta["paths"]) - len(keep)
     meta["paths"] = [meta["paths"][i] for i in keep]
     _save_index(folder, meta, embeddings[keep] if keep else embeddings[:0])
@@ -240,7 +248,14 @@ def trace(queries, index, top: int = 5, threshold: float | None = None, progress
             continue
         scores, rows = search.search(query, min(top, len(meta["paths"])))
         scores = scores - crowding(net, query)[:, None]
-        results.append({"query": str(path), "matches": [
-            {"path": meta["paths"][r], "score": round(float(s), 4), "is_copy": bool(s >= threshold)}
-            for s, r in zip(scores[0], rows[0]) if r >= 0]})
+        results.append(
+            {
+                "query": str(path),
+                "matches": [
+                    {"path": meta["paths"][r], "score": round(float(s), 4), "is_copy": bool(s >= threshold)}
+                    for s, r in zip(scores[0], rows[0])
+                    if r >= 0
+                ],
+            }
+        )
     return results, failures

@@ -12,6 +12,7 @@
 - ``attribute``: VAE encode -> add an attribute vector -> decode, for a real image. The vector is the
   mean latent of the class minus the mean latent of the other images.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -76,8 +77,15 @@ def interpolate(run, out, steps: int = 8, seed: int = 0, label=None, gif: bool =
     is_vae = info["model"] in ("vae", "cvae")
     z = torch.lerp(a[None], b[None], t[:, None]) if is_vae else slerp(a, b, t)
     frames = _decode(model, z, index).cpu()
-    provenance = {"operation": "edit-interpolate", "model": info["model"], "run": str(run), "seed": seed,
-                  "steps": steps, "label": index, "method": "lerp" if is_vae else "slerp"}
+    provenance = {
+        "operation": "edit-interpolate",
+        "model": info["model"],
+        "run": str(run),
+        "seed": seed,
+        "steps": steps,
+        "label": index,
+        "method": "lerp" if is_vae else "slerp",
+    }
     out = Path(out)
     written = [write_image(out, grid(frames, ncol=steps), provenance=provenance)]
     if gif:
@@ -112,8 +120,11 @@ def sefa_directions(model, count: int) -> tuple[torch.Tensor, torch.Tensor]:
 def _first_activations(model, z: torch.Tensor, label) -> torch.Tensor:
     """The output of the first layer that reads the latent, flattened (N, features)."""
     captured = []
-    layer = model.G.embed if hasattr(model, "G") and hasattr(model.G, "embed") else (
-        model.G[1] if hasattr(model, "G") else model.decoder.expand)
+    layer = (
+        model.G.embed
+        if hasattr(model, "G") and hasattr(model.G, "embed")
+        else (model.G[1] if hasattr(model, "G") else model.decoder.expand)
+    )
     handle = layer.register_forward_hook(lambda module, inputs, output: captured.append(output.flatten(1)))
     try:
         _decode(model, z, label)
@@ -146,6 +157,7 @@ def image_labeller(target: str):
         def above_median(images, run):
             read = torch.tensor([p["objects"][0][value] for p in scenes.predict(images)])
             return read > read.median()
+
         return above_median
     raise ValueError(f"--target must be classifier:K or scene:size|x|y|rotation, got {target!r}")
 
@@ -166,7 +178,7 @@ def svm_direction(model, run, target: str, label=None, n: int = 2000, seed: int 
 
     labeller = image_labeller(target)
     z, label = latents(model, n, seed, label)
-    chunks = [(z[i:i + 500], label[i:i + 500] if torch.is_tensor(label) else label) for i in range(0, n, 500)]
+    chunks = [(z[i : i + 500], label[i : i + 500] if torch.is_tensor(label) else label) for i in range(0, n, 500)]
     labels = torch.cat([labeller(_decode(model, zs, ls), run) for zs, ls in chunks]).numpy()
     if labels.all() or not labels.any():
         raise ValueError(f"--target {target}: every sampled image got the same label; nothing to separate")
@@ -189,8 +201,18 @@ def conditioned(normal: torch.Tensor, others: list[torch.Tensor]) -> torch.Tenso
 
 
 @torch.no_grad()
-def directions(run, out, count: int = 5, strength: float = 3.0, columns: int = 7, seed: int = 0,
-               label=None, method: str = "sefa", target: str | None = None, keep: tuple[str, ...] = ()) -> Path:
+def directions(
+    run,
+    out,
+    count: int = 5,
+    strength: float = 3.0,
+    columns: int = 7,
+    seed: int = 0,
+    label=None,
+    method: str = "sefa",
+    target: str | None = None,
+    keep: tuple[str, ...] = (),
+) -> Path:
     if keep and method != "svm":
         raise ValueError("--keep goes with --method svm")
     model, info = _generator(run)
@@ -216,8 +238,15 @@ def directions(run, out, count: int = 5, strength: float = 3.0, columns: int = 7
     z = torch.randn(1, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
     alphas = torch.linspace(-strength, strength, columns)
     rows = [_decode(model, z + alphas[:, None] * v[None], index) for v in vectors]
-    provenance = {"operation": "edit-directions", "method": method, "model": info["model"], "run": str(run),
-                  "seed": seed, "strength": strength, **extra}
+    provenance = {
+        "operation": "edit-directions",
+        "method": method,
+        "model": info["model"],
+        "run": str(run),
+        "seed": seed,
+        "strength": strength,
+        **extra,
+    }
     return write_image(out, grid(torch.cat(rows).cpu(), ncol=columns), provenance=provenance)
 
 
@@ -242,6 +271,13 @@ def attribute(run, image_path, data: str, label, out, strengths=(0.0, 0.5, 1.0, 
     source = fit_image(read_image(image_path), size, channels == 1)
     z = model.encode(source[None])[0]
     edited = model.decode(z + torch.tensor(strengths)[:, None] * vector[None])
-    provenance = {"operation": "edit-attribute", "model": info["model"], "run": str(run), "source": str(image_path),
-                  "label": index, "strengths": list(strengths), "data": data}
+    provenance = {
+        "operation": "edit-attribute",
+        "model": info["model"],
+        "run": str(run),
+        "source": str(image_path),
+        "label": index,
+        "strengths": list(strengths),
+        "data": data,
+    }
     return write_image(out, grid(torch.cat([source[None], edited]), ncol=len(strengths) + 1), provenance=provenance)

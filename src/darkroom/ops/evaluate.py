@@ -1,4 +1,5 @@
 """``darkroom eval``: FID, KID, precision/recall and mode coverage in darkroom's own feature spaces."""
+
 from __future__ import annotations
 
 import sys
@@ -38,8 +39,11 @@ def default_extractor(spec: str, print_fn=print) -> str:
     wanted = parse_spec(spec)
     wanted = type(wanted)(wanted.source, wanted.path, {k: v for k, v in wanted.options.items() if k == "size"})
     for card in shipped_weights():
-        if card.get("model") == "classifier" and card["name"].startswith("features-") and \
-                _same_data(parse_spec(card["data"]), wanted):
+        if (
+            card.get("model") == "classifier"
+            and card["name"].startswith("features-")
+            and _same_data(parse_spec(card["data"]), wanted)
+        ):
             return card["name"]
     if wanted.source in ("digits", "scenes"):
         return EXTRACTORS[wanted.source]
@@ -68,13 +72,22 @@ def cached_extractor(spec: str, print_fn=print) -> str:
     classes = len(getattr(data, "class_names", None) or [])
     if classes < 2 or len(data) < 20 * classes:
         why = "no labels" if classes < 2 else f"{len(data)} training images for {classes} classes"
-        raise ValueError(f"{spec}: {why}, too few to train a feature extractor on; pass --features RUN "
-                         "(a classifier run trained on data like these)")
-    print_fn(f"training a feature extractor for {spec} on its train split ({EXTRACTOR_STEPS} steps, once; "
-             f"cached in {run})")
-    run_training("classifier", spec, run, {"width": "32", "feature_dim": "128"},
-                 flags={"steps": _extractor_steps(), "batch_size": 128, "lr": 2e-3, "seed": 0}, resume=run.exists(),
-                 print_fn=print_fn)
+        raise ValueError(
+            f"{spec}: {why}, too few to train a feature extractor on; pass --features RUN "
+            "(a classifier run trained on data like these)"
+        )
+    print_fn(
+        f"training a feature extractor for {spec} on its train split ({EXTRACTOR_STEPS} steps, once; cached in {run})"
+    )
+    run_training(
+        "classifier",
+        spec,
+        run,
+        {"width": "32", "feature_dim": "128"},
+        flags={"steps": _extractor_steps(), "batch_size": 128, "lr": 2e-3, "seed": 0},
+        resume=run.exists(),
+        print_fn=print_fn,
+    )
     return str(run)
 
 
@@ -111,8 +124,9 @@ def fake_images(fake: str, n: int, like: torch.Tensor, seed: int = 0, label=None
     return torch.stack([fit_image(read_image(p), size, gray) for p in tqdm(paths[:n], desc="fake", leave=False)])
 
 
-def evaluate(metric: str, real: str, fake: str, n: int = 1000, extractor: str | None = None, seed: int = 0,
-             label=None) -> dict:
+def evaluate(
+    metric: str, real: str, fake: str, n: int = 1000, extractor: str | None = None, seed: int = 0, label=None
+) -> dict:
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose {', '.join(METRICS)}")
     if _is_generator(fake):
@@ -122,9 +136,16 @@ def evaluate(metric: str, real: str, fake: str, n: int = 1000, extractor: str | 
     if card["model"] != "classifier":
         raise ValueError(f"{extractor_name}: a {card['model']} is not a feature extractor (train a classifier)")
     real_x, split = real_images(real, n)
-    result = {"metric": metric, "real": real, "reference_split": split, "real_count": len(real_x), "fake": fake,
-              "extractor": extractor_name, "extractor_sha256": card.get("sha256"),
-              "note": f"features of darkroom's {extractor_name}, not Inception: compare only with the same extractor"}
+    result = {
+        "metric": metric,
+        "real": real,
+        "reference_split": split,
+        "real_count": len(real_x),
+        "fake": fake,
+        "extractor": extractor_name,
+        "extractor_sha256": card.get("sha256"),
+        "note": f"features of darkroom's {extractor_name}, not Inception: compare only with the same extractor",
+    }
     if metric == "coverage":  # draws its own samples, per label for conditional generators
         result.update(coverage(real_x, fake, classifier, card, seed))
         return result
@@ -154,8 +175,11 @@ def coverage(real_x: torch.Tensor, fake: str, classifier, card: dict, seed: int)
             return {"label_accuracy": sum(per_label.values()) / len(per_label), "per_label": per_label}
     fake_x = fake_images(fake, len(real_x), real_x, seed)
     distance, real_hist, fake_hist = gm.label_total_variation(real_x, fake_x, classifier, classes)
-    return {"total_variation": distance,
-            "histogram_fake": dict(zip(names, fake_hist.tolist())), "histogram_real": dict(zip(names, real_hist.tolist()))}
+    return {
+        "total_variation": distance,
+        "histogram_fake": dict(zip(names, fake_hist.tolist())),
+        "histogram_real": dict(zip(names, real_hist.tolist())),
+    }
 
 
 def evaluate_pairs(metric: str, real, fake, border: int = 0, y_only: bool = False) -> dict:
@@ -181,6 +205,13 @@ def evaluate_pairs(metric: str, real, fake, border: int = 0, y_only: bool = Fals
         except ValueError as err:
             failures.append(Failure(est, err))
     values = list(scores.values())
-    return {"metric": metric, "mean": sum(values) / max(len(values), 1), "pairs": len(values),
-            "unmatched": len(fakes) - len(pairs), "per_image": scores, "failures": failures,
-            "y_only": y_only, "border": border}
+    return {
+        "metric": metric,
+        "mean": sum(values) / max(len(values), 1),
+        "pairs": len(values),
+        "unmatched": len(fakes) - len(pairs),
+        "per_image": scores,
+        "failures": failures,
+        "y_only": y_only,
+        "border": border,
+    }

@@ -1,4 +1,5 @@
 """``darkroom sample``: images from a trained generator (VAE, CVAE, DCGAN, GAN, cGAN)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,8 +33,9 @@ def class_labels(model, n: int) -> torch.Tensor:
     return torch.arange(model.config.num_classes).repeat_interleave(n)
 
 
-def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float = 1.0,
-                  device: str = "auto", batch_size: int = 64) -> list[Path]:
+def sample_images(
+    run, n: int, out, seed: int = 0, label=None, truncation: float = 1.0, device: str = "auto", batch_size: int = 64
+) -> list[Path]:
     """Write ``n`` samples: a grid when ``out`` ends in .png, else ``out/sample_00000.png ...``.
     ``label="all"`` (class-conditional models): ``n`` samples of every class, one grid row per class."""
     if n < 1:
@@ -53,8 +55,10 @@ def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float
     index = None if every else resolve_label(label, info)
     labels = class_labels(model, n) if every else None
     if conditional and index is None and not every:
-        raise ValueError(f"{run}: a {name} is class-conditional: pass --label (all, or one of "
-                         f"{', '.join(info['data_info'].get('class_names', []))})")
+        raise ValueError(
+            f"{run}: a {name} is class-conditional: pass --label (all, or one of "
+            f"{', '.join(info['data_info'].get('class_names', []))})"
+        )
     if not conditional and index is not None:
         raise ValueError(f"{run}: a {name} is not class-conditional; drop --label")
     generator = torch.Generator().manual_seed(seed)
@@ -62,11 +66,19 @@ def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float
     images = []
     for start in tqdm(range(0, total, batch_size), desc="sample", unit="batch", leave=False):
         count = min(batch_size, total - start)
-        which = index if labels is None else labels[start:start + count]
+        which = index if labels is None else labels[start : start + count]
         images.append(model.sample(count, which, truncation=truncation, generator=generator).float().cpu())
     images = torch.cat(images)
-    provenance = {"operation": "sample", "model": name, "run": str(run), "seed": seed, "truncation": truncation,
-                  "label": "all" if every else index, "git": info.get("git"), "data": info.get("data")}
+    provenance = {
+        "operation": "sample",
+        "model": name,
+        "run": str(run),
+        "seed": seed,
+        "truncation": truncation,
+        "label": "all" if every else index,
+        "git": info.get("git"),
+        "data": info.get("data"),
+    }
     out = Path(out)
     if out.suffix.lower() == ".png":
         write_image(out, grid(images, ncol=n if every else min(8, n)), provenance={**provenance, "count": total})
@@ -74,6 +86,7 @@ def sample_images(run, n: int, out, seed: int = 0, label=None, truncation: float
     paths = []
     for i, image in enumerate(images):
         own = {"label": int(labels[i])} if every else {}
-        paths.append(write_image(out / f"sample_{i:05d}.png", image,
-                                 provenance={**provenance, "latent_index": i, **own}))
+        paths.append(
+            write_image(out / f"sample_{i:05d}.png", image, provenance={**provenance, "latent_index": i, **own})
+        )
     return paths

@@ -22,6 +22,7 @@ Labels: 0 real, 1.. the index in ALL_FAMILIES (FAMILIES + EXTRA_FAMILIES) plus o
 (``images`` uint8, ``labels``), readable by the ``npz:`` dataset spec, so ``darkroom train gendetect --data
 npz:FILE`` trains on it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,13 @@ from darkroom.models import load_run
 FAMILIES = ("denoise", "sr-x2", "sr-x4", "colorize", "inpaint")
 EXTRA_FAMILIES = ("autoencode",)
 ALL_FAMILIES = FAMILIES + EXTRA_FAMILIES
-_MODELS = {"denoise": ["denoise"], "sr-x2": ["sr-x2", "sr-x2-large"], "sr-x4": ["sr-x4", "sr-x4-large"],
-           "colorize": ["colorize"], "inpaint": ["inpaint"]}
+_MODELS = {
+    "denoise": ["denoise"],
+    "sr-x2": ["sr-x2", "sr-x2-large"],
+    "sr-x4": ["sr-x4", "sr-x4-large"],
+    "colorize": ["colorize"],
+    "inpaint": ["inpaint"],
+}
 
 
 def _resize(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -47,7 +53,7 @@ def _resize(x: torch.Tensor, factor: float) -> torch.Tensor:
 
 def _center(x: torch.Tensor, crop: int) -> torch.Tensor:
     h, w = x.shape[-2:]
-    return x[:, (h - crop) // 2:(h - crop) // 2 + crop, (w - crop) // 2:(w - crop) // 2 + crop]
+    return x[:, (h - crop) // 2 : (h - crop) // 2 + crop, (w - crop) // 2 : (w - crop) // 2 + crop]
 
 
 class Generators:
@@ -76,7 +82,7 @@ class Generators:
             return net(patch[None])[0].clamp(0, 1)
         if family == "inpaint":
             shape = rng.choice(list(degrade.MASK_FAMILIES))
-            mask, _ = degrade.inpainting_mask(*patch.shape[-2:], shape, seed=int(rng.integers(2 ** 31)))
+            mask, _ = degrade.inpainting_mask(*patch.shape[-2:], shape, seed=int(rng.integers(2**31)))
             return net.fill(patch[None], mask[None])[1][0].clamp(0, 1)
         scale = 2 if family == "sr-x2" else 4
         return net(_resize(patch, 1 / scale)[None])[0].clamp(0, 1)
@@ -97,9 +103,16 @@ def detail(patch: torch.Tensor) -> float:
     return float(F.conv2d(luma, kernel).std())
 
 
-def make_examples(patches, crop: int, families=FAMILIES, per_patch: int = 2, seed: int = 0,
-                  min_detail: float = 0.01, progress: bool = True,
-                  autoencoders=()) -> tuple[np.ndarray, np.ndarray]:
+def make_examples(
+    patches,
+    crop: int,
+    families=FAMILIES,
+    per_patch: int = 2,
+    seed: int = 0,
+    min_detail: float = 0.01,
+    progress: bool = True,
+    autoencoders=(),
+) -> tuple[np.ndarray, np.ndarray]:
     """``patches``: an iterable of (3, P, P) photo patches, P > crop -> (images (N, crop, crop, 3) uint8,
     labels (N,)). Every patch gives one real example and ``per_patch`` generated ones (families in turn),
     so both classes show the same content. Patches flatter than ``min_detail`` (see ``detail``) are skipped."""

@@ -8,6 +8,7 @@ for photographs ``generated`` comes from ``gendetect`` (restoration-network outp
 when the image is a JPEG (its file, or its pixels as ``chain`` reads them), from ``gendetect-jpeg``, the
 same detector trained on recompressed crops only; ``model_parsing`` is null.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,7 +23,16 @@ from tqdm import tqdm
 
 from darkroom.forensics.processing import estimate_processing
 from darkroom.forensics.tampermap import localize
-from darkroom.io import Failure, frame_count, list_images, output_names, read_image, to_pil, write_image, write_text_atomic
+from darkroom.io import (
+    Failure,
+    frame_count,
+    list_images,
+    output_names,
+    read_image,
+    to_pil,
+    write_image,
+    write_text_atomic,
+)
 from darkroom.models import load_run
 from darkroom.ops.parsing import parse_generator
 
@@ -64,8 +74,11 @@ def contradictions(provenance: dict | None, processing: dict, scene: dict | None
     flags = []
     for field, tol in TOLERANCE.items():
         value = provenance.get(field)
-        if isinstance(value, (int, float)) and processing.get(field) is not None \
-                and abs(processing[field] - value) > tol:
+        if (
+            isinstance(value, (int, float))
+            and processing.get(field) is not None
+            and abs(processing[field] - value) > tol
+        ):
             flags.append(f"declares {field} {value}, estimated {processing[field]}")
     for field, tol in RELATIVE.items():
         value = provenance.get(field)
@@ -95,17 +108,24 @@ def _scene(image: torch.Tensor, model) -> dict | None:
 
 def _tamper(image: torch.Tensor, model, path, heatmap) -> dict:
     if min(image.shape[-2:]) < TAMPER_MIN_SIDE:
-        return {"score": None, "heatmap": None,
-                "note": f"image smaller than {TAMPER_MIN_SIDE} px on a side: not analysed for tampering"}
+        return {
+            "score": None,
+            "heatmap": None,
+            "note": f"image smaller than {TAMPER_MIN_SIDE} px on a side: not analysed for tampering",
+        }
     prob = localize(image, model)
-    result = {"score": round(float(model.image_prob(prob[None])[0]), 4), "heatmap": None,
-              "tampered_fraction": round(float((prob > 0.5).float().mean()), 4)}
+    result = {
+        "score": round(float(model.image_prob(prob[None])[0]), 4),
+        "heatmap": None,
+        "tampered_fraction": round(float((prob > 0.5).float().mean()), 4),
+    }
     if heatmap:
         red = torch.tensor([1.0, 0.1, 0.1]).view(3, 1, 1)
         alpha = 0.7 * prob
         overlay = image * (1 - alpha) + red * alpha
-        write_image(heatmap, overlay, provenance={"operation": "inspect-heatmap", "model": "tamper",
-                                                  "source": str(path)})
+        write_image(
+            heatmap, overlay, provenance={"operation": "inspect-heatmap", "model": "tamper", "source": str(path)}
+        )
         result["heatmap"] = str(heatmap)
     return result
 
@@ -113,8 +133,7 @@ def _tamper(image: torch.Tensor, model, path, heatmap) -> dict:
 def _generated_photo(image: torch.Tensor, detectors: dict, processing: dict) -> dict:
     """``gendetect``'s reading, or its JPEG expert's when the image is a JPEG."""
     name = JPEG_DETECTOR if processing.get("jpeg_quality") is not None else "gendetect"
-    return {"prob": round(detectors[name].image_prob(image), 4), "source": None, "source_prob": None,
-            "detector": name}
+    return {"prob": round(detectors[name].image_prob(image), 4), "source": None, "source_prob": None, "detector": name}
 
 
 def detector_caveats(processing: dict, detector: str = "gendetect") -> list[str]:
@@ -124,15 +143,21 @@ def detector_caveats(processing: dict, detector: str = "gendetect") -> list[str]
     notes = []
     quality = processing.get("jpeg_quality")
     if quality is not None and detector == JPEG_DETECTOR:
-        notes.append(f"JPEG-compressed (q{quality}): read by the JPEG expert, which after JPEG q90 finds most "
-                     "denoised and x4-enlarged images but few colorized, x2-enlarged or inpainted ones, and "
-                     "is weaker at lower qualities")
+        notes.append(
+            f"JPEG-compressed (q{quality}): read by the JPEG expert, which after JPEG q90 finds most "
+            "denoised and x4-enlarged images but few colorized, x2-enlarged or inpainted ones, and "
+            "is weaker at lower qualities"
+        )
     elif quality is not None:
-        notes.append(f"JPEG-compressed (q{quality}): compression erases the traces the "
-                     "detector reads; after JPEG q90 it is near chance")
+        notes.append(
+            f"JPEG-compressed (q{quality}): compression erases the traces the "
+            "detector reads; after JPEG q90 it is near chance"
+        )
     if processing.get("blur_sigma", 0) >= 0.7:
-        notes.append(f"looks blurred (sigma {processing['blur_sigma']:.1f} px): the detector calls most blurred "
-                     "camera photos generated")
+        notes.append(
+            f"looks blurred (sigma {processing['blur_sigma']:.1f} px): the detector calls most blurred "
+            "camera photos generated"
+        )
     return notes
 
 
@@ -144,16 +169,26 @@ def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=N
     generated, parsing = parse_generator(image, parser) if parser is not None else (None, None)
     if generated is None and detectors:
         generated = _generated_photo(image, detectors, processing)
-    caveats = detector_caveats(processing, generated["detector"]) \
-        if generated and generated["detector"].startswith("gendetect") else []
+    caveats = (
+        detector_caveats(processing, generated["detector"])
+        if generated and generated["detector"].startswith("gendetect")
+        else []
+    )
     if caveats:
         generated["notes"] = caveats
     scene = _scene(image, scenes)
     provenance = declared(path)
     tamper = _tamper(image, tamper_model, path, heatmap) if tamper_model is not None else None
-    result = {"path": str(path), "generated": generated, "processing": processing, "tamper": tamper,
-              "scene": scene, "model_parsing": parsing, "provenance": provenance,
-              "size": [image.shape[-1], image.shape[-2]]}
+    result = {
+        "path": str(path),
+        "generated": generated,
+        "processing": processing,
+        "tamper": tamper,
+        "scene": scene,
+        "model_parsing": parsing,
+        "provenance": provenance,
+        "size": [image.shape[-1], image.shape[-2]],
+    }
     frames = frame_count(path)
     if frames > 1:
         result["frames"] = frames  # what is said above is said of the first
@@ -173,11 +208,13 @@ def inspect(inputs, report=None, heatmap=None, progress: bool = True) -> tuple[l
     parser, _ = load_run("modelparse")
     detectors = {name: load_run(name)[0] for name in ("gendetect", JPEG_DETECTOR)}
     results = []
-    for path, name in tqdm(list(zip(paths, output_names(paths))), desc="inspect", unit="img",
-                           disable=not progress or len(paths) < 2):
+    for path, name in tqdm(
+        list(zip(paths, output_names(paths))), desc="inspect", unit="img", disable=not progress or len(paths) < 2
+    ):
         try:
-            results.append(inspect_image(path, chain, scenes, tamper_model, heatmap and Path(heatmap) / name,
-                                         parser, detectors))
+            results.append(
+                inspect_image(path, chain, scenes, tamper_model, heatmap and Path(heatmap) / name, parser, detectors)
+            )
         except ValueError as err:
             failures.append(Failure(path, err))
     if report:
@@ -199,33 +236,42 @@ def summary(result: dict) -> list[str]:
     """Human-readable lines for one result (the CLI's text output and the report)."""
     p = result["processing"]
     jpeg = f"JPEG q{p['jpeg_quality']}" if p["jpeg_quality"] is not None else "not a JPEG"
-    lines = [f"noise sigma {p['noise_sigma']:.1f}, {jpeg}, blur sigma {p['blur_sigma']:.2f} px, "
-             f"resize x{p['resize_factor']:.2f}, gamma {p['gamma']:.2f}"]
+    lines = [
+        f"noise sigma {p['noise_sigma']:.1f}, {jpeg}, blur sigma {p['blur_sigma']:.2f} px, "
+        f"resize x{p['resize_factor']:.2f}, gamma {p['gamma']:.2f}"
+    ]
     lines += [f"note: {n}" for n in p.get("notes", [])]
     if result.get("frames", 1) > 1:
         lines.append(f"note: {result['frames']} frames; only the first was inspected")
     tamper = result.get("tamper")
     if tamper and tamper.get("score") is not None:
-        lines.append(f"tamper score {tamper['score']:.2f} ({100 * tamper['tampered_fraction']:.1f} % of pixels "
-                     "above 0.5)" + (f", heatmap {tamper['heatmap']}" if tamper["heatmap"] else ""))
+        lines.append(
+            f"tamper score {tamper['score']:.2f} ({100 * tamper['tampered_fraction']:.1f} % of pixels "
+            "above 0.5)" + (f", heatmap {tamper['heatmap']}" if tamper["heatmap"] else "")
+        )
     elif tamper:
         lines.append(f"note: {tamper['note']}")
     generated, parsing = result.get("generated"), result.get("model_parsing")
     if generated:
         line = f"generated by a network: {generated['prob']:.2f} ({generated['detector']})"
         if generated["prob"] >= 0.5 and generated["detector"] == "modelparse":
-            line += (f", by {generated['source']} ({generated['source_prob']:.2f})" if generated["source"] else
-                     f", by an unknown generator (nearest known: {generated['nearest']}, "
-                     f"{generated['source_prob']:.2f})")
+            line += (
+                f", by {generated['source']} ({generated['source_prob']:.2f})"
+                if generated["source"]
+                else f", by an unknown generator (nearest known: {generated['nearest']}, "
+                f"{generated['source_prob']:.2f})"
+            )
         lines.append(line)
         lines += [f"note: {n}" for n in generated.get("notes", [])]
     if parsing:
         lines.append("generator: " + ", ".join(f"{k} {v['value']} ({v['prob']:.2f})" for k, v in parsing.items()))
     scene = result.get("scene")
     if scene:
-        things = "; ".join(f"{o['color_name']} {o['shape']} ({o['shape_confidence']:.2f}) at x {o['x']:.2f} "
-                           f"y {o['y']:.2f}, size {o['size']:.2f}, rotation {o['rotation']:.0f} deg"
-                           for o in scene["objects"])
+        things = "; ".join(
+            f"{o['color_name']} {o['shape']} ({o['shape_confidence']:.2f}) at x {o['x']:.2f} "
+            f"y {o['y']:.2f}, size {o['size']:.2f}, rotation {o['rotation']:.0f} deg"
+            for o in scene["objects"]
+        )
         lines.append(f"scene: {things}; {scene['bg_color_name']} {scene['background']} background")
     if result.get("provenance"):
         lines.append("declares: " + json.dumps(result["provenance"], sort_keys=True)[:300])
@@ -239,14 +285,20 @@ def write_report(path, results: list[dict]) -> Path:
         findings = "".join(f"<li>{html.escape(line)}</li>" for line in summary(r))
         heatmap = (r.get("tamper") or {}).get("heatmap")
         extra = f"<br><img src='data:image/png;base64,{_thumbnail(heatmap)}'>" if heatmap else ""
-        rows.append(f"<tr><td><img src='data:image/png;base64,{_thumbnail(r['path'])}'>{extra}</td>"
-                    f"<td><b>{html.escape(r['path'])}</b> ({r['size'][0]}x{r['size'][1]})<ul>{findings}</ul>"
-                    f"<details><summary>JSON</summary><pre>{html.escape(json.dumps(r, indent=1))}</pre></details>"
-                    "</td></tr>")
-    page = ("<!doctype html><meta charset='utf-8'><title>darkroom inspect</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td{vertical-align:top;padding:.5em}"
-            "img{image-rendering:pixelated}</style><h1>darkroom inspect</h1>"
-            f"<p>{len(results)} image(s). Processing: shipped <code>chain</code> model; scenes: "
-            "<code>sceneparams</code>; generator: <code>modelparse</code>; tampering: <code>tamper</code>; declared: the file's text chunks.</p><table>" + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td><img src='data:image/png;base64,{_thumbnail(r['path'])}'>{extra}</td>"
+            f"<td><b>{html.escape(r['path'])}</b> ({r['size'][0]}x{r['size'][1]})<ul>{findings}</ul>"
+            f"<details><summary>JSON</summary><pre>{html.escape(json.dumps(r, indent=1))}</pre></details>"
+            "</td></tr>"
+        )
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>darkroom inspect</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{vertical-align:top;padding:.5em}"
+        "img{image-rendering:pixelated}</style><h1>darkroom inspect</h1>"
+        f"<p>{len(results)} image(s). Processing: shipped <code>chain</code> model; scenes: "
+        "<code>sceneparams</code>; generator: <code>modelparse</code>; tampering: <code>tamper</code>; declared: the file's text chunks.</p><table>"
+        + "".join(rows)
+        + "</table>"
+    )
     write_text_atomic(path, page)
     return Path(path)

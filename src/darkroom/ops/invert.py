@@ -6,6 +6,7 @@ encoder's guess E(x) when one is given (``latentenc`` runs, trained so that E(G(
 best of a few hundred random latents. For a class-conditional GAN without ``--label``, the class is
 chosen with the start: the one whose best candidate reconstructs the image best.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,8 +39,10 @@ def fit_to_generator(image: torch.Tensor, generator) -> tuple[torch.Tensor, list
     size, channels = generator.config.image_size, generator.config.channels
     warnings = []
     if tuple(image.shape[1:]) != (size, size):
-        warnings.append(f"image is {image.shape[2]}x{image.shape[1]} px; the generator makes {size}x{size}: "
-                        "centre-cropped and resized")
+        warnings.append(
+            f"image is {image.shape[2]}x{image.shape[1]} px; the generator makes {size}x{size}: "
+            "centre-cropped and resized"
+        )
     image = fit_image(image, size, grayscale=channels == 1)
     if channels == 3 and image.shape[0] == 1:
         image = image.expand(3, -1, -1)
@@ -74,16 +77,27 @@ def _random_start(generator, target: torch.Tensor, labels: list, candidates: int
     best = (float("inf"), None, None)
     for label in labels:
         z = torch.randn(max(16, candidates // len(labels)), generator.config.latent_dim, generator=g)
-        errors = torch.cat([((generator.generate(chunk, label) - target) ** 2).mean((1, 2, 3))
-                            for chunk in z.split(256)])
+        errors = torch.cat(
+            [((generator.generate(chunk, label) - target) ** 2).mean((1, 2, 3)) for chunk in z.split(256)]
+        )
         i = int(errors.argmin())
         if float(errors[i]) < best[0]:
             best = (float(errors[i]), z[i], label)
     return best[1], best[2]
 
 
-def invert(run, image: torch.Tensor, steps: int = 300, encoder=None, label=None, feature_weight: float = 0.1,
-           lr: float = 0.05, candidates: int = 256, seed: int = 0, extractor: str | None = "auto") -> Inversion:
+def invert(
+    run,
+    image: torch.Tensor,
+    steps: int = 300,
+    encoder=None,
+    label=None,
+    feature_weight: float = 0.1,
+    lr: float = 0.05,
+    candidates: int = 256,
+    seed: int = 0,
+    extractor: str | None = "auto",
+) -> Inversion:
     """Invert ``image`` (C, H, W) in [0, 1] into the GAN ``run``; PSNRs are against the fitted image."""
     if steps < 0:
         raise ValueError(f"--steps must be >= 0, got {steps}")
@@ -120,8 +134,9 @@ def invert(run, image: torch.Tensor, steps: int = 300, encoder=None, label=None,
     with torch.no_grad():
         start = generator.generate(z0[None], chosen)[0].clamp(0, 1)
         result = generator.generate(z.detach(), chosen)[0].clamp(0, 1)
-    return Inversion(z.detach()[0], chosen, target[0], start, result, psnr(start, target[0]),
-                     psnr(result, target[0]), warnings)
+    return Inversion(
+        z.detach()[0], chosen, target[0], start, result, psnr(start, target[0]), psnr(result, target[0]), warnings
+    )
 
 
 def invert_file(run, image_path, out, encoder=None, steps: int = 300, label=None, seed: int = 0):
@@ -130,8 +145,16 @@ def invert_file(run, image_path, out, encoder=None, steps: int = 300, label=None
     from darkroom.io import grid, read_image, write_image
 
     found = invert(run, read_image(image_path), steps=steps, encoder=encoder, label=label, seed=seed)
-    provenance = {"operation": "edit-invert", "run": str(run), "source": str(image_path), "encoder": encoder,
-                  "steps": steps, "label": found.label, "psnr_start": round(found.psnr_start, 2),
-                  "psnr": round(found.psnr, 2), "latent": [round(float(v), 5) for v in found.latent]}
+    provenance = {
+        "operation": "edit-invert",
+        "run": str(run),
+        "source": str(image_path),
+        "encoder": encoder,
+        "steps": steps,
+        "label": found.label,
+        "psnr_start": round(found.psnr_start, 2),
+        "psnr": round(found.psnr, 2),
+        "latent": [round(float(v), 5) for v in found.latent],
+    }
     path = write_image(out, grid(torch.stack([found.target, found.start, found.result]), ncol=3), provenance=provenance)
     return path, found

@@ -5,6 +5,7 @@ For every input: ``OUT/<stem>.png`` (the edited photo, its edit parameters in th
 darkroom's inpainter; splicing takes its region from ``--donor`` (or from the next input). A global JPEG
 recompression and resize can follow, as images get when shared.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,16 @@ def _inpainter():
     return fill
 
 
-def local_edits(inputs, out, edit: str = "random", donor=None, jpeg: int | None = None,
-                resize: float | None = None, seed: int = 0, progress: bool = True) -> tuple[list[Path], list[str]]:
+def local_edits(
+    inputs,
+    out,
+    edit: str = "random",
+    donor=None,
+    jpeg: int | None = None,
+    resize: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[list[Path], list[str]]:
     """Edit every image of ``inputs``; returns (written images, failures)."""
     if edit != "random" and edit not in EDITS:
         raise ValueError(f"--edit must be random or one of {', '.join(EDITS)}, got {edit!r}")
@@ -65,8 +74,10 @@ def local_edits(inputs, out, edit: str = "random", donor=None, jpeg: int | None 
                 h, w = edited.shape[-2:]
                 size = (max(1, round(h * resize)), max(1, round(w * resize)))
                 edited, _ = degrade.resize(edited, size)
-                mask = (torch.nn.functional.interpolate(mask[None], size=size, mode="bilinear",
-                                                        align_corners=False)[0] > 0.5).float()
+                mask = (
+                    torch.nn.functional.interpolate(mask[None], size=size, mode="bilinear", align_corners=False)[0]
+                    > 0.5
+                ).float()
                 params["resize_factor"] = resize
             if jpeg:
                 edited, _ = degrade.jpeg(edited, jpeg)
@@ -76,7 +87,9 @@ def local_edits(inputs, out, edit: str = "random", donor=None, jpeg: int | None 
             continue
         provenance = {"operation": "edit-local", "source": str(path), "seed": seed, **params}
         target = write_image(out / f"{stems[i]}.png", edited, provenance=provenance)
-        write_image(out / f"{stems[i]}.mask.png", mask, provenance={"operation": "edit-local-mask", "source": str(path)})
+        write_image(
+            out / f"{stems[i]}.mask.png", mask, provenance={"operation": "edit-local-mask", "source": str(path)}
+        )
         records.append(json.dumps({"file": target.name, "mask": f"{stems[i]}.mask.png", **provenance}, default=str))
         written.append(target)
     write_text_atomic(out / "edits.jsonl", "".join(r + "\n" for r in records))

@@ -4,10 +4,11 @@ of ``darkroom inspect`` from the shipped ``modelparse`` network (trained on the 
 Images up to ``MAX_SIDE`` px are resized to the network's 32 px; larger ones are photographs, outside the
 zoo's domain, and get null here. ``source`` is null ("unknown generator") when the top attribution
 probability among generators is below the model's ``open_set_threshold``, calibrated so that 99 % of the
-known members' validation samples are named (scripts/calibrate_modelparse.py; `darkroom bench parsing`
+known members' validation samples are named (experiments/calibrate_modelparse.py; `darkroom bench parsing`
 measures the AUROC of this score and what the threshold names on test samples). ``nearest`` always names
 the most likely known generator, and ``source_prob`` is its probability.
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,8 +42,13 @@ def parse_generator(image: torch.Tensor, model) -> tuple[dict | None, dict | Non
     probs = {k: v[0] for k, v in model.predict(x.to(next(model.parameters()).device)).items()}
     top, top_prob, real = (v.item() for v in generator_choice(probs["attribution"][None].cpu()))
     named = top_prob >= model.config.open_set_threshold
-    generated = {"prob": round(1 - real, 4), "source": ATTRIBUTION[top] if named else None,
-                 "source_prob": round(top_prob, 4), "nearest": ATTRIBUTION[top], "detector": "modelparse"}
+    generated = {
+        "prob": round(1 - real, 4),
+        "source": ATTRIBUTION[top] if named else None,
+        "source_prob": round(top_prob, 4),
+        "nearest": ATTRIBUTION[top],
+        "detector": "modelparse",
+    }
     if (h, w) != (size, size):
         generated["note"] = f"{w}x{h} image resized to the model's {size}x{size}"
     if real >= 0.5:

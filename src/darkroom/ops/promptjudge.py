@@ -10,6 +10,7 @@ A prompts line may carry what it means after a tab, in the caption generator's w
 ("up in the left corner, a tiny crimson star<TAB>a small red star near the top left"): the model sees
 the text before the tab, the judge compares with the meaning after it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from darkroom.data.base import to_tensor
 from darkroom.data.captions import params_for, parse_caption, position_cell, size_bin
 from darkroom.data.scenes import render
-from darkroom.data.base import to_tensor
 from darkroom.io import IMAGE_SUFFIXES, read_image
 from darkroom.metrics import generation as gm
 from darkroom.metrics.scenes import read_main_objects
@@ -40,24 +41,35 @@ def wanted(meaning: str) -> dict:
     """The attributes a prompt names, as the judge reads them (None: not named)."""
     parsed = parse_caption(meaning)
     main = parsed["objects"][0] if parsed["objects"] else {}
-    return {"shape": main.get("shape"), "color": main.get("color_name"), "size": main.get("size"),
-            "position": main.get("position"), "background": parsed.get("background"),
-            "bg_color": parsed.get("bg_color_name")}
+    return {
+        "shape": main.get("shape"),
+        "color": main.get("color_name"),
+        "size": main.get("size"),
+        "position": main.get("position"),
+        "background": parsed.get("background"),
+        "bg_color": parsed.get("bg_color_name"),
+    }
 
 
 def _reading(found: dict | None) -> dict:
     if found is None:
         return dict.fromkeys(FIELDS)
-    return {"shape": found["shape"], "color": found["color_name"], "size": size_bin(found["size"]),
-            "position": position_cell(found["x"], found["y"]), "background": found["background"],
-            "bg_color": found["bg_color_name"]}
+    return {
+        "shape": found["shape"],
+        "color": found["color_name"],
+        "size": size_bin(found["size"]),
+        "position": position_cell(found["x"], found["y"]),
+        "background": found["background"],
+        "bg_color": found["bg_color_name"],
+    }
 
 
 def at_judge_size(images: torch.Tensor) -> torch.Tensor:
     if images.shape[-1] == JUDGE_SIZE:
         return images
-    return F.interpolate(images, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True,
-                         align_corners=False).clamp(0, 1)
+    return F.interpolate(
+        images, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True, align_corners=False
+    ).clamp(0, 1)
 
 
 def agreement(judge, images: torch.Tensor, meanings: list[str]) -> dict:
@@ -86,7 +98,7 @@ def real_renders(meanings: list[str], seed: int = 0, size: int = JUDGE_SIZE) -> 
 def diversity(extractor, images: torch.Tensor, groups: list[int]) -> float:
     """Mean pairwise feature distance between images of the same prompt (``groups``: a prompt id per image)."""
     with torch.no_grad():
-        feats = torch.cat([extractor.features(at_judge_size(images[i:i + 256])) for i in range(0, len(images), 256)])
+        feats = torch.cat([extractor.features(at_judge_size(images[i : i + 256])) for i in range(0, len(images), 256)])
     groups = torch.as_tensor(groups)
     spreads = []
     for g in groups.unique():
@@ -108,11 +120,15 @@ def judge_images(images: torch.Tensor, meanings: list[str], groups: list[int], s
     judge, extractor = load_judges()
     real = real_renders(meanings, seed)
     fake = at_judge_size(images.float())
-    return {"count": len(images), "prompts": len(set(groups)),
-            "fake": agreement(judge, fake, meanings), "real": agreement(judge, real, meanings),
-            "fid": round(gm.fid(real, fake, extractor), 2),
-            "diversity_fake": round(diversity(extractor, fake, groups), 4),
-            "diversity_real": round(diversity(extractor, real, groups), 4)}
+    return {
+        "count": len(images),
+        "prompts": len(set(groups)),
+        "fake": agreement(judge, fake, meanings),
+        "real": agreement(judge, real, meanings),
+        "fid": round(gm.fid(real, fake, extractor), 2),
+        "diversity_fake": round(diversity(extractor, fake, groups), 4),
+        "diversity_real": round(diversity(extractor, real, groups), 4),
+    }
 
 
 def evaluate_prompts(fake, prompts_file, per_prompt: int | None = None, seed: int = 0, device: str = "auto") -> dict:
@@ -124,8 +140,10 @@ def evaluate_prompts(fake, prompts_file, per_prompt: int | None = None, seed: in
     if folder.is_dir() and not (folder / "run.json").exists():
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files or len(files) % len(prompts):
-            raise ValueError(f"{folder}: {len(files)} images for {len(prompts)} prompts; the images must be "
-                             "the same number per prompt, in prompt order")
+            raise ValueError(
+                f"{folder}: {len(files)} images for {len(prompts)} prompts; the images must be "
+                "the same number per prompt, in prompt order"
+            )
         if per_prompt and per_prompt * len(prompts) != len(files):
             raise ValueError(f"{folder}: {len(files)} images, not {per_prompt} for each of {len(prompts)} prompts")
         per_prompt = len(files) // len(prompts)

@@ -4,6 +4,7 @@ stays bounded.
 Tiles overlap and are blended with a tapered window, so seams do not show; a 4000x3000 photo needs
 the output buffer plus one tile's activations, not the whole image's.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -33,11 +34,12 @@ def _axis_weights(size: int, start_inside: bool, end_inside: bool, overlap: int)
     rising = torch.arange(1, ramp + 1, dtype=torch.float32) / (ramp + 1)
     if start_inside:
         weights[:margin] = 0
-        weights[margin:margin + ramp] = rising
+        weights[margin : margin + ramp] = rising
     if end_inside:
-        weights[size - margin:] = 0
-        weights[size - margin - ramp:size - margin] = torch.minimum(weights[size - margin - ramp:size - margin],
-                                                                    rising.flip(0))
+        weights[size - margin :] = 0
+        weights[size - margin - ramp : size - margin] = torch.minimum(
+            weights[size - margin - ramp : size - margin], rising.flip(0)
+        )
     return weights
 
 
@@ -57,13 +59,15 @@ def tiled(fn, image: torch.Tensor, tile: int = 256, overlap: int = 32, scale: in
     out, weight = None, torch.zeros(1, h * scale, w * scale)
     for top in _starts(h, tile, tile - overlap):
         for left in _starts(w, tile, tile - overlap):
-            patch = image[:, top:top + tile, left:left + tile]
+            patch = image[:, top : top + tile, left : left + tile]
             result = fn(patch[None])[0].float().cpu()
             if out is None:
                 out = torch.zeros(result.shape[0], h * scale, w * scale)
             ph, pw = result.shape[1:]
-            win = (_axis_weights(ph, top > 0, top + tile < h, overlap * scale)[:, None]
-                   * _axis_weights(pw, left > 0, left + tile < w, overlap * scale)[None])
+            win = (
+                _axis_weights(ph, top > 0, top + tile < h, overlap * scale)[:, None]
+                * _axis_weights(pw, left > 0, left + tile < w, overlap * scale)[None]
+            )
             rows, cols = slice(top * scale, top * scale + ph), slice(left * scale, left * scale + pw)
             out[:, rows, cols] += result * win
             weight[:, rows, cols] += win
@@ -73,6 +77,7 @@ def tiled(fn, image: torch.Tensor, tile: int = 256, overlap: int = 32, scale: in
 def self_ensemble(fn):
     """``fn`` averaged over the 8 flips and transposes of its (B, C, H, W) input, each undone on the
     output (the "self-ensemble" of EDSR+): ~0.1-0.3 dB more for 8x the time."""
+
     def ensembled(x: torch.Tensor) -> torch.Tensor:
         total = None
         for transpose in (False, True):
@@ -83,6 +88,7 @@ def self_ensemble(fn):
                 y = (y.transpose(-1, -2) if transpose else y).float()
                 total = y if total is None else total + y
         return total / 8
+
     return ensembled
 
 
@@ -91,8 +97,9 @@ def estimate_noise_sigma(image: torch.Tensor) -> float:
     from skimage.restoration import estimate_sigma
 
     if min(image.shape[-2:]) < 8:
-        raise ValueError(f"image is {image.shape[-1]}x{image.shape[-2]} pixels: too small to estimate its noise "
-                         "level; give --sigma")
+        raise ValueError(
+            f"image is {image.shape[-1]}x{image.shape[-2]} pixels: too small to estimate its noise level; give --sigma"
+        )
     array = image.permute(1, 2, 0).numpy().astype(np.float64)
     with warnings.catch_warnings():  # on a tiny image, scikit-image guesses its width is a channel axis
         warnings.simplefilter("ignore", UserWarning)
@@ -144,9 +151,17 @@ def prepare_mask(mask: torch.Tensor, image: torch.Tensor, warn=None) -> torch.Te
     return (mask > 0.5).float()
 
 
-def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None = None, tile: int = 256,
-                  device: torch.device | None = None, mask: torch.Tensor | None = None,
-                  half: bool = False, ensemble: bool = False) -> tuple[torch.Tensor, dict]:
+def restore_image(
+    task: str,
+    image: torch.Tensor,
+    net,
+    sigma: float | str | None = None,
+    tile: int = 256,
+    device: torch.device | None = None,
+    mask: torch.Tensor | None = None,
+    half: bool = False,
+    ensemble: bool = False,
+) -> tuple[torch.Tensor, dict]:
     """Restore one (3, H, W) image; returns the result and what was done. ``mask`` (1, H, W), 1 = fill,
     is for inpainting; ``half`` runs the network in float16 (GPU only); ``ensemble`` averages the 8
     flips and transposes (8x slower, slightly better)."""
@@ -165,8 +180,9 @@ def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None
             return image.clone(), {"hole_fraction": 0.0}
         size = max(tile, CONTEXT_TILE)
         both = torch.cat([image, mask], 0)
-        result = tiled(wrap(lambda x: net(x[:, :3].to(device, dtype), x[:, 3:].to(device, dtype))), both, size,
-                       overlap=size // 4)
+        result = tiled(
+            wrap(lambda x: net(x[:, :3].to(device, dtype), x[:, 3:].to(device, dtype))), both, size, overlap=size // 4
+        )
         return image * (1 - mask) + result * mask, {"hole_fraction": round(fraction, 4), **done}
     if task == "colorize":
         size = max(tile, CONTEXT_TILE)  # the network reads the luma of RGB input, gray or not
@@ -182,16 +198,20 @@ def restore_image(task: str, image: torch.Tensor, net, sigma: float | str | None
         else:
             level, how = float(sigma), "given"
         if not 0 <= level <= 100:
-            raise ValueError(f"--sigma must be in 0..100 (0-255 scale), got {level}" if how == "given" else
-                             f"estimated noise sigma {level:.0f} is beyond 0..100 (0-255 scale): this looks like "
-                             "noise rather than a noisy photo; give --sigma to denoise it anyway")
+            raise ValueError(
+                f"--sigma must be in 0..100 (0-255 scale), got {level}"
+                if how == "given"
+                else f"estimated noise sigma {level:.0f} is beyond 0..100 (0-255 scale): this looks like "
+                "noise rather than a noisy photo; give --sigma to denoise it anyway"
+            )
         result = tiled(wrap(lambda x: net(x.to(device, dtype), level)), image, tile, overlap=min(48, tile // 4))
         return result, {"noise_sigma": round(level, 2), "sigma_source": how, **done}
     scale = net.config.scale
     if min(image.shape[-2:]) < 4:
         raise ValueError(f"image is {image.shape[2]}x{image.shape[1]} pixels: too small to super-resolve")
-    result = tiled(wrap(lambda x: net(x.to(device, dtype))), image, tile // scale,
-                   max(4, min(16, tile // scale // 4)), scale)
+    result = tiled(
+        wrap(lambda x: net(x.to(device, dtype))), image, tile // scale, max(4, min(16, tile // scale // 4)), scale
+    )
     return result, {"scale": scale, **done}
 
 
@@ -208,13 +228,26 @@ def _mask_for(path: Path, image: torch.Tensor, mask, warn) -> torch.Tensor:
     return prepare_mask(read_image(source, alpha="drop"), image, warn)
 
 
-def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=None, scale: int | None = None,
-                  device: str = "auto", tile: int = 256, mask=None, half: bool = False, ensemble: bool = False,
-                  warn=print) -> tuple[list[Path], list[str]]:
+def restore_files(
+    task: str,
+    inputs,
+    out_dir,
+    model: str | None = None,
+    sigma=None,
+    scale: int | None = None,
+    device: str = "auto",
+    tile: int = 256,
+    mask=None,
+    half: bool = False,
+    ensemble: bool = False,
+    warn=print,
+    reference=None,
+) -> tuple[list[Path], list[str]]:
     """Restore every input file into ``out_dir/<stem>.png`` (``<stem>-2.png``... where stems repeat); a bad
     file is reported and skipped.
     ``mask`` (inpaint): a mask image (white = fill), a folder of masks named like the inputs, or
-    ``auto`` / ``auto-black`` to fill pure-white / pure-black scribbles."""
+    ``auto`` / ``auto-black`` to fill pure-white / pure-black scribbles.
+    ``reference`` (colorize): a colour photo whose colours are transferred (``darkroom.ops.refcolor``)."""
     if tile < 32:
         raise ValueError(f"--tile must be >= 32 pixels, got {tile}")
     paths, failures = list_images(inputs)
@@ -224,25 +257,39 @@ def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=No
         raise ValueError("--mask is for inpaint only")
     if mask not in (None, "auto", "auto-white", "auto-black") and not Path(mask).exists():
         raise ValueError(f"--mask {mask}: no such file or folder")
+    if reference is not None and task != "colorize":
+        raise ValueError("--reference is for colorize only")
+    colours = read_image(reference) if reference is not None else None
+    if colours is not None and not _has_colour(colours):
+        raise ValueError(f"--reference {reference}: a grayscale image; the reference must be a colour photo")
     dev = pick_device(device)
     if half and dev.type != "cuda":
         raise ValueError("--half needs a CUDA GPU; on a CPU darkroom runs float32")
-    net, net_name = load_restorer(task, model, scale)
-    net = net.to(dev)
+    net, net_name = load_restorer(task, model, scale) if colours is None else (None, "reference")
+    net = net.to(dev) if net is not None else None
     out_dir = Path(out_dir)
-    written = []
+    written, said_colour = [], False
     for path, name in tqdm(list(zip(paths, output_names(paths))), desc=task, unit="img"):
         try:
             image = read_image(path)
-            note = (lambda text, p=path: warn(f"{p}: {text}"))
+            note = lambda text, p=path: warn(f"{p}: {text}")
             frames = frame_count(path)
             if frames > 1:
                 note(f"{frames} frames; only the first is restored")
             hole = _mask_for(path, image, mask, note) if task == "inpaint" else None
             if hole is not None and not hole.any():
                 note("mask has nothing to fill; image copied unchanged")
-            result, applied = restore_image(task, image, net, sigma, tile, dev, mask=hole, half=half,
-                                            ensemble=ensemble)
+            if colours is not None:
+                from darkroom.ops.refcolor import reference_colorize
+
+                result, applied = reference_colorize(image, colours), {"reference": str(reference)}
+            else:
+                result, applied = restore_image(
+                    task, image, net, sigma, tile, dev, mask=hole, half=half, ensemble=ensemble
+                )
+            if task == "colorize" and not said_colour and _has_colour(image):
+                warn(f"{path} has colour: colorized from its luma (said once)")
+                said_colour = True
         except ValueError as err:
             failures.append(Failure(path, err))
             continue
@@ -251,17 +298,33 @@ def restore_files(task: str, inputs, out_dir, model: str | None = None, sigma=No
     return written, failures
 
 
+def _has_colour(image: torch.Tensor) -> bool:
+    """Whether an RGB image is more than gray (its channels differ by over 2 levels in 1 % of its pixels)."""
+    return image.shape[0] == 3 and float(((image.max(0).values - image.min(0).values) > 2 / 255).float().mean()) > 0.01
+
+
 @lru_cache(maxsize=8)
 def _cached_restorer(task: str, model: str | None, scale: int | None):
     return load_restorer(task, model, scale)
 
 
-def restore(task: str, image: torch.Tensor, model: str | None = None, *, sigma=None, scale: int | None = None,
-            mask: torch.Tensor | None = None, tile: int = 256, device: str = "auto",
-            half: bool = False, ensemble: bool = False) -> tuple[torch.Tensor, dict]:
+def restore(
+    task: str,
+    image: torch.Tensor,
+    model: str | None = None,
+    *,
+    sigma=None,
+    scale: int | None = None,
+    mask: torch.Tensor | None = None,
+    tile: int = 256,
+    device: str = "auto",
+    half: bool = False,
+    ensemble: bool = False,
+) -> tuple[torch.Tensor, dict]:
     """The Python side of ``darkroom restore``: a (3, H, W) image in [0, 1] -> (restored, what was done).
     ``mask`` (1, H, W), 1 = fill, is required by inpaint; models are loaded once and kept."""
     net, name = _cached_restorer(task, model, scale)
-    result, applied = restore_image(task, image, net, sigma, tile, pick_device(device), mask=mask, half=half,
-                                    ensemble=ensemble)
+    result, applied = restore_image(
+        task, image, net, sigma, tile, pick_device(device), mask=mask, half=half, ensemble=ensemble
+    )
     return result, {"model": name, **applied}

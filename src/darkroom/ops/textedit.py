@@ -6,6 +6,7 @@ words) when it names no position, and with how large (the size bin of the mask's
 no size. Of ``candidates`` samples, the one whose pixels just outside the mask best continue the image
 (least squared error over a band around it) is pasted into the mask.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,12 +32,22 @@ def completed_prompt(prompt: str, mask: torch.Tensor) -> str:
     return " ".join([*extra, prompt]).strip()
 
 
-def text_inpaint(run, image: torch.Tensor, mask: torch.Tensor, prompt: str, candidates: int = 32, seed: int = 0,
-                 device: str = "auto", warn=print) -> tuple[torch.Tensor, dict]:
+def text_inpaint(
+    run,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    prompt: str,
+    candidates: int = 32,
+    seed: int = 0,
+    device: str = "auto",
+    warn=print,
+) -> tuple[torch.Tensor, dict]:
     """(C, H, W) image in [0, 1] and a (1, H, W) 0/1 mask (1 = draw) -> (edited image, details)."""
     if mask.shape[-2:] != image.shape[-2:]:
-        raise ValueError(f"the mask is {mask.shape[-1]}x{mask.shape[-2]} but the image {image.shape[-1]}x"
-                         f"{image.shape[-2]}: they must be the same size")
+        raise ValueError(
+            f"the mask is {mask.shape[-1]}x{mask.shape[-2]} but the image {image.shape[-1]}x"
+            f"{image.shape[-2]}: they must be the same size"
+        )
     inside = mask > 0.5
     if not inside.any():
         raise ValueError("the mask is empty: paint the region to fill in white")
@@ -44,8 +55,9 @@ def text_inpaint(run, image: torch.Tensor, mask: torch.Tensor, prompt: str, cand
     full = completed_prompt(prompt, inside.float())
     samples = text_to_image(run, [full], candidates, seed=seed, device=device, warn=lambda *a: None)
     h, w = image.shape[-2:]
-    samples = F.interpolate(samples, size=(h, w), mode="bilinear", antialias=samples.shape[-1] > w,
-                            align_corners=False).clamp(0, 1)
+    samples = F.interpolate(
+        samples, size=(h, w), mode="bilinear", antialias=samples.shape[-1] > w, align_corners=False
+    ).clamp(0, 1)
     rgb = image if image.shape[0] == 3 else image.expand(3, -1, -1)
     band = (F.max_pool2d(inside.float()[None], 2 * max(2, h // 16) + 1, 1, max(2, h // 16))[0] > 0) & ~inside
     if not band.any():

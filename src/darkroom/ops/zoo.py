@@ -3,6 +3,7 @@ then draw its samples and write its card. Members run in parallel worker process
 a finished member is skipped (and named, when it was trained for another number of steps than asked), an
 interrupted one resumes from its last checkpoint. ``zoo.json`` records the steps asked and the members kept.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,14 +31,28 @@ ZOO_PINNED = {"lean": False, "g_lr": 2e-4, "d_lr": 2e-4}
 
 def member_run(m: dict, steps: int) -> tuple[str, dict, dict]:
     """(model name, model settings, train settings) for ``darkroom train``."""
-    train = {"steps": steps, "batch_size": 32, "seed": m["seed"], "checkpoint_every": max(1, steps // 4),
-             "sample_every": steps, "log_every": 50}
+    train = {
+        "steps": steps,
+        "batch_size": 32,
+        "seed": m["seed"],
+        "checkpoint_every": max(1, steps // 4),
+        "sample_every": steps,
+        "log_every": 50,
+    }
     if m["model"] == "vae":
         return "vae", {"latent_dim": m["latent_dim"], "width": m["width"]}, train
-    model = {"latent_dim": m["latent_dim"], "width": m["width"], "d_width": 16, "loss": m["loss"],
-             "upsample": m["upsample"], "norm": m["norm"], "activation": m["activation"],
-             "spectral_norm": True, "gp": 10.0 if m["loss"] == "wgan" else 0.0,
-             **ZOO_PINNED}
+    model = {
+        "latent_dim": m["latent_dim"],
+        "width": m["width"],
+        "d_width": 16,
+        "loss": m["loss"],
+        "upsample": m["upsample"],
+        "norm": m["norm"],
+        "activation": m["activation"],
+        "spectral_norm": True,
+        "gp": 10.0 if m["loss"] == "wgan" else 0.0,
+        **ZOO_PINNED,
+    }
     return "gan", model, {**train, "ema": 0.99}
 
 
@@ -62,23 +77,38 @@ def build_member(name: str, out: str, steps: int, samples: int, settings: dict |
     if not m.get("shipped") and not (run_dir / "model.safetensors").is_file():
         log = open(folder / "train.log", "a")
         resume = bool(list_checkpoints(run_dir)) if run_dir.is_dir() else False
-        run_training(model_name, f"{m['data']}:size=32", run_dir, {} if resume else model_cfg,
-                     flags={"steps": steps} if resume else train_cfg, resume=resume, progress=False,
-                     print_fn=lambda s: print(s, file=log, flush=True))
+        run_training(
+            model_name,
+            f"{m['data']}:size=32",
+            run_dir,
+            {} if resume else model_cfg,
+            flags={"steps": steps} if resume else train_cfg,
+            resume=resume,
+            progress=False,
+            print_fn=lambda s: print(s, file=log, flush=True),
+        )
         log.close()
     seconds = time.time() - t0
     model, info = load_run(run_dir)
     gen = torch.Generator().manual_seed(m["seed"])
     classes = getattr(model.config, "num_classes", 0)  # class-conditional: every class in turn
     labels = [torch.arange(i, min(i + 500, samples)) % classes if classes else None for i in range(0, samples, 500)]
-    chunks = [model.sample(min(500, samples - i), labels[k], generator=gen)
-              for k, i in enumerate(range(0, samples, 500))]
+    chunks = [
+        model.sample(min(500, samples - i), labels[k], generator=gen) for k, i in enumerate(range(0, samples, 500))
+    ]
     _save_samples(folder / "samples.npz", to_uint8(torch.cat(chunks)))
     if m.get("shipped"):  # the shipped card's settings, not the zoo's
         model_name, model_cfg, train_cfg = info["model"], info["model_config"], info["train_config"]
-    card = {"member": m, "model": model_name, "model_config": model_cfg, "train": train_cfg,
-            "data": f"{m['data']}:size=32", "train_seconds": round(seconds, 1), "samples": samples,
-            "metrics": info.get("metrics", {})}
+    card = {
+        "member": m,
+        "model": model_name,
+        "model_config": model_cfg,
+        "train": train_cfg,
+        "data": f"{m['data']}:size=32",
+        "train_seconds": round(seconds, 1),
+        "samples": samples,
+        "metrics": info.get("metrics", {}),
+    }
     write_card(folder / "card.json", card)
     return card
 
@@ -94,9 +124,14 @@ def build_real(out: Path, samples: int) -> None:
         image = source[(i // 2) % len(source)]["image"]
         images.append(image.expand(3, -1, -1))
     _save_samples(folder / "samples.npz", to_uint8(torch.stack(images)))
-    write_card(folder / "card.json", {"member": {"name": REAL}, "data": ["scenes:size=32,split=test",
-                                                                          "digits:size=32,split=all"],
-                                      "samples": samples})
+    write_card(
+        folder / "card.json",
+        {
+            "member": {"name": REAL},
+            "data": ["scenes:size=32,split=test", "digits:size=32,split=all"],
+            "samples": samples,
+        },
+    )
 
 
 def _done(folder: Path) -> bool:
@@ -110,8 +145,15 @@ def _trained_steps(folder: Path) -> int | None:
         return None
 
 
-def build_zoo(out, steps: int = DEFAULT_STEPS, samples: int = DEFAULT_SAMPLES, jobs: int = 2,
-              names: list[str] | None = None, progress: bool = True, print_fn=print) -> dict:
+def build_zoo(
+    out,
+    steps: int = DEFAULT_STEPS,
+    samples: int = DEFAULT_SAMPLES,
+    jobs: int = 2,
+    names: list[str] | None = None,
+    progress: bool = True,
+    print_fn=print,
+) -> dict:
     """Build (or finish building) the zoo in ``out``; returns {"built": [...], "skipped": [...]}."""
     if steps < 1 or samples < 10 or jobs < 1:
         raise ValueError("zoo: steps >= 1, samples >= 10 and jobs >= 1 please")
@@ -128,9 +170,11 @@ def build_zoo(out, steps: int = DEFAULT_STEPS, samples: int = DEFAULT_SAMPLES, j
         print_fn(f"zoo: {len(skipped)} members already built, {len(todo)} to go")
     other = [n for n in skipped if not member(n).get("shipped") and _trained_steps(out / n) != steps]
     if other:
-        print_fn(f"zoo: kept as built, trained for another number of steps than {steps}: {', '.join(other[:3])}"
-                 f"{f' and {len(other) - 3} more' if len(other) > 3 else ''} (to train a copy on, see "
-                 f"scripts/zoo_variants.py)")
+        print_fn(
+            f"zoo: kept as built, trained for another number of steps than {steps}: {', '.join(other[:3])}"
+            f"{f' and {len(other) - 3} more' if len(other) > 3 else ''} (to train a copy on, see "
+            f"experiments/zoo_variants.py)"
+        )
     built = []
     bar = tqdm(total=len(todo), disable=not progress, unit="member")
     if jobs == 1:

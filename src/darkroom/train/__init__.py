@@ -1,4 +1,5 @@
 """The one training loop, checkpoints and EMA."""
+
 from darkroom.train.loop import TrainConfig, pick_device, train
 
 __all__ = ["TrainConfig", "pick_device", "train"]

@@ -7,6 +7,7 @@
 A checkpoint folder is written under a temporary name and renamed when complete, so a run killed
 mid-write still has its previous checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,7 @@ def _rng_state() -> tuple[dict, dict]:
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"cuda{i}"] = s
     np_state = np.random.get_state()
-    meta = {"python": _jsonable(random.getstate()),
-            "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
+    meta = {"python": _jsonable(random.getstate()), "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
     return tensors, meta
 
 
@@ -74,8 +74,9 @@ def _tupled(value):
     return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
 
 
-def save_checkpoint(run_dir, step: int, model, optimizers: dict, info: dict, ema=None, scaler=None,
-                    keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir, step: int, model, optimizers: dict, info: dict, ema=None, scaler=None, keep: int = 2
+) -> Path:
     """Write a complete checkpoint folder for ``step`` (``optimizers``: phase -> optimizer) and keep
     only the newest ``keep``."""
     root = Path(run_dir) / "checkpoints"
@@ -93,8 +94,13 @@ def save_checkpoint(run_dir, step: int, model, optimizers: dict, info: dict, ema
     save_file(optim_tensors, str(tmp / "optim.safetensors"))
     rng_tensors, rng_meta = _rng_state()
     save_file(rng_tensors, str(tmp / "rng.safetensors"))
-    state = {**info, "step": step, "optimizer": optim_meta, "rng": rng_meta,
-             "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None}
+    state = {
+        **info,
+        "step": step,
+        "optimizer": optim_meta,
+        "rng": rng_meta,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+    }
     (tmp / "run.json").write_text(json.dumps(state, indent=1, default=str))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -117,7 +123,9 @@ def load_checkpoint(path, model, optimizers: dict, ema=None, scaler=None, device
     try:
         return _load_checkpoint(Path(path), model, optimizers, ema, scaler, device)
     except (SafetensorError, OSError, KeyError, json.JSONDecodeError, RuntimeError) as err:
-        raise ValueError(f"{path}: damaged checkpoint ({first_line(err)}); delete it to resume from the one before") from None
+        raise ValueError(
+            f"{path}: damaged checkpoint ({first_line(err)}); delete it to resume from the one before"
+        ) from None
 
 
 def _load_checkpoint(path: Path, model, optimizers: dict, ema, scaler, device) -> dict:
@@ -127,12 +135,14 @@ def _load_checkpoint(path: Path, model, optimizers: dict, ema, scaler, device) -
         load_model(ema.shadow, str(path / "ema.safetensors"), device=str(device))
     tensors = load_file(str(path / "optim.safetensors"), device=str(device))
     if set(info["optimizer"]) != set(optimizers):
-        raise ValueError(f"{path}: checkpoint has optimizer phases {sorted(info['optimizer'])}, "
-                         f"the model {sorted(optimizers)}")
+        raise ValueError(
+            f"{path}: checkpoint has optimizer phases {sorted(info['optimizer'])}, the model {sorted(optimizers)}"
+        )
     for phase, opt in optimizers.items():
         prefix = f"{phase}/"
-        _optimizer_from_tensors(opt, {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
-                                info["optimizer"][phase])
+        _optimizer_from_tensors(
+            opt, {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, info["optimizer"][phase]
+        )
     if scaler is not None and info.get("scaler"):
         scaler.load_state_dict(info["scaler"])
     _set_rng_state(load_file(str(path / "rng.safetensors")), info["rng"])

@@ -1,11 +1,11 @@
 """Exponential moving average of a model's weights."""
+
 from __future__ import annotations
 
 import copy
 
 import torch
 from torch import nn
-
 
 RAMPUP = 0.05  # the average's half-life, at most this fraction of the steps taken
 

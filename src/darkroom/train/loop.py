@@ -8,6 +8,7 @@ steps that phase's own optimizer, in order. Nothing else is assumed.
 The batch at step ``t`` depends only on (seed, t), and every RNG state is checkpointed, so a run
 killed at any point and resumed with ``resume=True`` continues exactly as if it had never stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -124,15 +125,19 @@ def make_optimizers(model: torch.nn.Module, config: TrainConfig) -> dict[str, to
         if unknown:
             raise ValueError(f"phase {name}: unknown optimizer override(s) {', '.join(sorted(unknown))}")
         optimizers[name] = torch.optim.AdamW(
-            params, lr=overrides.get("lr", config.lr), weight_decay=config.weight_decay,
-            betas=(overrides.get("beta1", config.beta1), overrides.get("beta2", config.beta2)))
+            params,
+            lr=overrides.get("lr", config.lr),
+            weight_decay=config.weight_decay,
+            betas=(overrides.get("beta1", config.beta1), overrides.get("beta2", config.beta2)),
+        )
     return optimizers
 
 
 def git_hash() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -160,11 +165,112 @@ def _logged_step(line: str) -> float:
         return float("inf")
 
 
-def train(model_name: str, model: torch.nn.Module, model_config, config: TrainConfig, data_spec: str,
-          out, resume: bool = False, progress: bool = True, print_fn=print) -> dict:
+def train(
+    model_name: str,
+    model: torch.nn.Module,
+    model_config,
+    config: TrainConfig,
+    data_spec: str,
+    out,
+    resume: bool = False,
+    progress: bool = True,
+    print_fn=print,
+) -> dict:
     """Train ``model`` on ``data_spec`` into the run folder ``out``; returns the final run.json dict."""
-    import darkroom
+    from darkroom import __version__
 
+    run_dir, checkpoints = _run_folder(out, resume)
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    device = pick_device(config.device)
+    dataset, val_set = _datasets(model, data_spec, print_fn)
+    model.to(device).train()
+    optimizers = make_optimizers(model, config)
+    base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in optimizers.items()}
+    ema = EMA(model, config.ema) if config.ema else None
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    info = {
+        "model": model_name,
+        "model_config": config_to_dict(model_config),
+        "train_config": config_to_dict(config),
+        "data": data_spec,
+        "data_info": dataset.info(),
+        "darkroom_version": __version__,
+        "git": git_hash(),
+        "device": str(device),
+    }
+    log_path = run_dir / "metrics.jsonl"
+    if checkpoints:
+        start, elapsed_before, progress_before = _resume(
+            checkpoints[-1], model, optimizers, ema, scaler, config, device, log_path
+        )
+        print_fn(f"resuming {run_dir} from step {start}")
+    else:
+        start, elapsed_before, progress_before = 0, 0.0, 0.0
+        _start_fresh(model, model_name, config, log_path, device)
+    loader = _loader(dataset, config, start, device)
+    kill_after = int(os.environ.get("DARKROOM_KILL_AFTER_STEP", "0"))  # for the resume test only
+    t0 = time.time()
+    window = {"t": time.time(), "images": 0, "data_s": 0.0}
+    last, last_val = {}, {}
+    step = start
+    by_time = config.minutes and config.steps >= 10**9  # `--minutes` alone: no step count to show
+    bar = tqdm(
+        total=None if by_time else config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True
+    )
+    with bar, open(log_path, "a") as log:
+        t_data = time.time()
+        for batch in loader:
+            batch = _to_device(batch, device)
+            window["data_s"] += time.time() - t_data
+            # Progress by steps, or by this invocation's time budget applied to what was left at its start.
+            fraction = step / config.steps
+            if config.minutes:
+                fraction = max(
+                    fraction, progress_before + (1 - progress_before) * (time.time() - t0) / (config.minutes * 60)
+                )
+            factor = lr_factor(config, step, fraction)
+            for name, optimizer in optimizers.items():
+                for group, base in zip(optimizer.param_groups, base_lrs[name]):
+                    group["lr"] = base * factor
+            last = _optimize(model, batch, optimizers, scaler, config.grad_clip, device.type, use_amp)
+            if ema is not None:
+                ema.update(model, step)
+            step += 1
+            window["images"] += batch["image"].shape[0]
+            if step % config.log_every == 0 or step == config.steps:
+                _log_step(log, bar, step, last, factor, window)
+                window = {"t": time.time(), "images": 0, "data_s": 0.0}
+            bar.update(1)
+            out_of_time = config.minutes and time.time() - t0 > config.minutes * 60
+            done = step == config.steps or out_of_time
+            if step % config.sample_every == 0 or done:
+                _write_samples(run_dir, step, _calibrated(ema.shadow) if ema else model, batch, model_name)
+            if step % config.checkpoint_every == 0 or done:
+                val = _validate(ema.shadow if ema else model, val_set, config, device) if len(optimizers) == 1 else {}
+                last_val = _log_val(log, step, val) or last_val
+                info.update(step=step, elapsed_s=elapsed_before + time.time() - t0, progress=fraction)
+                save_checkpoint(run_dir, step, model, optimizers, info, ema, scaler, config.keep_checkpoints)
+            if kill_after and step == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if done:
+                break
+            t_data = time.time()
+    final_model = _calibrated(ema.shadow) if ema else model
+    info.update(
+        step=step,
+        elapsed_s=elapsed_before + time.time() - t0,
+        metrics={"train": last, "val": last_val},
+        finished=step == config.steps,
+    )
+    save_final(run_dir, final_model, info)
+    return info
+
+
+def _run_folder(out, resume: bool) -> tuple[Path, list]:
+    """The run folder (made) and its checkpoints; a finished or existing run without ``resume`` is an error."""
     run_dir = Path(out)
     checkpoints = list_checkpoints(run_dir)
     if checkpoints and not resume:
@@ -172,11 +278,26 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
     if resume and not checkpoints and (run_dir / "run.json").is_file():
         raise ValueError(f"{run_dir}: run already finished and has no checkpoint to resume from")
     run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir, checkpoints
 
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    np.random.seed(config.seed % 2 ** 32)
-    device = pick_device(config.device)
+
+def _loader(dataset, config: TrainConfig, start: int, device) -> torch.utils.data.DataLoader:
+    """Batches of the steps still to run, from ``start``: a resumed run sees what the whole one would."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=StepBatches(len(dataset), config.batch_size, config.seed, start, config.steps),
+        collate_fn=collate,
+        num_workers=config.workers,
+        pin_memory=device.type == "cuda",
+        # Its own generator: otherwise the loader draws its base seed from the global RNG when its
+        # iterator starts, shifting every random number after a resume.
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+
+
+def _datasets(model, data_spec: str, print_fn):
+    """The train split (not empty) and the val split (None where there is none), unreadable files named
+    and skipped, the model's ``prepare_data`` and ``sample_transform`` hooks applied."""
     dataset = load_dataset(data_spec)
     if len(dataset) == 0:
         raise ValueError(f"{data_spec}: the training split is empty")
@@ -195,114 +316,69 @@ def train(model_name: str, model: torch.nn.Module, model_config, config: TrainCo
     if transform is not None:
         dataset = Transformed(dataset, transform)
         val_set = Transformed(val_set, transform, fixed=True) if val_set is not None else None
-    model.to(device).train()
-    optimizers = make_optimizers(model, config)
-    base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in optimizers.items()}
-    ema = EMA(model, config.ema) if config.ema else None
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    return dataset, val_set
 
-    info = {"model": model_name, "model_config": config_to_dict(model_config),
-            "train_config": config_to_dict(config), "data": data_spec, "data_info": dataset.info(),
-            "darkroom_version": darkroom.__version__, "git": git_hash(), "device": str(device)}
-    start, elapsed_before, progress_before = 0, 0.0, 0.0
-    log_path = run_dir / "metrics.jsonl"
-    if checkpoints:
-        saved = load_checkpoint(checkpoints[-1], model, optimizers, ema, scaler, device)
-        start, elapsed_before = saved["step"], saved.get("elapsed_s", 0.0)
-        progress_before = saved.get("progress", start / config.steps)
-        _truncate_log(log_path, start)
-        print_fn(f"resuming {run_dir} from step {start}")
-    else:
-        if log_path.exists():
-            log_path.unlink()
-        if config.init:
-            _init_from(model, model_name, config.init, device)
-        elif hasattr(model, "initialize"):  # e.g. start from a pretrained encoder
-            model.initialize()
 
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=StepBatches(len(dataset), config.batch_size, config.seed, start, config.steps),
-        collate_fn=collate, num_workers=config.workers, pin_memory=device.type == "cuda",
-        # Its own generator: otherwise the loader draws its base seed from the global RNG when its
-        # iterator starts, shifting every random number after a resume.
-        generator=torch.Generator().manual_seed(config.seed))
-    kill_after = int(os.environ.get("DARKROOM_KILL_AFTER_STEP", "0"))  # for the resume test only
-    t0 = time.time()
-    window = {"t": time.time(), "images": 0, "data_s": 0.0}
-    last, last_val = {}, {}
-    step = start
-    by_time = config.minutes and config.steps >= 10 ** 9  # `--minutes` alone: no step count to show
-    bar = tqdm(total=None if by_time else config.steps, initial=start, disable=not progress, unit="step",
-               dynamic_ncols=True)
-    with bar, open(log_path, "a") as log:
-        t_data = time.time()
-        for batch in loader:
-            batch = _to_device(batch, device)
-            window["data_s"] += time.time() - t_data
-            last = {}
-            # Progress by steps, or by this invocation's time budget applied to what was left at its start.
-            fraction = step / config.steps
-            if config.minutes:
-                fraction = max(fraction, progress_before + (1 - progress_before) * (time.time() - t0)
-                               / (config.minutes * 60))
-            factor = lr_factor(config, step, fraction)
-            for name, optimizer in optimizers.items():
-                for group, base in zip(optimizer.param_groups, base_lrs[name]):
-                    group["lr"] = base * factor
-            for phase, optimizer in optimizers.items():
-                with torch.autocast(device.type, enabled=use_amp):
-                    out = model.loss(batch) if len(optimizers) == 1 else model.loss(batch, phase=phase)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(out["loss"]).backward()
-                if config.grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(
-                        [p for group in optimizer.param_groups for p in group["params"]], config.grad_clip)
-                scaler.step(optimizer)
-                # A multi-phase model names its losses itself (d_loss, g_loss); "loss" is only what it optimizes.
-                last.update({k: v for k, v in _scalars(out).items() if len(optimizers) == 1 or k != "loss"})
-            scaler.update()
-            if ema is not None:
-                ema.update(model, step)
-            step += 1
-            window["images"] += batch["image"].shape[0]
-            if step % config.log_every == 0 or step == config.steps:
-                span = max(time.time() - window["t"], 1e-9)
-                record = {"step": step, **last, "lr_factor": round(factor, 5), "images_per_s": window["images"] / span,
-                          "data_fraction": window["data_s"] / span}
-                if last.get("diversity", 1.0) < COLLAPSE_DIVERSITY:
-                    record["warning"] = (f"mode collapse: samples nearly identical (diversity "
-                                         f"{last['diversity']:.3f} of the data's)")
-                    bar.write(f"step {step}: {record['warning']}")
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                bar.set_postfix({k: f"{v:.4g}" for k, v in list(last.items())[:3]} |
-                                {"img/s": f"{record['images_per_s']:.0f}"})
-                window = {"t": time.time(), "images": 0, "data_s": 0.0}
-            bar.update(1)
-            out_of_time = config.minutes and time.time() - t0 > config.minutes * 60
-            done = step == config.steps or out_of_time
-            if step % config.sample_every == 0 or done:
-                _write_samples(run_dir, step, _calibrated(ema.shadow) if ema else model, batch, model_name)
-            if step % config.checkpoint_every == 0 or done:
-                val = _validate(ema.shadow if ema else model, val_set, config, device) if len(optimizers) == 1 else {}
-                if val:
-                    log.write(json.dumps({"step": step, "split": "val", **val}) + "\n")
-                    log.flush()
-                    last_val = val
-                info.update(step=step, elapsed_s=elapsed_before + time.time() - t0, progress=fraction)
-                save_checkpoint(run_dir, step, model, optimizers, info, ema, scaler, config.keep_checkpoints)
-            if kill_after and step == kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            if done:
-                break
-            t_data = time.time()
-    final_model = _calibrated(ema.shadow) if ema else model
-    info.update(step=step, elapsed_s=elapsed_before + time.time() - t0,
-                metrics={"train": last, "val": last_val}, finished=step == config.steps)
-    save_final(run_dir, final_model, info)
-    return info
+def _resume(checkpoint, model, optimizers, ema, scaler, config: TrainConfig, device, log_path: Path):
+    """Load a checkpoint; returns its step, elapsed seconds and progress, the log cut back to its step."""
+    saved = load_checkpoint(checkpoint, model, optimizers, ema, scaler, device)
+    start = saved["step"]
+    _truncate_log(log_path, start)
+    return start, saved.get("elapsed_s", 0.0), saved.get("progress", start / config.steps)
+
+
+def _start_fresh(model, model_name: str, config: TrainConfig, log_path: Path, device) -> None:
+    """A new run: no old log, and the weights of ``init`` or of the model's own ``initialize``."""
+    if log_path.exists():
+        log_path.unlink()
+    if config.init:
+        _init_from(model, model_name, config.init, device)
+    elif hasattr(model, "initialize"):  # e.g. start from a pretrained encoder
+        model.initialize()
+
+
+def _optimize(model, batch: dict, optimizers: dict, scaler, grad_clip: float, device_type: str, use_amp: bool) -> dict:
+    """One step of every optimizer (a GAN's phases in order); returns the step's scalars."""
+    last = {}
+    for phase, optimizer in optimizers.items():
+        with torch.autocast(device_type, enabled=use_amp):
+            out = model.loss(batch) if len(optimizers) == 1 else model.loss(batch, phase=phase)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(out["loss"]).backward()
+        if grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], grad_clip)
+        scaler.step(optimizer)
+        # A multi-phase model names its losses itself (d_loss, g_loss); "loss" is only what it optimizes.
+        last.update({k: v for k, v in _scalars(out).items() if len(optimizers) == 1 or k != "loss"})
+    scaler.update()
+    return last
+
+
+def _log_step(log, bar, step: int, last: dict, factor: float, window: dict) -> None:
+    """One line of metrics.jsonl (and the progress bar's figures); warns of a mode collapse."""
+    span = max(time.time() - window["t"], 1e-9)
+    record = {
+        "step": step,
+        **last,
+        "lr_factor": round(factor, 5),
+        "images_per_s": window["images"] / span,
+        "data_fraction": window["data_s"] / span,
+    }
+    if last.get("diversity", 1.0) < COLLAPSE_DIVERSITY:
+        record["warning"] = f"mode collapse: samples nearly identical (diversity {last['diversity']:.3f} of the data's)"
+        bar.write(f"step {step}: {record['warning']}")
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+    bar.set_postfix({k: f"{v:.4g}" for k, v in list(last.items())[:3]} | {"img/s": f"{record['images_per_s']:.0f}"})
+
+
+def _log_val(log, step: int, val: dict) -> dict:
+    """The val figures as a line of metrics.jsonl (none when the run has no val split); returns them."""
+    if val:
+        log.write(json.dumps({"step": step, "split": "val", **val}) + "\n")
+        log.flush()
+    return val
 
 
 def _calibrated(shadow):
@@ -353,5 +429,8 @@ def _write_samples(run_dir: Path, step: int, model, batch: dict, model_name: str
     model.eval()
     images = preview(batch).float().cpu()
     model.train(was_training)
-    write_image(run_dir / "samples" / f"step_{step:08d}.png", grid(images, ncol=4),
-                provenance={"operation": "train-preview", "model": model_name, "step": step})
+    write_image(
+        run_dir / "samples" / f"step_{step:08d}.png",
+        grid(images, ncol=4),
+        provenance={"operation": "train-preview", "model": model_name, "step": step},
+    )

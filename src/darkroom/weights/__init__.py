@@ -1,4 +1,5 @@
 """Shipped weights: ``NAME.safetensors`` beside a model card ``NAME.json`` (data, steps, time, metrics)."""
+
 from __future__ import annotations
 
 import json

@@ -1,14 +1,15 @@
 """Zoo folders for the README's "training the zoo twice as long" experiment, made from a built zoo.
 
-    python scripts/zoo_variants.py extend runs/zoo runs/zoo1200
+    python experiments/zoo_variants.py extend runs/zoo runs/zoo1200
     darkroom zoo build --out runs/zoo1200 --steps 1200
-    python scripts/zoo_variants.py merge runs/zoo runs/zoo1200 runs/zoo-both
+    python experiments/zoo_variants.py merge runs/zoo runs/zoo1200 runs/zoo-both
 
 ``extend`` copies every member and strips what marks a trained member finished (its samples, card and final
 weights), so that ``darkroom zoo build --steps N`` resumes each one from its last checkpoint and trains it
 on to step N. The shipped members and the real images are copied as they are. ``merge`` writes a zoo whose
 trained members hold both builds' samples, interleaved so that every split of a member has half of each.
 """
+
 import argparse
 import shutil
 from pathlib import Path

@@ -1,12 +1,13 @@
 """Copy a finished run's weights into the package with a model card.
 
-    python scripts/ship_weights.py RUN NAME --summary "one line" [--metrics '{"fid": 12.3}'] [--half] [--drop D.]
+    python experiments/ship_weights.py RUN NAME --summary "one line" [--metrics '{"fid": 12.3}'] [--half] [--drop D.]
 
 The card is the run's run.json (config, data spec, steps, time, git hash, validation metrics) plus
 the summary, extra measured metrics and the weights' sha256, which `load_run` verifies. ``--drop D.``
 leaves out the tensors under a prefix that inference never uses (a GAN's discriminator); the card lists
 them and `load_run` leaves those parts as initialised.
 """
+
 import argparse
 import json
 import shutil
@@ -24,26 +25,40 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--summary", required=True)
     parser.add_argument("--metrics", default="{}", help="JSON of figures measured on the finished model")
-    parser.add_argument("--half", action="store_true", help="store float tensors as float16 (half the size; "
-                        "loaded back into float32 models)")
-    parser.add_argument("--drop", action="append", default=[], metavar="PREFIX",
-                        help="leave out tensors whose name starts with PREFIX (e.g. D. for a GAN's discriminator)")
+    parser.add_argument(
+        "--half",
+        action="store_true",
+        help="store float tensors as float16 (half the size; loaded back into float32 models)",
+    )
+    parser.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="leave out tensors whose name starts with PREFIX (e.g. D. for a GAN's discriminator)",
+    )
     args = parser.parse_args()
     run = Path(args.run)
     load_run(run)  # refuses anything that is not a loadable finished run
     info = json.loads((run / "run.json").read_text())
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     if args.half or args.drop:
-        tensors = {k: v for k, v in load_file(str(run / "model.safetensors")).items()
-                   if not k.startswith(tuple(args.drop))}
-        save_file({k: v.half() if args.half and v.is_floating_point() else v for k, v in tensors.items()},
-                  str(target))
+        tensors = {
+            k: v for k, v in load_file(str(run / "model.safetensors")).items() if not k.startswith(tuple(args.drop))
+        }
+        save_file({k: v.half() if args.half and v.is_floating_point() else v for k, v in tensors.items()}, str(target))
     else:
         shutil.copyfile(run / "model.safetensors", target)
-    card = {"name": args.name, "summary": args.summary, **info, "measured": json.loads(args.metrics),
-            "sha256": sha256(target), "size_bytes": target.stat().st_size,
-            "stored_dtype": "float16" if args.half else "as trained",
-            **({"dropped": args.drop} if args.drop else {})}
+    card = {
+        "name": args.name,
+        "summary": args.summary,
+        **info,
+        "measured": json.loads(args.metrics),
+        "sha256": sha256(target),
+        "size_bytes": target.stat().st_size,
+        "stored_dtype": "float16" if args.half else "as trained",
+        **({"dropped": args.drop} if args.drop else {}),
+    }
     (WEIGHTS_DIR / f"{args.name}.json").write_text(json.dumps(card, indent=1) + "\n")
     print(f"shipped {target} ({card['size_bytes'] / 1e6:.1f} MB)")
 

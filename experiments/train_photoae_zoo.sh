@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A zoo of photo autoencoders (darkroom train photoae) for the generated-image detector's autoencode family:
-#   bash scripts/train_photoae_zoo.sh OUT_DIR [MINUTES]      (two members at a time, one thread each)
+#   bash experiments/train_photoae_zoo.sh OUT_DIR [MINUTES]      (two members at a time, one thread each)
 # Every upsampler at latent factors 2, 4 and 8, with varied activations and widths; each member trains
-# MINUTES (default 6) on 64 px patches of the train photos (data/photos-half: scripts/pack_photos.py).
+# MINUTES (default 6) on 64 px patches of the train photos (data/photos-half: experiments/pack_photos.py).
 set -euo pipefail
 out=${1:?usage: train_photoae_zoo.sh OUT_DIR [MINUTES]}
 minutes=${2:-6}

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Three inpainter candidates side by side on one GPU, MINUTES of wall clock each (default 8):
-#   bash scripts/train_inpaint_gpu.sh [MINUTES] [RUNS_DIR] [PHOTOS]
+#   bash experiments/train_inpaint_gpu.sh [MINUTES] [RUNS_DIR] [PHOTOS]
 #   long     the shipped `inpaint` fine-tuned on 256 px patches taken anywhere in the photos (jitter=1)
 #   grid     the same on the fixed patch grid (the shipped recipe's data): what the jitter alone gives
 #   deep     a 4-level U-Net (2.8M parameters) from scratch, 128 px then 256 px, jittered patches
 # Outcome (8 minutes each, side by side, so each made ~2,400 steps at batch 16; medium masks, bench restore):
 # shipped 24.22 dB in the hole, long 24.34, grid 24.32, deep 19.09 (too few steps from scratch). The shipped
 # weights are `long` run alone for 8.6 minutes, then 6.3 more: configs/gpu/inpaint-jitter.toml, 25.11 dB.
-# PHOTOS defaults to data/photos-half (scripts/pack_photos.py); score the runs beside the shipped model with
+# PHOTOS defaults to data/photos-half (experiments/pack_photos.py); score the runs beside the shipped model with
 #   python benchmarks/restore.py --tasks inpaint --inpaint RUNS_DIR/long,RUNS_DIR/grid,RUNS_DIR/deep
 set -u
 minutes=${1:-8}

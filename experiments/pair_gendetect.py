@@ -1,12 +1,13 @@
 """Join two trained ``gendetect`` networks (run folders or shipped names) into one ``gendetect-pair`` run, which
-scores a crop by the mean of their calibrated logits. Calibrate each first (scripts/calibrate_gendetect.py),
+scores a crop by the mean of their calibrated logits. Calibrate each first (experiments/calibrate_gendetect.py),
 then the pair itself:
 
-    python scripts/pair_gendetect.py gendetect runs/t2-gg1-all --out runs/pair-all
-    python scripts/calibrate_gendetect.py runs/pair-all/run.json --model runs/pair-all --tta
+    python experiments/pair_gendetect.py gendetect runs/t2-gg1-all --out runs/pair-all
+    python experiments/calibrate_gendetect.py runs/pair-all/run.json --model runs/pair-all --tta
 
 Both must have left out the same family (``holdout``), so that leave-one-family-out runs pair by family.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,17 +28,33 @@ def pair(first: str, second: str, out: Path) -> DetectorPair:
         raise SystemExit(f"pair_gendetect: both must be gendetect models, got {info_a['model']} and {info_b['model']}")
     if a.config.holdout != b.config.holdout:
         raise SystemExit(f"pair_gendetect: {first} left out family {a.config.holdout}, {second} {b.config.holdout}")
-    config = DetectorPairConfig(first=json.dumps(config_to_dict(a.config)), second=json.dumps(config_to_dict(b.config)),
-                                crop=a.config.crop, holdout=a.config.holdout)
+    config = DetectorPairConfig(
+        first=json.dumps(config_to_dict(a.config)),
+        second=json.dumps(config_to_dict(b.config)),
+        crop=a.config.crop,
+        holdout=a.config.holdout,
+    )
     model = DetectorPair(config)
     for member, source in zip(model.members, (a, b)):
         member.load_state_dict(source.state_dict())
     out.mkdir(parents=True, exist_ok=True)
     save_model(model, str(out / "model.safetensors"))
-    members = [{"run": str(run), **{k: info.get(k) for k in ("summary", "data", "step", "git") if k in info}}
-               for run, info in ((first, info_a), (second, info_b))]
-    (out / "run.json").write_text(json.dumps({"model": "gendetect-pair", "model_config": config_to_dict(config),
-                                              "data": info_a.get("data"), "members": members}, indent=1) + "\n")
+    members = [
+        {"run": str(run), **{k: info.get(k) for k in ("summary", "data", "step", "git") if k in info}}
+        for run, info in ((first, info_a), (second, info_b))
+    ]
+    (out / "run.json").write_text(
+        json.dumps(
+            {
+                "model": "gendetect-pair",
+                "model_config": config_to_dict(config),
+                "data": info_a.get("data"),
+                "members": members,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return model
 
 

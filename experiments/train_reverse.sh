@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the reverse-engineering models (and the copy descriptor) side by side on one GPU, with the recipes
-# in configs/gpu:  bash scripts/train_reverse.sh [MINUTES] [RUNS_DIR] [NAME...]   (NAME: chain sceneparams copydesc)
-# Needs data/photos-half (python scripts/pack_photos.py /usr/share/backgrounds data/photos-half).
+# in configs/gpu:  bash experiments/train_reverse.sh [MINUTES] [RUNS_DIR] [NAME...]   (NAME: chain sceneparams copydesc)
+# Needs data/photos-half (python experiments/pack_photos.py /usr/share/backgrounds data/photos-half).
 # Each run's main process gets 2 CPU threads: its loader workers make the training inputs, and idle
 # OpenMP threads spinning in three main processes starved them.
 set -u

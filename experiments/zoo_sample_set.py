@@ -1,7 +1,8 @@
 """Write the small zoo sample set that ships with darkroom (tests, demo): test-split samples of every member.
 
-    python scripts/zoo_sample_set.py runs/zoo src/darkroom/weights/zoo-samples.npz [--per 6]
+python experiments/zoo_sample_set.py runs/zoo src/darkroom/weights/zoo-samples.npz [--per 6]
 """
+
 import argparse
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def main() -> None:
     images, sources = [], []
     for name in [m["name"] for m in MEMBERS] + [REAL]:
         arr = read_samples(Path(args.zoo) / name / "samples.npz")
-        test = arr[sample_split(len(arr), "test")][:args.per]
+        test = arr[sample_split(len(arr), "test")][: args.per]
         images += [np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x for x in test]
         sources += [name] * len(test)
     np.savez_compressed(args.out, images=np.stack(images), sources=np.array(sources))

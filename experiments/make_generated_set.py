@@ -1,6 +1,6 @@
 """Write the generated-image detector's training set (see darkroom.ops.generated).
 
-    python scripts/make_generated_set.py runs/generated96/train.npz [--photos data/photos-half] [--n 8000]
+    python experiments/make_generated_set.py runs/generated96/train.npz [--photos data/photos-half] [--n 8000]
         [--crop 96] [--patch 128] [--families F,...] [--per-patch 2] [--append BASE.npz]
 
 Patches (2x the crop unless --patch says otherwise) from the photos' train split (never the test split the
@@ -9,9 +9,10 @@ restoration networks, centre-cropped to --crop. --append BASE.npz writes BASE's 
 generated ones of this run (a family added to an existing set: no new real examples).
 
 --families autoencode --autoencoders DIR adds the training-only family of a zoo of photo autoencoders
-(scripts/train_photoae_zoo.sh). The shipped detector's set (five families, then the zoo's) was made in three
+(experiments/train_photoae_zoo.sh). The shipped detector's set (five families, then the zoo's) was made in three
 such steps: the commands are in configs/gendetect.toml.
 """
+
 import argparse
 from pathlib import Path
 
@@ -40,30 +41,46 @@ def main() -> None:
     parser.add_argument("--split", default="train")
     parser.add_argument("--n", type=int, default=5000, help="photo patches (flat ones are skipped)")
     parser.add_argument("--crop", type=int, default=64)
-    parser.add_argument("--patch", type=int, default=0, help="photo patch size (default 2x crop); the margin "
-                        "around the centre crop keeps the networks' borders out")
+    parser.add_argument(
+        "--patch",
+        type=int,
+        default=0,
+        help="photo patch size (default 2x crop); the margin around the centre crop keeps the networks' borders out",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, taken in turn")
     parser.add_argument("--per-patch", type=int, default=2, help="generated examples per photo patch")
     parser.add_argument("--append", default="", help="an existing set: keep it and add this run's generated examples")
-    parser.add_argument("--autoencoders", default="", help="a folder of photoae runs (scripts/train_photoae_zoo.sh): "
-                        "the autoencode family's networks")
+    parser.add_argument(
+        "--autoencoders",
+        default="",
+        help="a folder of photoae runs (experiments/train_photoae_zoo.sh): the autoencode family's networks",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     data = load_dataset(f"photos:{args.photos},split={args.split},patch={args.patch or 2 * args.crop}")
-    order = np.random.default_rng(args.seed).permutation(len(data))[:args.n]
+    order = np.random.default_rng(args.seed).permutation(len(data))[: args.n]
     families = tuple(f for f in args.families.split(",") if f)
     if set(families) - set(ALL_FAMILIES):
-        raise SystemExit(f"unknown families {sorted(set(families) - set(ALL_FAMILIES))}; "
-                         f"known: {', '.join(ALL_FAMILIES)}")
+        raise SystemExit(
+            f"unknown families {sorted(set(families) - set(ALL_FAMILIES))}; known: {', '.join(ALL_FAMILIES)}"
+        )
     autoencoders = sorted(p.parent for p in Path(args.autoencoders).glob("*/run.json")) if args.autoencoders else []
     if keeps_jpeg_traces(args.photos):
-        print(f"note: {args.photos} holds JPEG files, read at their own size: real examples keep their JPEG "
-              "traces, which the networks' outputs lose, and a detector can learn that shortcut (README, forensics)")
+        print(
+            f"note: {args.photos} holds JPEG files, read at their own size: real examples keep their JPEG "
+            "traces, which the networks' outputs lose, and a detector can learn that shortcut (README, forensics)"
+        )
     if "autoencode" in families and not autoencoders:
         raise SystemExit("the autoencode family needs --autoencoders DIR, a folder of photoae runs")
-    images, labels = make_examples((data[int(i)]["image"] for i in order), args.crop, families=families,
-                                   per_patch=args.per_patch, seed=args.seed, autoencoders=autoencoders)
+    images, labels = make_examples(
+        (data[int(i)]["image"] for i in order),
+        args.crop,
+        families=families,
+        per_patch=args.per_patch,
+        seed=args.seed,
+        autoencoders=autoencoders,
+    )
     if args.append:
         with np.load(args.append, allow_pickle=False) as base:
             made = labels > 0

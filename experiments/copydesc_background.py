@@ -2,11 +2,12 @@
 benchmark's distractors come from the other half), kept with its weights, against which `darkroom trace`
 measures how crowded a query is (``CopyDescriptor.crowding``). The defaults are the shipped copydesc's.
 
-    python scripts/copydesc_background.py RUN OUT [--count 2000] [--k 5] [--weight 0.35] [--seed 1]
+    python experiments/copydesc_background.py RUN OUT [--count 2000] [--k 5] [--weight 0.35] [--seed 1]
 
 Writes the run folder OUT (RUN's weights plus the background; its run.json records count, k and weight);
 RUN is left as it is. Then calibrate and measure OUT with `darkroom bench copydetect --model OUT`.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -33,9 +34,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     net = load_descriptor(args.run)[0]
     vectors = distractor_vectors(net, args.count, np.random.default_rng(args.seed), half=0)
-    note = {"from": str(args.run), "count": args.count, "seed": args.seed,
-            "crops": "random crops (15-70 % of each side) of the even-numbered train-split photos "
-                     "(scripts/copydesc_background.py; the benchmark's distractors use the odd-numbered ones)"}
+    note = {
+        "from": str(args.run),
+        "count": args.count,
+        "seed": args.seed,
+        "crops": "random crops (15-70 % of each side) of the even-numbered train-split photos "
+        "(experiments/copydesc_background.py; the benchmark's distractors use the odd-numbered ones)",
+    }
     out = add_background(args.run, vectors, args.out, args.k, args.weight, note)
     print(f"{out}: {args.count} background descriptors, k {args.k}, weight {args.weight}")
 

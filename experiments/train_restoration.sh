@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train darkroom's restoration models side by side on one GPU, with the recipes in configs/gpu:
-#   bash scripts/train_restoration.sh [MINUTES] [RUNS_DIR]
-# Needs data/photos-half (python scripts/pack_photos.py /usr/share/backgrounds data/photos-half).
+#   bash experiments/train_restoration.sh [MINUTES] [RUNS_DIR]
+# Needs data/photos-half (python experiments/pack_photos.py /usr/share/backgrounds data/photos-half).
 # Every run gets MINUTES of wall clock, except the colorizers: the contrastive pretraining (simclr-gray)
 # takes the first third, then colorize (from scratch) and colorize-pretrained train side by side for
 # the same time, so the two compare at an equal budget; the inpainter trains on 128 px patches, then

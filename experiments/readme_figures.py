@@ -1,8 +1,9 @@
 """The README's restoration picture: for each task, the damaged input, darkroom's result and the original,
 on scikit-image's `coffee` (a test-split photo no model trained on).
 
-    python scripts/readme_figures.py docs/restoration.jpg
+    python experiments/readme_figures.py docs/restoration.jpg
 """
+
 import sys
 
 import torch
@@ -23,8 +24,10 @@ def main(out: str) -> None:
     gray, _ = degrade.grayscale(clean)
     rows = [
         (noisy, restore("denoise", noisy, sigma=25)[0]),
-        (F.interpolate(small[None], scale_factor=4, mode="bicubic")[0].clamp(0, 1),
-         restore("sr", small, "sr-x4-large", scale=4)[0]),
+        (
+            F.interpolate(small[None], scale_factor=4, mode="bicubic")[0].clamp(0, 1),
+            restore("sr", small, "sr-x4-large", scale=4)[0],
+        ),
         (clean * (1 - mask) + mask, restore("inpaint", clean, mask=mask)[0]),
         (gray, restore("colorize", gray)[0]),
     ]

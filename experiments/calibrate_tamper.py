@@ -1,6 +1,6 @@
 """Fit the image-level calibration of a ``tamper`` model on validation photos and write it into its card.
 
-    python scripts/calibrate_tamper.py src/darkroom/weights/tamper.json [--photos /usr/share/backgrounds]
+    python experiments/calibrate_tamper.py src/darkroom/weights/tamper.json [--photos /usr/share/backgrounds]
 
 The raw image score (mean of the 1 % most suspicious pixels) of untouched photos is often above 0.5, so
 0.5 was no threshold to read it by. Here every validation photo is scored untouched, at full size (up to
@@ -10,14 +10,15 @@ regression on logit(score), the two classes weighted equally, gives ``score_slop
 ``image_prob`` = sigmoid(slope * logit(score) + shift). The test photos are never used (``darkroom bench forensics``
 reports the calibrated accuracy on them).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from calibration import fit_logistic, open_card, save_card
 from tqdm import tqdm
 
-from calibration import fit_logistic, open_card, save_card
 from darkroom.data import degrade, load_dataset
 from darkroom.data.tamper import EDITS, tamper
 from darkroom.forensics.tampermap import localize
@@ -36,13 +37,16 @@ def views(photo: torch.Tensor, rng, quarter: bool = False) -> dict[str, torch.Te
             continue
         for c in range(4):
             top, left = (int(rng.integers(0, n - size)) for n in base.shape[-2:])
-            out[f"crop{size}-{c}"] = base[:, top:top + size, left:left + size]
+            out[f"crop{size}-{c}"] = base[:, top : top + size, left : left + size]
     return out
 
 
 def main() -> None:
-    args, card_path, card, model = open_card(__doc__.splitlines()[0], "src/darkroom/weights/tamper.json", {
-        "--quarter": {"action": "store_true", "help": "score the untouched photos at quarter size too"}})
+    args, card_path, card, model = open_card(
+        __doc__.splitlines()[0],
+        "src/darkroom/weights/tamper.json",
+        {"--quarter": {"action": "store_true", "help": "score the untouched photos at quarter size too"}},
+    )
     data = load_dataset(f"photos:{args.photos},split=val")
     scores, labels = [], []
     for i, key in enumerate(tqdm(data.photos, desc="val photos")):
@@ -63,12 +67,15 @@ def main() -> None:
     scores, labels = np.array(scores), np.array(labels)
     logit = torch.logit(torch.tensor(scores).clamp(1e-4, 1 - 1e-4)).numpy()
     slope, shift, prob = fit_logistic(logit, labels)
-    summary = {"photos": f"photos:{args.photos},split=val ({len(data.photos)} photos)",
-               "untouched": int((labels == 0).sum()), "edited": int(labels.sum()),
-               "raw_untouched_above_half": round(float((scores[labels == 0] > 0.5).mean()), 3),
-               "untouched_above_half": round(float((prob[labels == 0] > 0.5).mean()), 3),
-               "edited_above_half": round(float((prob[labels == 1] > 0.5).mean()), 3),
-               "raw_threshold": round(1 / (1 + np.exp(shift / slope)), 4)}
+    summary = {
+        "photos": f"photos:{args.photos},split=val ({len(data.photos)} photos)",
+        "untouched": int((labels == 0).sum()),
+        "edited": int(labels.sum()),
+        "raw_untouched_above_half": round(float((scores[labels == 0] > 0.5).mean()), 3),
+        "untouched_above_half": round(float((prob[labels == 0] > 0.5).mean()), 3),
+        "edited_above_half": round(float((prob[labels == 1] > 0.5).mean()), 3),
+        "raw_threshold": round(1 / (1 + np.exp(shift / slope)), 4),
+    }
     save_card(card_path, card, {"score_slope": slope, "score_shift": shift}, summary)
 
 

@@ -1,10 +1,11 @@
 """Make a finished run folder from one checkpoint, with its raw or EMA weights.
 
-    python scripts/run_from_checkpoint.py RUN/checkpoints/step_N OUT [--ema]
+    python experiments/run_from_checkpoint.py RUN/checkpoints/step_N OUT [--ema]
 
 For when a run was stopped early, or its raw weights measure better than its EMA ones; run.json says
 which weights these are.
 """
+
 import argparse
 import json
 import shutil

@@ -2,8 +2,8 @@
 machine, say): OUT/train/... and OUT/val/..., which ``photos:OUT`` splits by folder. Test photos are
 left out, so nothing packed can leak into an evaluation.
 
-    python scripts/pack_photos.py /usr/share/backgrounds data/photos-half --scale 0.5 --quality 95
-    python scripts/pack_photos.py /usr/share/backgrounds data/photos-camera --only configs/camera-photos.txt
+    python experiments/pack_photos.py /usr/share/backgrounds data/photos-half --scale 0.5 --quality 95
+    python experiments/pack_photos.py /usr/share/backgrounds data/photos-camera --only configs/camera-photos.txt
 
 ``--only LIST`` packs only the photos whose path (relative to the source, without suffix) LIST names, one
 per line (``#`` starts a comment): the camera photographs among the wallpapers, say, for a model whose
@@ -12,6 +12,7 @@ task needs natural colours (colorize) rather than graphics.
 The downscale is the one ``photos:DIR,scale=S`` does (Pillow bicubic); photos are stored as JPEG with
 full-resolution chroma at the given quality, so a packed folder is ~4x smaller than the originals.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,7 @@
 """What the calibration scripts (calibrate_tamper.py, calibrate_gendetect.py, calibrate_modelparse.py) share:
 the command line, the logistic fit of one score with both classes weighted equally, and writing the result
 into the model card."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,14 @@ def fit_logistic(x: np.ndarray, positive: np.ndarray) -> tuple[float, float, np.
 
 def save_card(card_path: Path, card: dict, config: dict, summary: dict) -> None:
     """Write the fitted ``config`` values into the card's model_config and ``summary`` as its calibration."""
-    config = {k: [round(x, 4) for x in v] if isinstance(v, (list, tuple)) else v if isinstance(v, (str, bool))
-              else round(v, 4) for k, v in config.items()}
+    config = {
+        k: [round(x, 4) for x in v]
+        if isinstance(v, (list, tuple))
+        else v
+        if isinstance(v, (str, bool))
+        else round(v, 4)
+        for k, v in config.items()
+    }
     card["model_config"].update(config)
     card["calibration"] = summary
     card_path.write_text(json.dumps(card, indent=1) + "\n")
