@@ -8,6 +8,16 @@ from darkroom.cli.common import number, report, warn_beside_progress
 def _cmd_restore(args) -> int:
     from darkroom.ops.restore import restore_files
 
+    if args.task == "burst":
+        from darkroom.ops.burst import burst_file
+
+        path, done = burst_file(args.inputs, args.out, args.scale or 1, warn=warn_beside_progress)
+        print(
+            f"wrote {path}: {done['fused']} of {done['frames']} frame(s) fused"
+            + (f", x{done['scale']}" if done["scale"] > 1 else "")
+        )
+        return 0
+
     sigma = args.sigma if args.sigma in (None, "auto") else number(args.sigma, "--sigma")
     written, failures = restore_files(
         args.task,
@@ -29,16 +39,18 @@ def _cmd_restore(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("restore", help="denoise, super-resolve, inpaint or colorize image files")
-    p.add_argument("task", choices=["denoise", "sr", "inpaint", "colorize"])
+    p = sub.add_parser(
+        "restore", help="denoise, super-resolve, inpaint or colorize image files; fuse a burst of frames"
+    )
+    p.add_argument("task", choices=["denoise", "sr", "inpaint", "colorize", "burst"])
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
-    p.add_argument("--out", required=True, help="output folder (files keep their stem)")
+    p.add_argument("--out", required=True, help="output folder (files keep their stem); burst: the output image file")
     p.add_argument("--model", help="shipped weights name or run folder (default: the shipped model)")
     p.add_argument("--sigma", help="noise level on the 0-255 scale, or auto (default) to estimate it")
     p.add_argument(
         "--scale",
         type=int,
-        help="super-resolution factor, 2 (default) or 4; sr-x2-large and sr-x4-large (--model) are slower and sharper",
+        help="super-resolution factor, 2 (default) or 4; sr-x2-large and sr-x4-large (--model) are slower and sharper; burst: 1 (default) or 2",
     )
     p.add_argument(
         "--mask",

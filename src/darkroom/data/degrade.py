@@ -5,6 +5,7 @@ Randomness comes from an explicit ``torch.Generator`` (or a seed), so a degradat
 
     >>> noisy, applied = gaussian_noise(image, sigma=25, generator=g)   # applied == {"noise": "gaussian", "noise_sigma": 25.0}
 """
+
 from __future__ import annotations
 
 import io as _io
@@ -37,7 +38,9 @@ def _gen(generator: torch.Generator | int | None) -> torch.Generator | None:
     return generator
 
 
-def gaussian_noise(image: torch.Tensor, sigma: float, generator: int | torch.Generator | None = None, clip: bool = True) -> tuple[torch.Tensor, dict]:
+def gaussian_noise(
+    image: torch.Tensor, sigma: float, generator: int | torch.Generator | None = None, clip: bool = True
+) -> tuple[torch.Tensor, dict]:
     """Add white Gaussian noise with standard deviation ``sigma`` / 255."""
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
@@ -47,7 +50,9 @@ def gaussian_noise(image: torch.Tensor, sigma: float, generator: int | torch.Gen
     return _out(y.clamp(0, 1) if clip else y, batched), {"noise": "gaussian", "noise_sigma": float(sigma)}
 
 
-def poisson_noise(image: torch.Tensor, sigma: float, generator: int | torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+def poisson_noise(
+    image: torch.Tensor, sigma: float, generator: int | torch.Generator | None = None
+) -> tuple[torch.Tensor, dict]:
     """Shot noise whose standard deviation at mid-grey (0.5) is ``sigma`` / 255.
 
     Photon count = intensity * peak with peak = 0.5 * (255 / sigma)^2, so darker pixels get less noise.
@@ -59,8 +64,11 @@ def poisson_noise(image: torch.Tensor, sigma: float, generator: int | torch.Gene
         return _out(x, batched), {"noise": "poisson", "noise_sigma": 0.0, "peak": None}
     peak = 0.5 * (255.0 / sigma) ** 2
     y = torch.poisson(x.clamp(0, 1).cpu() * peak, generator=_gen(generator)) / peak
-    return _out(y.clamp(0, 1).to(x.device), batched), {"noise": "poisson", "noise_sigma": float(sigma),
-                                                       "peak": float(peak)}
+    return _out(y.clamp(0, 1).to(x.device), batched), {
+        "noise": "poisson",
+        "noise_sigma": float(sigma),
+        "peak": float(peak),
+    }
 
 
 def gaussian_blur(image: torch.Tensor, sigma: float) -> tuple[torch.Tensor, dict]:
@@ -131,14 +139,19 @@ def _jpeg_one(image: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
-def tone(image: torch.Tensor, gamma: float = 1.0, brightness: float = 0.0, contrast: float = 1.0) -> tuple[torch.Tensor, dict]:
+def tone(
+    image: torch.Tensor, gamma: float = 1.0, brightness: float = 0.0, contrast: float = 1.0
+) -> tuple[torch.Tensor, dict]:
     """out = clip(((x ** gamma) - 0.5) * contrast + 0.5 + brightness)."""
     if gamma <= 0 or contrast < 0:
         raise ValueError(f"gamma must be > 0 and contrast >= 0, got gamma={gamma}, contrast={contrast}")
     x, batched = _check(image)
     y = ((x.clamp(0, 1) ** gamma) - 0.5) * contrast + 0.5 + brightness
-    return _out(y.clamp(0, 1), batched), {"gamma": float(gamma), "brightness": float(brightness),
-                                          "contrast": float(contrast)}
+    return _out(y.clamp(0, 1), batched), {
+        "gamma": float(gamma),
+        "brightness": float(brightness),
+        "contrast": float(contrast),
+    }
 
 
 def grayscale(image: torch.Tensor, keep_channels: bool = True) -> tuple[torch.Tensor, dict]:
@@ -157,8 +170,9 @@ MASK_FAMILIES = {  # LaMa's thin / medium / thick; widths and lengths as fractio
 }
 
 
-def inpainting_mask(height: int, width: int, family: str = "medium", seed: int = 0,
-                    max_area: float = 0.5) -> tuple[torch.Tensor, dict]:
+def inpainting_mask(
+    height: int, width: int, family: str = "medium", seed: int = 0, max_area: float = 0.5
+) -> tuple[torch.Tensor, dict]:
     """A LaMa-style random mask (1, H, W), 1 = hole: strokes of random width and length, plus boxes.
 
     Drawing stops before the hole passes ``max_area`` of the image (LaMa caps masks at 50 %).
@@ -170,8 +184,9 @@ def inpainting_mask(height: int, width: int, family: str = "medium", seed: int =
     cfg, rng, side = MASK_FAMILIES[family], np.random.default_rng(seed), min(height, width)
     canvas = Image.new("L", (width, height), 0)
     strokes, boxes = 0, 0
-    for kind in ["stroke"] * int(rng.integers(cfg["strokes"][0], cfg["strokes"][1] + 1)) + \
-                ["box"] * int(rng.integers(cfg["boxes"][0], cfg["boxes"][1] + 1)):
+    for kind in ["stroke"] * int(rng.integers(cfg["strokes"][0], cfg["strokes"][1] + 1)) + ["box"] * int(
+        rng.integers(cfg["boxes"][0], cfg["boxes"][1] + 1)
+    ):
         trial = canvas.copy()
         draw = ImageDraw.Draw(trial)
         if kind == "stroke":
@@ -196,11 +211,69 @@ def inpainting_mask(height: int, width: int, family: str = "medium", seed: int =
         canvas = trial
         strokes, boxes = strokes + (kind == "stroke"), boxes + (kind == "box")
     mask = torch.from_numpy((np.asarray(canvas) > 127).astype(np.float32))[None]
-    return mask, {"mask_family": family, "mask_seed": int(seed), "strokes": strokes, "boxes": boxes,
-                  "hole_fraction": float(mask.mean())}
+    return mask, {
+        "mask_family": family,
+        "mask_seed": int(seed),
+        "strokes": strokes,
+        "boxes": boxes,
+        "hole_fraction": float(mask.mean()),
+    }
 
 
 DEGRADATIONS = {
-    "gaussian_noise": gaussian_noise, "poisson_noise": poisson_noise, "gaussian_blur": gaussian_blur,
-    "motion_blur": motion_blur, "downscale": downscale, "jpeg": jpeg, "tone": tone, "grayscale": grayscale,
+    "gaussian_noise": gaussian_noise,
+    "poisson_noise": poisson_noise,
+    "gaussian_blur": gaussian_blur,
+    "motion_blur": motion_blur,
+    "downscale": downscale,
+    "jpeg": jpeg,
+    "tone": tone,
+    "grayscale": grayscale,
 }
+
+
+def burst(
+    image: torch.Tensor,
+    n: int,
+    sigma: float,
+    margin: int = 16,
+    max_shift: float = 4.0,
+    max_rotation: float = 2.0,
+    scale: int = 1,
+    generator: int | torch.Generator | None = None,
+) -> tuple[list[torch.Tensor], torch.Tensor, dict]:
+    """A hand-held burst of ``image`` (C, H, W): ``n`` frames, the first unmoved, the others rotated by up to
+    ``max_rotation`` degrees and shifted by up to ``max_shift`` pixels (sub-pixel), each shrunk ``scale``
+    times and given its own noise of ``sigma``. Frames and the truth (the unmoved view) are the centre less
+    ``margin`` pixels a side, so no frame shows what lies outside the photo."""
+    g = _gen(generator)
+    fine = F.interpolate(image[None], scale_factor=2, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    truth = F.avg_pool2d(fine[None], 2)[0][:, margin:-margin, margin:-margin]  # frame 0's view, as it was made
+    frames, motion = [], []
+    for k in range(n):
+        angle = 0.0 if k == 0 else float((torch.rand((), generator=g) * 2 - 1) * max_rotation)
+        shift = (0.0, 0.0) if k == 0 else tuple(float((torch.rand((), generator=g) * 2 - 1) * max_shift) for _ in "yx")
+        # moved on a grid twice as fine and shrunk back (area): a camera's pixels integrate the moved scene,
+        # and the warp is not the bicubic resampler that burst alignment uses
+        moved = rigid_warp(fine, angle, (2 * shift[0], 2 * shift[1]), mode="bilinear").nan_to_num(0.0)
+        moved = F.avg_pool2d(moved[None], 2)[0][:, margin:-margin, margin:-margin]
+        if scale > 1:
+            moved = downscale(moved, scale)[0]
+        frames.append(gaussian_noise(moved, sigma, generator=g)[0])
+        motion.append({"rotation_deg": round(angle, 3), "shift_px": [round(s, 2) for s in shift]})
+    return frames, truth, {"burst": n, "noise_sigma": float(sigma), "scale": scale, "motion": motion}
+
+
+def rigid_warp(image: torch.Tensor, angle: float, shift: tuple[float, float], mode: str = "bicubic") -> torch.Tensor:
+    """(C, H, W) rotated by ``angle`` degrees about its centre, then moved by ``shift`` (rows, cols) pixels;
+    outside the frame is NaN."""
+    c, h, w = image.shape
+    centre = torch.tensor([[(w - 1) / 2, (h - 1) / 2]])
+    matrix = kornia.geometry.transform.get_rotation_matrix2d(
+        centre, torch.tensor([float(angle)], dtype=torch.float32), torch.ones(1, 2)
+    )
+    matrix[:, 0, 2] += shift[1]
+    matrix[:, 1, 2] += shift[0]
+    both = torch.cat([image, torch.ones(1, h, w)])[None]
+    warped = kornia.geometry.transform.warp_affine(both, matrix, (h, w), mode=mode, align_corners=True)[0]
+    return torch.where(warped[-1:] > 0.999, warped[:-1], torch.full_like(warped[:-1], float("nan")))
