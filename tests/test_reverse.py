@@ -194,6 +194,9 @@ def test_inspect_cli_json_contradictions_and_bad_files(coffee, tmp_path, capsys)
     assert heatmap.size == (192, 192) and 0 <= results["noisy.png"]["tamper"]["score"] <= 1
     maps = {results[name]["tamper"]["heatmap"] for name in ("photo.jpg", "photo.png")}
     assert len(maps) == 2 and all(Path(m).is_file() for m in maps)
+    mask = Image.open(results["noisy.png"]["tamper"]["mask"])  # the probability itself, gray, the image's size
+    assert mask.mode == "L" and mask.size == (192, 192) and results["noisy.png"]["tamper"]["mask"].endswith(".mask.png")
+    assert results["text.png"]["tamper"]["mask"] is None
     assert (tmp_path / "r.html").read_text().count("<tr>") == 4
 
 

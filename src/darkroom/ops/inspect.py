@@ -111,12 +111,14 @@ def _tamper(image: torch.Tensor, model, path, heatmap) -> dict:
         return {
             "score": None,
             "heatmap": None,
+            "mask": None,
             "note": f"image smaller than {TAMPER_MIN_SIDE} px on a side: not analysed for tampering",
         }
     prob = localize(image, model)
     result = {
         "score": round(float(model.image_prob(prob[None])[0]), 4),
         "heatmap": None,
+        "mask": None,
         "tampered_fraction": round(float((prob > 0.5).float().mean()), 4),
     }
     if heatmap:
@@ -126,7 +128,9 @@ def _tamper(image: torch.Tensor, model, path, heatmap) -> dict:
         write_image(
             heatmap, overlay, provenance={"operation": "inspect-heatmap", "model": "tamper", "source": str(path)}
         )
-        result["heatmap"] = str(heatmap)
+        mask = Path(heatmap).with_suffix(".mask.png")  # the probability itself, 0-255, for other tools
+        write_image(mask, prob, provenance={"operation": "inspect-mask", "model": "tamper", "source": str(path)})
+        result.update(heatmap=str(heatmap), mask=str(mask))
     return result
 
 
