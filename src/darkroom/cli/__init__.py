@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from darkroom.cli import bench, data, edit, inspect, restore, sample, trace, train, zoo
+from darkroom.cli import bench, data, edit, inspect, restore, sample, studio, trace, train, zoo
 
-GROUPS = (bench, data, train, sample, edit, restore, trace, inspect, zoo)  # in --help's order
+GROUPS = (bench, data, train, sample, edit, restore, trace, inspect, zoo, studio)  # in --help's order
 
 
 def build_parser() -> argparse.ArgumentParser:

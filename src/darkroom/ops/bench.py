@@ -22,6 +22,7 @@ SUITES = {
     "robustness": "robustness.py",
     "text": "text.py",
     "shapes": "shapes.py",
+    "studio": "studio.py",
 }
 
 
