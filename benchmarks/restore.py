@@ -27,7 +27,7 @@ from PIL import Image
 from darkroom.data import degrade, load_dataset
 from darkroom.data.base import to_tensor
 from darkroom.metrics.image import colourfulness, masked_psnr, psnr, ssim
-from darkroom.ops.restore import load_restorer, restore_image
+from darkroom.ops.restore import has_colour, load_restorer, restore_image
 from darkroom.weights import shipped_weights
 
 PHOTO_SETS = {  # name -> (data spec, what it is); a set whose folder is missing is left out
@@ -58,7 +58,10 @@ def test_images(size: int, limit: int, name: str = "wallpapers", colour: bool = 
             continue
         size_h, size_w = (size, size) if size else (h, w)
         top, left = (h - size_h) // 2, (w - size_w) // 2
-        images.append((key.split("/")[-1], to_tensor(photo[top : top + size_h, left : left + size_w])))
+        crop = to_tensor(photo[top : top + size_h, left : left + size_w])
+        if colour and not has_colour(crop):  # stored as RGB, gray in fact: nothing to score a colorizer on
+            continue
+        images.append((key.split("/")[-1], crop))
     return images
 
 

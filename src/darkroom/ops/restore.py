@@ -151,6 +151,7 @@ def prepare_mask(mask: torch.Tensor, image: torch.Tensor, warn=None) -> torch.Te
     return (mask > 0.5).float()
 
 
+@torch.no_grad()
 def restore_image(
     task: str,
     image: torch.Tensor,
@@ -260,7 +261,7 @@ def restore_files(
     if reference is not None and task != "colorize":
         raise ValueError("--reference is for colorize only")
     colours = read_image(reference) if reference is not None else None
-    if colours is not None and not _has_colour(colours):
+    if colours is not None and not has_colour(colours):
         raise ValueError(f"--reference {reference}: a grayscale image; the reference must be a colour photo")
     dev = pick_device(device)
     if half and dev.type != "cuda":
@@ -287,7 +288,7 @@ def restore_files(
                 result, applied = restore_image(
                     task, image, net, sigma, tile, dev, mask=hole, half=half, ensemble=ensemble
                 )
-            if task == "colorize" and not said_colour and _has_colour(image):
+            if task == "colorize" and not said_colour and has_colour(image):
                 warn(f"{path} has colour: colorized from its luma (said once)")
                 said_colour = True
         except ValueError as err:
@@ -298,7 +299,7 @@ def restore_files(
     return written, failures
 
 
-def _has_colour(image: torch.Tensor) -> bool:
+def has_colour(image: torch.Tensor) -> bool:
     """Whether an RGB image is more than gray (its channels differ by over 2 levels in 1 % of its pixels)."""
     return image.shape[0] == 3 and float(((image.max(0).values - image.min(0).values) > 2 / 255).float().mean()) > 0.01
 
