@@ -232,7 +232,7 @@ def bench_colorize(images, extra=(), reference: bool = True):
     )
     for method, values in rows.items():
         p, c, t = np.mean(values, axis=0)
-        gain = "" if np.isinf(p) else f"{p - floor:+.2f}"
+        gain = "" if np.isinf(p) else f"{round(p - floor, 2) + 0.0:+.2f}"
         print(f"| {method} | {'' if np.isinf(p) else f'{p:.2f}'} | {gain} | {c:.1f} | {c / truth:.2f} | {t:.2f} |")
 
 
