@@ -8,19 +8,11 @@ import json
 import re
 
 
-def _commands(parser: argparse.ArgumentParser, prefix: tuple = ()):
-    yield prefix, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                yield from _commands(child, (*prefix, name))
-
-
 def cli_reference() -> str:
-    from darkroom.cli import build_parser
+    from darkroom.cli import commands
 
     parts = []
-    for path, parser in _commands(build_parser()):
+    for path, parser in commands():
         title = " ".join(("darkroom", *path))
         parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=100)
         parts.append(f"## `{title}`\n\n```text\n{parser.format_help().rstrip()}\n```\n")

@@ -117,21 +117,10 @@ def test_bench_passes_the_suites_own_options(tmp_path, monkeypatch):
     assert main(["bench", "nope"]) == 2
 
 
-def _commands(parser, prefix=()):
-    """Every subcommand path of the parser: ("restore",), ("index", "build"), ..."""
-    import argparse
-
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                yield (*prefix, name)
-                yield from _commands(child, (*prefix, name))
-
-
 def test_every_command_has_help(capsys):
-    from darkroom.cli import build_parser
+    from darkroom.cli import commands as every_command
 
-    commands = list(_commands(build_parser()))
+    commands = [path for path, _ in every_command() if path]
     assert {("restore",), ("index", "build"), ("edit", "text"), ("data", "info")} <= set(commands)
     for command in commands:
         with pytest.raises(SystemExit) as exit_info:

@@ -25,6 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def commands(parser: argparse.ArgumentParser | None = None, prefix: tuple = ()):
+    """(path, parser) of every command and subcommand: ((), root), (("restore",), ...), (("index", "build"), ...)."""
+    parser = parser or build_parser()
+    yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from commands(child, (*prefix, name))
+
+
 def _version() -> str:
     from darkroom import __version__
 
