@@ -1,6 +1,6 @@
-"""Does a class-conditional scenes GAN draw the shape it is asked for?
+"""Does a class-conditional scenes generator draw the shape it is asked for?
 
-    python benchmarks/shapes.py [--runs cgan-scenes RUN ...] [--n 100] [--threads 2]
+    python benchmarks/shapes.py [--runs cgan-scenes sprites-scenes RUN ...] [--n 100] [--threads 2]
     (or: darkroom bench shapes)
 
 For each run: ``n`` samples of each of the 8 shapes, read by the shipped `sceneparams` (99.8 % shape
@@ -39,7 +39,7 @@ def projection_accuracy(model, info: dict, images: torch.Tensor, labels: torch.T
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", nargs="+", default=["cgan-scenes"])
+    parser.add_argument("--runs", nargs="+", default=["cgan-scenes", "sprites-scenes"])
     parser.add_argument("--n", type=int, default=100, help="samples per shape (default 100)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="25 samples per shape")

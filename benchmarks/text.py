@@ -1,6 +1,6 @@
 """Text-to-image, judged: does a textgan draw what its prompt asks for?
 
-    python benchmarks/text.py --run RUN [--prompts 1000] [--quick] [--threads 2]
+    python benchmarks/text.py --run RUN [RUN ...] [--prompts 1000] [--quick] [--threads 2]
     (or: darkroom bench text)
 
 Three prompt sets, each judged by the shipped `sceneparams` (ops/promptjudge.py): per attribute the
@@ -69,7 +69,9 @@ def row(name, judge, images, meanings, real) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--run", required=True, help="a textgan run (or shipped name)")
+    parser.add_argument(
+        "--run", nargs="+", default=["textsprites-scenes"], help="text-conditioned runs or shipped names, a table each"
+    )
     parser.add_argument("--prompts", type=int, default=1000, help="caption prompts (default 1000)")
     parser.add_argument("--quick", action="store_true", help="200 caption prompts")
     parser.add_argument("--threads", type=int, default=2)
@@ -77,46 +79,54 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     count = 200 if args.quick else args.prompts
     judge, extractor = load_judges()
-    _, info = load_run(args.run)
-    combos = parse_held_out(info["model_config"].get("held_out", ""))
     test = load_dataset("scenes:size=32,objects=1", split="test")
     captions = [test.caption_of(i) for i in range(count)]
+    cgan, _ = load_run("cgan-scenes")
+    labels = torch.arange(len(captions)) % 8
+    cgan_fake = cgan.eval().sample(len(captions), labels, generator=torch.Generator().manual_seed(0))
+    renders = torch.stack([test[i]["image"] for i in range(len(captions))])
+    print(
+        f"For scale: FID of the shipped cgan-scenes vs test renders (features-scenes): "
+        f"{gm.fid(renders, cgan_fake, extractor):.2f}\n"
+    )
+    for run in args.run:
+        evaluate(run, judge, extractor, captions, args.threads)
+
+
+def evaluate(run: str, judge, extractor, captions: list[str], threads: int) -> None:
+    _, info = load_run(run)
+    combos = parse_held_out(info["model_config"].get("held_out", ""))
+    count = len(captions)
     rows, fids = [], {}
 
-    images = at_judge_size(text_to_image(args.run, captions, 1, seed=0, warn=lambda *a: None))
+    images = at_judge_size(text_to_image(run, captions, 1, seed=0, warn=lambda *a: None))
     real = real_renders(captions, seed=1)
     rows.append(row("captions (test scenes)", judge, images, captions, real))
     fids["captions"] = gm.fid(real, images, extractor)
     if combos:
         held = held_out_captions(combos, max(100, count // 5))
-        images = at_judge_size(text_to_image(args.run, held, 1, seed=0, warn=lambda *a: None))
+        images = at_judge_size(text_to_image(run, held, 1, seed=0, warn=lambda *a: None))
         rows.append(
             row(f"held out ({info['model_config']['held_out']})", judge, images, held, real_renders(held, seed=1))
         )
     lines = [split_meaning(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
     prompts = [p for p, _ in lines]
     meanings = [m for _, m in lines for _ in range(4)]
-    images = at_judge_size(text_to_image(args.run, prompts, 4, seed=0, warn=lambda *a: None))
+    images = at_judge_size(text_to_image(run, prompts, 4, seed=0, warn=lambda *a: None))
     rows.append(row("hand-written (50 x 4)", judge, images, meanings, real_renders(meanings, seed=1)))
 
     few = captions[:50]
     groups = [i for i in range(len(few)) for _ in range(8)]
-    spread_fake = diversity(
-        extractor, at_judge_size(text_to_image(args.run, few, 8, seed=0, warn=lambda *a: None)), groups
-    )
+    spread_fake = diversity(extractor, at_judge_size(text_to_image(run, few, 8, seed=0, warn=lambda *a: None)), groups)
     spread_real = diversity(extractor, real_renders([c for c in few for _ in range(8)], seed=2), groups)
 
-    cgan, _ = load_run("cgan-scenes")
-    labels = torch.arange(len(captions)) % 8
-    cgan_fake = cgan.eval().sample(len(captions), labels, generator=torch.Generator().manual_seed(0))
-    renders = torch.stack([test[i]["image"] for i in range(len(captions))])
-    fids["cgan-scenes vs test renders"] = gm.fid(renders, cgan_fake, extractor)
-
     t0 = time.time()
-    text_to_image(args.run, captions[:8], 64, seed=0, warn=lambda *a: None)
+    drawn = text_to_image(run, captions[:8], 64, seed=0, warn=lambda *a: None)
     rate = 512 / (time.time() - t0)
 
-    print(f"## Text-to-image: {args.run}, judged by sceneparams ({args.threads} threads)\n")
+    config = info["model_config"]
+    what = f"{info['model']}" + (f", encoder {config['encoder']}" if "encoder" in config else "")
+    print(f"## Text-to-image: {run} ({what}), judged by sceneparams ({threads} threads)\n")
     print("Each cell: generated / real renders of the same prompts (the ceiling).\n")
     print("| prompts | images | " + " | ".join(FIELDS) + " | all |\n|---|---:|" + "---:|" * (len(FIELDS) + 1))
     for r in rows:
@@ -125,15 +135,12 @@ def main() -> None:
             fake, ceiling = r["fake"][f], r["real"][f]
             cells.append("-" if fake is None else f"{fake:.1%} / {ceiling:.1%}")
         print(f"| {r['set']} | {r['n']} | " + " | ".join(cells) + " |")
-    print(
-        f"\nFID vs real renders of the caption prompts (features-scenes): {fids['captions']:.2f}; "
-        f"cgan-scenes vs test renders: {fids['cgan-scenes vs test renders']:.2f}"
-    )
+    print(f"\nFID vs real renders of the caption prompts (features-scenes): {fids['captions']:.2f}")
     print(
         f"diversity within a prompt (50 prompts x 8): generated {spread_fake:.3f}, real renders {spread_real:.3f} "
         f"({spread_fake / spread_real:.0%})"
     )
-    print(f"sampling: {rate:.0f} images/s at {info['model_config']['image_size']} px (prompts encoded once)")
+    print(f"sampling: {rate:.0f} images/s at {drawn.shape[-1]} px (prompts encoded once)\n")
 
 
 if __name__ == "__main__":

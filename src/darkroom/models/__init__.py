@@ -27,6 +27,7 @@ from darkroom.models.modelparse import ModelParser
 from darkroom.models.photoae import PhotoAutoencoder
 from darkroom.models.restore import Denoiser, SuperResolution
 from darkroom.models.sceneparams import SceneParams
+from darkroom.models.sprites import Sprites, TextSprites
 from darkroom.models.tamper import TamperLocalizer
 from darkroom.models.textgan import TextGAN
 from darkroom.models.vae import VAE, ConditionalVAE
@@ -39,6 +40,8 @@ MODELS = {
     "gan": GAN,
     "cgan": ConditionalGAN,
     "textgan": TextGAN,
+    "sprites": Sprites,
+    "textsprites": TextSprites,
     "classifier": Classifier,
     "denoise": Denoiser,
     "sr": SuperResolution,

@@ -62,6 +62,18 @@ def parse_held_out(text: str) -> list[dict[str, int]]:
     return combos
 
 
+def held_out_mask(combos: list[dict[str, int]], targets: torch.Tensor) -> torch.Tensor:
+    """Rows of (B, len(ATTRIBUTES)) attribute indices that show none of the held-out ``combos``."""
+    keep = torch.ones(len(targets), dtype=torch.bool)
+    names = list(ATTRIBUTES)
+    for combo in combos:
+        hit = torch.ones(len(targets), dtype=torch.bool)
+        for name, value in combo.items():
+            hit &= targets[:, names.index(name)] == value
+        keep &= ~hit
+    return keep
+
+
 @dataclass(frozen=True)
 class TextGANConfig:
     channels: int = 0
@@ -176,15 +188,7 @@ class TextGAN(nn.Module):
         return phases
 
     def _kept(self, targets: torch.Tensor) -> torch.Tensor:
-        """Rows of a batch that show none of the held-out combinations."""
-        keep = torch.ones(len(targets), dtype=torch.bool)
-        names = list(ATTRIBUTES)
-        for combo in self.held_out:
-            hit = torch.ones(len(targets), dtype=torch.bool)
-            for name, value in combo.items():
-                hit &= targets[:, names.index(name)] == value
-            keep &= ~hit
-        return keep
+        return held_out_mask(self.held_out, targets)
 
     def _read(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The auxiliary classifiers' logits, one tensor per attribute of ATTRIBUTES."""

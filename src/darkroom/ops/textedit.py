@@ -3,8 +3,11 @@ every pixel outside the mask is the input's, bit for bit.
 
 The prompt is completed with where the mask is (its centre's position cell, in the caption generator's
 words) when it names no position, and with how large (the size bin of the mask's extent) when it names
-no size. Of ``candidates`` samples, the one whose pixels just outside the mask best continue the image
-(least squared error over a band around it) is pasted into the mask.
+no size. A model that draws its object as a layer of its own (``textsprites``) draws it over the input:
+of ``candidates`` drawings, the one with most of its coverage inside the mask, and inside the mask the
+input's own background stays under it. Otherwise (``textgan``), of ``candidates`` whole samples, the one
+whose pixels just outside the mask best continue the image (least squared error over a band around it)
+is pasted into the mask.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from darkroom.data.captions import POSITION_WORDS, SIZE_WORDS, parse_caption, position_cell, size_bin
+from darkroom.models import load_run
 from darkroom.ops.textgen import check_prompt, text_to_image
+from darkroom.train import pick_device
 
 
 def completed_prompt(prompt: str, mask: torch.Tensor) -> str:
@@ -30,6 +35,23 @@ def completed_prompt(prompt: str, mask: torch.Tensor) -> str:
         cell = position_cell(float(xs.float().mean() + 0.5) / w, float(ys.float().mean() + 0.5) / h)
         return " ".join([*extra, prompt, POSITION_WORDS[cell][0]]).strip()
     return " ".join([*extra, prompt]).strip()
+
+
+@torch.no_grad()
+def _draw_object(model, image: torch.Tensor, inside: torch.Tensor, prompt: str, candidates: int, seed: int):
+    """The prompt's object drawn over ``image``, only inside the mask; the best-placed of ``candidates``."""
+    h, w = image.shape[-2:]
+    size = max(h, w)
+    cover, fill = model.sample_object(candidates, prompt, size, generator=torch.Generator().manual_seed(seed))
+    cover, fill = cover.cpu(), fill.cpu()
+    if h != w:  # drawn on a square canvas, whose fractions of the width and height the prompt's cell names
+        cover = F.interpolate(cover, size=(h, w), mode="bilinear", align_corners=False)
+    area = cover.flatten(1).sum(1).clamp(min=1e-6)
+    best = int(((cover * inside.float()).flatten(1).sum(1) / area).argmax())
+    alpha = cover[best] * inside.float()
+    rgb = fill[best] if image.shape[0] == 3 else fill[best].mean(0, keepdim=True)
+    edited = image * (1 - alpha) + rgb * alpha
+    return torch.where(inside.expand_as(image), edited, image)  # outside the mask: the input's own values
 
 
 def text_inpaint(
@@ -53,6 +75,14 @@ def text_inpaint(
         raise ValueError("the mask is empty: paint the region to fill in white")
     prompt = check_prompt(prompt, warn)
     full = completed_prompt(prompt, inside.float())
+    model, _ = load_run(run, pick_device(device))
+    if hasattr(model, "sample_object"):
+        return _draw_object(model, image, inside, full, candidates, seed), {
+            "prompt": prompt,
+            "prompt_used": full,
+            "candidates": candidates,
+            "drawn": "object layer",
+        }
     samples = text_to_image(run, [full], candidates, seed=seed, device=device, warn=lambda *a: None)
     h, w = image.shape[-2:]
     samples = F.interpolate(

@@ -60,9 +60,13 @@ def text_to_image(
     run, prompts: list[str], n: int = 1, seed: int = 0, truncation: float = 1.0, device: str = "auto", warn=print
 ) -> torch.Tensor:
     """``n`` images of each prompt, prompt by prompt: (len(prompts) * n, C, H, W) in [0, 1]."""
+    return _text_to_image(run, prompts, n, seed, truncation, device, warn)[0]
+
+
+def _text_to_image(run, prompts, n, seed, truncation, device, warn) -> tuple[torch.Tensor, dict]:
     model, info = load_run(run, pick_device(device))
     if not getattr(model, "text_conditioned", False):
-        raise ValueError(f"{run}: a {info['model']} is not text-conditioned; --prompt needs a textgan")
+        raise ValueError(f"{run}: a {info['model']} is not text-conditioned; --prompt needs a textsprites or textgan")
     if n < 1:
         raise ValueError(f"-n must be >= 1, got {n}")
     prompts = [check_prompt(p, warn) for p in prompts]
@@ -72,7 +76,7 @@ def text_to_image(
         model.sample(len(every[i : i + 256]), every[i : i + 256], truncation=truncation, generator=generator).float()
         for i in range(0, len(every), 256)
     ]
-    return torch.cat(out).cpu()
+    return torch.cat(out).cpu(), info
 
 
 def sample_prompts(
@@ -81,9 +85,15 @@ def sample_prompts(
     """Write ``n`` images of each prompt: one grid (a row per prompt) when ``out`` ends in .png, else
     ``out/0000.png, 0001.png ...`` in prompt order, each with its prompt in its provenance."""
     prompts = [p.partition("\t")[0].strip() for p in prompts]  # a tab starts the judge's meaning of the line
-    images = text_to_image(run, prompts, n, seed, truncation, device)
+    images, info = _text_to_image(run, prompts, n, seed, truncation, device, print)
     every = [p for p in prompts for _ in range(n)]
-    provenance = {"operation": "sample", "model": "textgan", "run": str(run), "seed": seed, "truncation": truncation}
+    provenance = {
+        "operation": "sample",
+        "model": info["model"],
+        "run": str(run),
+        "seed": seed,
+        "truncation": truncation,
+    }
     out = Path(out)
     if out.suffix.lower() == ".png":
         prompt_info = {"prompt": prompts[0]} if len(prompts) == 1 else {"prompts": prompts}
