@@ -5,7 +5,8 @@
     (or: darkroom bench generation)
 
 Three runs on digits (32 px; or scenes, 32 px, one object), each for the same wall-clock budget and
-thread count:
+thread count (on notMNIST also `train cgan`, with the fraction of its samples the classifier reads as the
+letter asked for, and `train vae`, with its ELBO on the 2,000 held-out glyphs in nats):
 1. reference: a plain DCGAN training loop written here (Radford et al.: Adam 2e-4, beta1 0.5, BCE,
    D step then G step, data held in memory) with darkroom's DCGAN architecture;
 2. darkroom `train dcgan` (same architecture and recipe, through darkroom's trainer and data layer);
@@ -87,6 +88,13 @@ def darkroom_run(model: str, spec: str, minutes: float, out: Path, config_file=N
     return generator, info["step"], info["step"] * batch / seconds
 
 
+@torch.no_grad()
+def test_elbo(vae, images: torch.Tensor) -> float:
+    """Mean ELBO (nats per image, beta 1) of a VAE on held-out images."""
+    vae.eval()
+    return -float(torch.cat([vae.loss({"image": b})["nelbo_nats"][None] for b in images.split(250)]).mean())
+
+
 def notmnist(folder: Path, tmp: Path, extractor: str | None):
     """notMNIST's 10,000 glyphs: the first 8,000 to train on, the last 2,000 as FID's reference, and the
     feature space of a classifier trained on the 8,000 (darkroom's digits extractor has never seen letters)."""
@@ -156,20 +164,30 @@ def main() -> None:
                 for k in range(-(-n_fake // 250))
             ]
         ).detach()[:n_fake]
-        rows.append(("reference DCGAN loop (textbook, in the benchmark)", steps, rate, fake))
+        rows.append(("reference DCGAN loop (textbook, in the benchmark)", steps, rate, fake, {}))
         stable = f"darkroom train gan --config {args.gan_config}" if args.gan_config else "darkroom train gan (stable)"
-        for model, label, config_file in (
-            ("dcgan", "darkroom train dcgan (same recipe)", None),
-            ("gan", stable, args.gan_config),
-        ):
+        runs = [("dcgan", "darkroom train dcgan (same recipe)", None), ("gan", stable, args.gan_config)]
+        if args.data == "notmnist":  # labelled real data: the conditional GAN and the VAE too
+            runs += [("cgan", "darkroom train cgan (defaults)", None), ("vae", "darkroom train vae (defaults)", None)]
+        for model, label, config_file in runs:
             generator, steps, rate = darkroom_run(model, spec, minutes, Path(tmp) / model, config_file)
+            asked = torch.arange(n_fake) % 10 if model == "cgan" else None
             fake = torch.cat(
                 [
-                    generator.sample(min(500, n_fake - i), generator=torch.Generator().manual_seed(i))
+                    generator.sample(
+                        min(500, n_fake - i),
+                        None if asked is None else asked[i : i + 500],
+                        generator=torch.Generator().manual_seed(i),
+                    )
                     for i in range(0, n_fake, 500)
                 ]
             )
-            rows.append((label, steps, rate, fake))
+            extra = {}
+            if asked is not None:
+                extra["label accuracy"] = float((gm.predicted_labels(fake, extractor) == asked).float().mean())
+            if model == "vae":
+                extra["test ELBO"] = test_elbo(generator, real)
+            rows.append((label, steps, rate, fake, extra))
     print(f"## Generation on {args.data}, 32 px, {minutes:g} min per run, {args.threads} thread(s)\n")
     print(
         f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}; "
@@ -180,7 +198,9 @@ def main() -> None:
         "| run | steps | train images/s | FID | KID x1000 | precision | recall | label TV |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|"
     )
-    for (label, steps, rate, fake), name in zip(rows, ("reference", "dcgan", "gan")):
+    notes = []
+    for label, steps, rate, fake, extra in rows:
+        name = label.split()[2] if label.startswith("darkroom train") else "reference"
         if args.grids:
             write_image(
                 Path(args.grids) / f"generation-{args.data}-{name}.png",
@@ -195,6 +215,12 @@ def main() -> None:
             f"| {label} | {steps} | {rate:.0f} | {fid:.2f} | {kid_mean * 1000:.1f} +- {kid_std * 1000:.1f} | "
             f"{precision:.2f} | {recall:.2f} | {coverage:.3f} |"
         )
+        if "label accuracy" in extra:
+            notes.append(f"{label}: {extra['label accuracy']:.1%} of samples read as the letter asked for")
+        if "test ELBO" in extra:
+            notes.append(f"{label}: test ELBO {extra['test ELBO']:.1f} nats per 32 px glyph (the 2,000 held out)")
+    if notes:
+        print("\n" + "\n".join(f"- {n}" for n in notes))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\ntotal {time.time() - t0:.0f} s, peak memory {peak:.0f} MB")
 

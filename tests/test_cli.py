@@ -98,7 +98,7 @@ def test_train_end_to_end(tmp_path, capsys):
 def test_demo_quick(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo"), "--quick"]) == 0
     page = (tmp_path / "demo" / "index.html").read_text()
-    for heading in ("Data: scenes", "Degradations", "Training: autoencoder"):
+    for heading in ("Data: scenes", "Degradations", "Training: autoencoder", "scenes laid out, then drawn"):
         assert heading in page
     for src in page.split("src='")[1:]:
         assert (tmp_path / "demo" / src.split("'")[0]).is_file()

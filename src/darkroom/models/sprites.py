@@ -10,10 +10,10 @@ dominates any pixel loss. Two ideas from the literature split the problem where 
   autoregressive layout model reads the condition (a shape label, or a prompt's sentence embedding) and
   draws the scene's parameters one by one: background kind and colour, object colour, shape, size,
   position, rotation, stripe angle and period. Continuous values are predicted as bins (a softmax over
-  quantised values, as in PixelCNN) and dequantised uniformly within the bin: 40 for size and position
-  (with 16, a bin that straddles a caption's "left"/"centre" boundary put 28 % of samples in the wrong
-  cell), 16 for rotation, 8 for the stripes' angle and period. Each step sees what was
-  drawn before, so "an object visible on its background" and "a large object stays inside the image"
+  quantised values, as in PixelCNN) and dequantised uniformly within the bin: 40 for size and position,
+  16 for rotation, 8 for the stripes' angle and period (with 16 position bins, some straddling a
+  caption's cell boundary, prompts' position cells were drawn 72.0 % of the time; with 40, 96.0 %; real
+  renders 98.0 %, `darkroom bench text --quick`). Each step sees what was drawn before, so "an object visible on its background" and "a large object stays inside the image"
   are learned, not coded. Trained by maximum likelihood on the parameters the data records.
 - **Sprites placed by a spatial transformer** (LR-GAN, Yang et al. 2017; DTI-Sprites, Monnier et al. 2021).
   Each shape is a learned prototype mask in a canonical frame, warped into place by the layout's position,
@@ -22,6 +22,9 @@ dominates any pixel loss. Two ideas from the literature split the problem where 
   layout's stripe angle and period, plus one uniform noise channel (CPPN- or NeRF-style coordinate
   network). The prototypes, palette and background network learn from pixels alone (L1 between the
   drawing of a training scene's recorded layout and the scene); nobody tells them what a star looks like.
+  In training the noise channel is the one the scene was rendered with (its recorded seed), in sampling
+  fresh uniform noise. What is built in, not learned: the warp (position, radius, rotation as the scenes
+  renderer defines them), the compositing of one object over a background, and the Fourier inputs.
 
 The renderer is resolution-free: a model trained on 32 px scenes draws at ``render_size`` (64 by default).
 """

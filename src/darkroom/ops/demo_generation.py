@@ -44,11 +44,13 @@ def section_generation(page: Page, quick: bool) -> str:
         f"<img class='px' src='img/{sefa.name}' style='width:300px'>"
         + _inversion(page, quick)
         + _scenes_generation(page, shipped)
+        + _sprites_generation(page, shipped)
         + _letters_generation(page, shipped)
         + _text_generation(page, shipped)
     )
 
 
+TEXT_MODEL = "textsprites-scenes"
 DEMO_PROMPTS = (
     "a small red star near the top left on a striped blue background",
     "a large green circle in the centre on a plain white background",
@@ -63,16 +65,16 @@ def _text_generation(page: Page, shipped: dict) -> str:
     from darkroom.ops.textedit import text_inpaint
     from darkroom.ops.textgen import text_to_image
 
-    if "textgan-scenes" not in shipped:
+    if TEXT_MODEL not in shipped:
         return ""
     if not available():
         return f"<h2>Text-to-image</h2><p>Needs the sentence encoder: <code>{html.escape(INSTALL)}</code>.</p>"
-    images = text_to_image("textgan-scenes", list(DEMO_PROMPTS), 8, seed=page.seed, warn=lambda *a: None)
-    src = page.image("textgan.png", grid(images, ncol=8), model="textgan-scenes", prompts=list(DEMO_PROMPTS))
+    images = text_to_image(TEXT_MODEL, list(DEMO_PROMPTS), 8, seed=page.seed, warn=lambda *a: None)
+    src = page.image("text_to_image.png", grid(images, ncol=8), model=TEXT_MODEL, prompts=list(DEMO_PROMPTS))
     test = load_dataset("scenes:size=32,objects=1", split="test")
     prompts = [test.caption_of(i) for i in range(128)]
     scores = judge_images(
-        text_to_image("textgan-scenes", prompts, 1, seed=page.seed, warn=lambda *a: None),
+        text_to_image(TEXT_MODEL, prompts, 1, seed=page.seed, warn=lambda *a: None),
         prompts,
         list(range(len(prompts))),
         page.seed,
@@ -84,20 +86,20 @@ def _text_generation(page: Page, shipped: dict) -> str:
     base = test[5]["image"]
     mask = torch.zeros(1, *base.shape[-2:])
     mask[:, 2:14, 18:30] = 1
-    edited, details = text_inpaint("textgan-scenes", base, mask, "a blue heart", seed=page.seed, warn=lambda *a: None)
+    edited, details = text_inpaint(TEXT_MODEL, base, mask, "a blue heart", seed=page.seed, warn=lambda *a: None)
     edit_src = page.image(
-        "textgan_inpaint.png",
+        "text_inpaint.png",
         grid(torch.stack([base, mask.expand(3, -1, -1), edited]), ncol=3),
-        model="textgan-scenes",
+        model=TEXT_MODEL,
         prompt=details["prompt_used"],
     )
-    card = shipped["textgan-scenes"]
+    card = shipped[TEXT_MODEL]
     return (
-        f"<h2>Text-to-image</h2><p>Shipped weights <code>textgan-scenes</code> ({card['step']} steps, "
+        f"<h2>Text-to-image</h2><p>Shipped weights <code>{TEXT_MODEL}</code> ({card['step']} steps, "
         f"{card['elapsed_s'] / 60:.0f} min on CPU): {html.escape(card['summary'])}. Rows are the prompts: "
         + "; ".join(f"<i>{html.escape(p)}</i>" for p in DEMO_PROMPTS)
         + " (the last in wording the caption generator never uses; "
-        "<code>darkroom sample textgan-scenes --prompt TEXT -n 8 --out grid.png</code>).</p>"
+        f"<code>darkroom sample {TEXT_MODEL} --prompt TEXT -n 8 --out grid.png</code>).</p>"
         f"<img class='px' src='{src}' style='width:300px'>"
         "<p>Read back by <code>sceneparams</code> (<code>darkroom eval prompt</code>), 128 captions of test scenes: "
         "how often a sample shows what its prompt names, beside real renders of the same prompts:</p>"
@@ -161,6 +163,29 @@ def _scenes_generation(page: Page, shipped: dict) -> str:
         "by <code>sceneparams</code>), from left to right "
         "(<code>darkroom edit directions cgan-scenes --method svm --target scene:x --label 0</code>):</p>"
         f"<img class='px' src='img/{right.name}' style='width:420px'>"
+    )
+
+
+def _sprites_generation(page: Page, shipped: dict) -> str:
+    from darkroom.data.scenes import SHAPES
+
+    if "sprites-scenes" not in shipped:
+        return ""
+    model, _ = load_run("sprites-scenes")
+    labels = class_labels(model, 8)
+    src = page.image(
+        "sprites_scenes.png",
+        grid(model.sample(len(labels), labels, generator=torch.Generator().manual_seed(page.seed)), ncol=8),
+        model="sprites-scenes",
+        seed=page.seed,
+    )
+    card = shipped["sprites-scenes"]
+    return (
+        f"<h2>Generation: scenes laid out, then drawn</h2><p>Shipped weights <code>sprites-scenes</code>: "
+        f"{card['step']} steps, {card['elapsed_s'] / 60:.0f} min on CPU: {html.escape(card['summary'])}. "
+        f"{html.escape(_measured(card))}. Rows ask for the shapes {', '.join(SHAPES)} "
+        "(<code>darkroom sample sprites-scenes --label all -n 8 --out grid.png</code>).</p>"
+        f"<img class='px' src='{src}' style='width:300px'>"
     )
 
 
