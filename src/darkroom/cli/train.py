@@ -8,6 +8,7 @@ import json
 def _cmd_train(args) -> int:
     from darkroom.config import parse_assignments
     from darkroom.ops.training import run_training
+    from darkroom.train.distributed import env_rank
 
     flags = {"steps": args.steps, "minutes": args.minutes, "seed": args.seed, "device": args.device}
     if args.strict and args.data:
@@ -25,6 +26,8 @@ def _cmd_train(args) -> int:
         progress=not args.quiet,
     )
     metrics = info.get("metrics", {})
+    if info.get("world_size", 1) > 1 and env_rank() != 0:
+        return 0  # under torchrun, rank 0 reports for the job
     print(f"finished step {info['step']} in {info['elapsed_s']:.1f}s -> {args.out}")
     print("metrics: " + json.dumps(metrics))
     return 0

@@ -15,6 +15,7 @@ from darkroom.io import write_text_atomic
 from darkroom.models import build_model, get_model_class, resolve_config
 from darkroom.train import TrainConfig, train
 from darkroom.train.checkpoint import list_checkpoints
+from darkroom.train.distributed import env_rank
 
 STARTED = "started.json"  # the resolved settings, written before step 0
 UNTIL_TIME_RUNS_OUT = 10**9  # the step budget of `--minutes M` without `--steps`
@@ -139,6 +140,8 @@ def run_training(
     print_fn=print,
 ) -> dict:
     out = Path(out)
+    main_process = env_rank() == 0  # under torchrun, rank 0 alone speaks and writes
+    print_fn = print_fn if main_process else (lambda *a, **k: None)
     checkpoints = list_checkpoints(out) if resume else []
     # killed before its first checkpoint: resume restarts it with the settings it was started with
     started = out / STARTED if resume and not checkpoints and (out / STARTED).is_file() else None
@@ -149,17 +152,18 @@ def run_training(
     print_fn("train: " + json.dumps(config_to_dict(train_config)))
     print_fn(f"data: {spec}")
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out / STARTED,
-        json.dumps(
-            {
-                "model": model_name,
-                "model_config": config_to_dict(model_config),
-                "train_config": config_to_dict(train_config),
-                "data": spec,
-            }
-        ),
-    )
+    if main_process:
+        write_text_atomic(
+            out / STARTED,
+            json.dumps(
+                {
+                    "model": model_name,
+                    "model_config": config_to_dict(model_config),
+                    "train_config": config_to_dict(train_config),
+                    "data": spec,
+                }
+            ),
+        )
     torch.manual_seed(train_config.seed)  # the initial weights are part of the run
     model = build_model(model_name, model_config)
     return train(

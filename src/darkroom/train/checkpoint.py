@@ -109,6 +109,19 @@ def save_checkpoint(
     return final
 
 
+def save_rank_rng(folder, rank: int) -> None:
+    """Another process's random state, beside rank 0's in a checkpoint (distributed training)."""
+    tensors, meta = _rng_state()
+    save_file(tensors, str(Path(folder) / f"rng-rank{rank}.safetensors"))
+    (Path(folder) / f"rng-rank{rank}.json").write_text(json.dumps(meta))
+
+
+def load_rank_rng(folder, rank: int) -> None:
+    path = Path(folder) / f"rng-rank{rank}.safetensors"
+    if path.is_file():  # a checkpoint from a run with fewer processes: this rank keeps its fresh seed
+        _set_rng_state(load_file(str(path)), json.loads((Path(folder) / f"rng-rank{rank}.json").read_text()))
+
+
 def list_checkpoints(run_dir) -> list[Path]:
     root = Path(run_dir) / "checkpoints"
     if not root.is_dir():

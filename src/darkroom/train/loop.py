@@ -28,7 +28,24 @@ from darkroom.config import config_to_dict
 from darkroom.data import collate, load_dataset
 from darkroom.data.base import SkipUnreadable, Transformed, warn_unreadable
 from darkroom.io import grid, write_image, write_text_atomic
-from darkroom.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint, save_final
+from darkroom.train.batches import make_loader
+from darkroom.train.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    load_rank_rng,
+    save_checkpoint,
+    save_final,
+    save_rank_rng,
+)
+from darkroom.train.distributed import (
+    any_rank,
+    average_gradients,
+    barrier,
+    broadcast_module,
+    finish,
+    init_world,
+    mean_scalars,
+)
 from darkroom.train.ema import EMA
 
 
@@ -88,29 +105,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for but CUDA is not available")
     return torch.device(name)
-
-
-class StepBatches(torch.utils.data.Sampler):
-    """Index lists for steps ``start`` .. ``stop`` - 1: a fresh seeded permutation per epoch, so the
-    batch of any step is a pure function of (seed, step)."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int):
-        self.n, self.batch_size, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
-        self._epoch, self._perm = -1, None
-
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
-        return self._perm
-
-    def __iter__(self):
-        for step in range(self.start, self.stop):
-            first = step * self.batch_size
-            yield [int(self._permutation(q // self.n)[q % self.n]) for q in range(first, first + self.batch_size)]
-
-    def __len__(self) -> int:
-        return self.stop - self.start
 
 
 COLLAPSE_DIVERSITY = 0.1  # a model reporting "diversity" (samples' spread / data's) below this has collapsed
@@ -177,21 +171,95 @@ def train(
     print_fn=print,
 ) -> dict:
     """Train ``model`` on ``data_spec`` into the run folder ``out``; returns the final run.json dict."""
-    from darkroom import __version__
-
-    run_dir, checkpoints = _run_folder(out, resume)
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    np.random.seed(config.seed % 2**32)
     device = pick_device(config.device)
-    dataset, val_set = _datasets(model, data_spec, print_fn)
+    world = init_world(device)
+    run_dir, checkpoints = _run_folder(out, resume, world)
+    _seed(config.seed + world.rank)  # each process its own noise (a GAN's latents); the data is sliced apart
+    dataset, val_set = _datasets(model, data_spec, print_fn if world.main else _silent)
     model.to(device).train()
     optimizers = make_optimizers(model, config)
     base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in optimizers.items()}
     ema = EMA(model, config.ema) if config.ema else None
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    info = {
+    info = _run_info(model_name, model_config, config, data_spec, dataset, device, world)
+    log_path = run_dir / "metrics.jsonl"
+    if checkpoints:
+        start, elapsed_before, progress_before = _resume(
+            checkpoints[-1], model, optimizers, ema, scaler, config, device, log_path, world
+        )
+        if world.main:
+            print_fn(f"resuming {run_dir} from step {start}")
+    else:
+        start, elapsed_before, progress_before = 0, 0.0, 0.0
+        _start_fresh(model, model_name, config, log_path, device, world)
+    for module in [model] + ([ema.shadow] if ema else []):
+        broadcast_module(module, world)  # every process starts from rank 0's weights
+    loader = make_loader(dataset, config, start, device, world)
+    kill_after = int(os.environ.get("DARKROOM_KILL_AFTER_STEP", "0"))  # for the resume test only
+    t0 = time.time()
+    window, last, last_val, step = {"t": t0, "images": 0, "data_s": 0.0}, {}, {}, start
+    bar = _progress_bar(config, start, progress and world.main)
+    with bar, open(log_path if world.main else os.devnull, "a") as log:
+        t_data = time.time()
+        for batch in loader:
+            batch = _to_device(batch, device)
+            window["data_s"] += time.time() - t_data
+            fraction = _progress(config, step, progress_before, t0)
+            factor = _set_lr(optimizers, base_lrs, lr_factor(config, step, fraction))
+            last = _optimize(model, batch, optimizers, scaler, config.grad_clip, device.type, use_amp, world)
+            if ema is not None:
+                ema.update(model, step)
+            step += 1
+            window["images"] += batch["image"].shape[0] * world.size
+            if step % config.log_every == 0 or step == config.steps:
+                _log_step(log, bar, step, last, factor, window)
+                window = {"t": time.time(), "images": 0, "data_s": 0.0}
+            bar.update(1)
+            out_of_time = any_rank(bool(config.minutes and time.time() - t0 > config.minutes * 60), world)
+            done = step == config.steps or out_of_time
+            if (step % config.sample_every == 0 or done) and world.main:
+                _write_samples(run_dir, step, _calibrated(ema.shadow) if ema else model, batch, model_name)
+            if step % config.checkpoint_every == 0 or done:
+                info.update(step=step, elapsed_s=elapsed_before + time.time() - t0, progress=fraction)
+                last_val = (
+                    _checkpoint(run_dir, step, model, optimizers, info, ema, scaler, config, val_set, log, world)
+                    or last_val
+                )
+            if kill_after == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if done:
+                break
+            t_data = time.time()
+    info.update(step=step, elapsed_s=elapsed_before + time.time() - t0, metrics={"train": last, "val": last_val})
+    info["finished"] = step == config.steps
+    if world.main:
+        save_final(run_dir, _calibrated(ema.shadow) if ema else model, info)
+    finish(world)
+    return info
+
+
+def _silent(*args, **kwargs) -> None:
+    pass
+
+
+def _set_lr(optimizers: dict, base_lrs: dict, factor: float) -> float:
+    for name, optimizer in optimizers.items():
+        for group, base in zip(optimizer.param_groups, base_lrs[name]):
+            group["lr"] = base * factor
+    return factor
+
+
+def _seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def _run_info(model_name, model_config, config: TrainConfig, data_spec: str, dataset, device, world) -> dict:
+    from darkroom import __version__
+
+    return {
         "model": model_name,
         "model_config": config_to_dict(model_config),
         "train_config": config_to_dict(config),
@@ -200,76 +268,42 @@ def train(
         "darkroom_version": __version__,
         "git": git_hash(),
         "device": str(device),
+        "world_size": world.size,
     }
-    log_path = run_dir / "metrics.jsonl"
-    if checkpoints:
-        start, elapsed_before, progress_before = _resume(
-            checkpoints[-1], model, optimizers, ema, scaler, config, device, log_path
-        )
-        print_fn(f"resuming {run_dir} from step {start}")
-    else:
-        start, elapsed_before, progress_before = 0, 0.0, 0.0
-        _start_fresh(model, model_name, config, log_path, device)
-    loader = _loader(dataset, config, start, device)
-    kill_after = int(os.environ.get("DARKROOM_KILL_AFTER_STEP", "0"))  # for the resume test only
-    t0 = time.time()
-    window = {"t": time.time(), "images": 0, "data_s": 0.0}
-    last, last_val = {}, {}
-    step = start
+
+
+def _progress(config: TrainConfig, step: int, progress_before: float, t0: float) -> float:
+    """How far the run is: by steps, or by this invocation's time budget applied to what was left at its
+    start, whichever is further."""
+    fraction = step / config.steps
+    if config.minutes:
+        fraction = max(fraction, progress_before + (1 - progress_before) * (time.time() - t0) / (config.minutes * 60))
+    return fraction
+
+
+def _progress_bar(config: TrainConfig, start: int, show: bool):
     by_time = config.minutes and config.steps >= 10**9  # `--minutes` alone: no step count to show
-    bar = tqdm(
-        total=None if by_time else config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True
+    return tqdm(
+        total=None if by_time else config.steps, initial=start, disable=not show, unit="step", dynamic_ncols=True
     )
-    with bar, open(log_path, "a") as log:
-        t_data = time.time()
-        for batch in loader:
-            batch = _to_device(batch, device)
-            window["data_s"] += time.time() - t_data
-            # Progress by steps, or by this invocation's time budget applied to what was left at its start.
-            fraction = step / config.steps
-            if config.minutes:
-                fraction = max(
-                    fraction, progress_before + (1 - progress_before) * (time.time() - t0) / (config.minutes * 60)
-                )
-            factor = lr_factor(config, step, fraction)
-            for name, optimizer in optimizers.items():
-                for group, base in zip(optimizer.param_groups, base_lrs[name]):
-                    group["lr"] = base * factor
-            last = _optimize(model, batch, optimizers, scaler, config.grad_clip, device.type, use_amp)
-            if ema is not None:
-                ema.update(model, step)
-            step += 1
-            window["images"] += batch["image"].shape[0]
-            if step % config.log_every == 0 or step == config.steps:
-                _log_step(log, bar, step, last, factor, window)
-                window = {"t": time.time(), "images": 0, "data_s": 0.0}
-            bar.update(1)
-            out_of_time = config.minutes and time.time() - t0 > config.minutes * 60
-            done = step == config.steps or out_of_time
-            if step % config.sample_every == 0 or done:
-                _write_samples(run_dir, step, _calibrated(ema.shadow) if ema else model, batch, model_name)
-            if step % config.checkpoint_every == 0 or done:
-                val = _validate(ema.shadow if ema else model, val_set, config, device) if len(optimizers) == 1 else {}
-                last_val = _log_val(log, step, val) or last_val
-                info.update(step=step, elapsed_s=elapsed_before + time.time() - t0, progress=fraction)
-                save_checkpoint(run_dir, step, model, optimizers, info, ema, scaler, config.keep_checkpoints)
-            if kill_after and step == kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            if done:
-                break
-            t_data = time.time()
-    final_model = _calibrated(ema.shadow) if ema else model
-    info.update(
-        step=step,
-        elapsed_s=elapsed_before + time.time() - t0,
-        metrics={"train": last, "val": last_val},
-        finished=step == config.steps,
-    )
-    save_final(run_dir, final_model, info)
-    return info
 
 
-def _run_folder(out, resume: bool) -> tuple[Path, list]:
+def _checkpoint(run_dir, step, model, optimizers, info, ema, scaler, config, val_set, log, world) -> dict:
+    """Rank 0 validates and writes the checkpoint; then every other rank adds its random state to it."""
+    val = {}
+    if world.main:
+        device = next(model.parameters()).device
+        val = _validate(ema.shadow if ema else model, val_set, config, device) if len(optimizers) == 1 else {}
+        _log_val(log, step, val)
+        save_checkpoint(run_dir, step, model, optimizers, info, ema, scaler, config.keep_checkpoints)
+    barrier(world)
+    if not world.main:
+        save_rank_rng(Path(run_dir) / "checkpoints" / f"step_{step:08d}", world.rank)
+    barrier(world)
+    return val
+
+
+def _run_folder(out, resume: bool, world) -> tuple[Path, list]:
     """The run folder (made) and its checkpoints; a finished or existing run without ``resume`` is an error."""
     run_dir = Path(out)
     checkpoints = list_checkpoints(run_dir)
@@ -278,21 +312,8 @@ def _run_folder(out, resume: bool) -> tuple[Path, list]:
     if resume and not checkpoints and (run_dir / "run.json").is_file():
         raise ValueError(f"{run_dir}: run already finished and has no checkpoint to resume from")
     run_dir.mkdir(parents=True, exist_ok=True)
+    barrier(world)  # no rank looks for checkpoints after rank 0 starts writing them
     return run_dir, checkpoints
-
-
-def _loader(dataset, config: TrainConfig, start: int, device) -> torch.utils.data.DataLoader:
-    """Batches of the steps still to run, from ``start``: a resumed run sees what the whole one would."""
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_sampler=StepBatches(len(dataset), config.batch_size, config.seed, start, config.steps),
-        collate_fn=collate,
-        num_workers=config.workers,
-        pin_memory=device.type == "cuda",
-        # Its own generator: otherwise the loader draws its base seed from the global RNG when its
-        # iterator starts, shifting every random number after a resume.
-        generator=torch.Generator().manual_seed(config.seed),
-    )
 
 
 def _datasets(model, data_spec: str, print_fn):
@@ -319,17 +340,20 @@ def _datasets(model, data_spec: str, print_fn):
     return dataset, val_set
 
 
-def _resume(checkpoint, model, optimizers, ema, scaler, config: TrainConfig, device, log_path: Path):
+def _resume(checkpoint, model, optimizers, ema, scaler, config: TrainConfig, device, log_path: Path, world):
     """Load a checkpoint; returns its step, elapsed seconds and progress, the log cut back to its step."""
     saved = load_checkpoint(checkpoint, model, optimizers, ema, scaler, device)
     start = saved["step"]
+    if not world.main:
+        load_rank_rng(checkpoint, world.rank)
+        return start, saved.get("elapsed_s", 0.0), saved.get("progress", start / config.steps)
     _truncate_log(log_path, start)
     return start, saved.get("elapsed_s", 0.0), saved.get("progress", start / config.steps)
 
 
-def _start_fresh(model, model_name: str, config: TrainConfig, log_path: Path, device) -> None:
+def _start_fresh(model, model_name: str, config: TrainConfig, log_path: Path, device, world) -> None:
     """A new run: no old log, and the weights of ``init`` or of the model's own ``initialize``."""
-    if log_path.exists():
+    if world.main and log_path.exists():
         log_path.unlink()
     if config.init:
         _init_from(model, model_name, config.init, device)
@@ -337,14 +361,18 @@ def _start_fresh(model, model_name: str, config: TrainConfig, log_path: Path, de
         model.initialize()
 
 
-def _optimize(model, batch: dict, optimizers: dict, scaler, grad_clip: float, device_type: str, use_amp: bool) -> dict:
-    """One step of every optimizer (a GAN's phases in order); returns the step's scalars."""
+def _optimize(
+    model, batch: dict, optimizers: dict, scaler, grad_clip: float, device_type: str, use_amp: bool, world
+) -> dict:
+    """One step of every optimizer (a GAN's phases in order); returns the step's scalars (means over the
+    processes of a distributed run, whose gradients are averaged before the step)."""
     last = {}
     for phase, optimizer in optimizers.items():
         with torch.autocast(device_type, enabled=use_amp):
             out = model.loss(batch) if len(optimizers) == 1 else model.loss(batch, phase=phase)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(out["loss"]).backward()
+        average_gradients([p for group in optimizer.param_groups for p in group["params"]], world)
         if grad_clip:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], grad_clip)
@@ -352,7 +380,7 @@ def _optimize(model, batch: dict, optimizers: dict, scaler, grad_clip: float, de
         # A multi-phase model names its losses itself (d_loss, g_loss); "loss" is only what it optimizes.
         last.update({k: v for k, v in _scalars(out).items() if len(optimizers) == 1 or k != "loss"})
     scaler.update()
-    return last
+    return mean_scalars(last, world)
 
 
 def _log_step(log, bar, step: int, last: dict, factor: float, window: dict) -> None:
