@@ -1,6 +1,7 @@
 """Copy detection: darkroom's descriptor versus perceptual hashes, on photos no model trained on.
 
-    python benchmarks/copydetect.py [--quick] [--model RUN] [--distractors N] [--views]     (or: darkroom bench copydetect)
+    python benchmarks/copydetect.py [--quick] [--model RUN] [--distractors N] [--views] [--scale N]
+    (or: darkroom bench copydetect; --scale 1000000: only the index kinds at a million references)
 
 References: 6 regions (3x2 grid) of each test-split photo in "reference" photos, plus the regions of the
 val-split photos as distractors. Copy queries: every reference region of the test photos, transformed by
@@ -33,7 +34,8 @@ from tqdm import tqdm
 from darkroom.data import copyaug, load_dataset
 from darkroom.data.base import to_tensor
 from darkroom.models.copydesc import VIEWS
-from darkroom.ops.copydetect import NPROBE, crowding, embed, load_descriptor, search_index
+from darkroom.ops.copydetect import crowding, embed, load_descriptor
+from darkroom.ops.copysearch import NPROBE, search_index
 
 FAMILIES = [
     "crop",
@@ -319,7 +321,17 @@ def main() -> None:
         help="distractors for the many-references section (default 20000, 2000 with --quick; 0: skip)",
     )
     parser.add_argument("--views", action="store_true", help="only compare the descriptor's views on val photos")
+    parser.add_argument(
+        "--scale", type=int, default=None, metavar="N", help="only the index kinds at N references (copy_scale.py)"
+    )
     args = parser.parse_args()
+    if args.scale:
+        import runpy
+        import sys
+
+        sys.argv = [sys.argv[0], "--n", str(args.scale), "--threads", str(args.threads)]
+        runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "copy_scale.py"), run_name="__main__")
+        return
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     families = FAMILIES[::3] if args.quick else FAMILIES

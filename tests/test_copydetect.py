@@ -181,9 +181,9 @@ def test_a_background_lowers_the_scores_of_a_query_that_resembles_it(descriptor,
 def test_large_indexes_search_an_inverted_file_with_the_exact_scores(descriptor, tmp_path, monkeypatch):
     import faiss
 
-    from darkroom.ops import copydetect
+    from darkroom.ops import copysearch
 
-    monkeypatch.setattr(copydetect, "IVF_MIN", 20)
+    monkeypatch.setattr(copysearch, "IVF_MIN", 20)
     _photos(tmp_path / "refs", n=24)
     build_index([tmp_path / "refs"], tmp_path / "idx", str(descriptor), progress=False)
     index = faiss.read_index(str(tmp_path / "idx" / "faiss.index"))
@@ -197,7 +197,7 @@ def test_large_indexes_search_an_inverted_file_with_the_exact_scores(descriptor,
 
 
 def test_search_index_finds_near_copies_among_clustered_references():
-    from darkroom.ops.copydetect import NPROBE, search_index
+    from darkroom.ops.copysearch import NPROBE, search_index
 
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((50, 32)).astype(np.float32)
@@ -208,3 +208,33 @@ def test_search_index_finds_near_copies_among_clustered_references():
     assert index.nprobe == NPROBE < index.nlist
     _, rows = index.search(np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True)), 1)
     assert (rows[:, 0] == np.arange(200)).mean() > 0.95
+
+
+def test_an_ivfpq_index_is_chosen_recorded_and_answers_exact_scores(descriptor, tmp_path):
+    _photos(tmp_path / "refs", n=24)
+    with pytest.raises(ValueError, match="--kind must be one of"):
+        build_index([tmp_path / "refs"], tmp_path / "bad", str(descriptor), progress=False, kind="hnsw")
+    build_index([tmp_path / "refs"], tmp_path / "idx", str(descriptor), progress=False, kind="ivfpq")
+    meta = json.loads((tmp_path / "idx" / "index.json").read_text())
+    assert meta["kind"] == "ivfpq" and meta["search"] == "ivfpq"
+    embeddings = np.load(tmp_path / "idx" / "embeddings.npy")
+    results, _ = trace([tmp_path / "refs" / "ref7.png"], tmp_path / "idx", top=3, progress=False)
+    row = meta["paths"].index(next(p for p in meta["paths"] if p.endswith("ref7.png")))
+    exact = np.sort(embeddings @ embeddings[row])[::-1][:3]  # 24 references: all of them re-scored exactly
+    assert results[0]["matches"][0]["path"].endswith("ref7.png")
+    assert [m["score"] for m in results[0]["matches"]] == pytest.approx(exact, abs=1e-3)
+    build_index([tmp_path / "refs"], tmp_path / "idx", str(descriptor), progress=False, add=True)  # keeps its kind
+    assert json.loads((tmp_path / "idx" / "index.json").read_text())["search"] == "ivfpq"
+
+
+def test_searcher_reranks_product_quantised_candidates_among_many_references():
+    from darkroom.ops.copysearch import Searcher, search_index
+
+    rng = np.random.default_rng(0)
+    refs = rng.standard_normal((20_000, 64)).astype(np.float32)
+    refs /= np.linalg.norm(refs, axis=1, keepdims=True)
+    queries = refs[:100] + 0.02 * rng.standard_normal((100, 64)).astype(np.float32)
+    searcher = Searcher(search_index(refs, 64, kind="ivfpq"), refs)
+    scores, rows = searcher.search(queries, 5)
+    assert searcher.kind == "ivfpq" and (rows[:, 0] == np.arange(100)).mean() > 0.95
+    assert scores[0, 0] == pytest.approx(float(refs[rows[0, 0]] @ queries[0]), abs=1e-5)

@@ -19,7 +19,12 @@ def _cmd_index(args) -> int:
     else:
         target = args.out if args.index_command == "build" else args.index
         count, failures = copydetect.build_index(
-            args.inputs, target, args.model, add=args.index_command == "add", progress=not args.quiet
+            args.inputs,
+            target,
+            args.model,
+            add=args.index_command == "add",
+            progress=not args.quiet,
+            kind=getattr(args, "kind", None),
         )
     print(f"{args.out if args.index_command == 'build' else args.index}: {count} reference image(s) indexed")
     return report(failures)
@@ -55,6 +60,13 @@ def register(sub) -> None:
     q = index_sub.add_parser("build", help="embed reference images into a new index (resumes if interrupted)")
     q.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
     q.add_argument("--out", required=True, help="index folder")
+    q.add_argument(
+        "--kind",
+        choices=("auto", "flat", "ivf", "ivfpq"),
+        default=None,
+        help="search structure: flat (exact), ivf (inverted file), ivfpq (product-quantised, for millions); "
+        "default auto: by the number of references",
+    )
     q = index_sub.add_parser("add", help="add reference images to an index")
     q.add_argument("inputs", nargs="+", metavar="INPUT")
     q.add_argument("--index", required=True)

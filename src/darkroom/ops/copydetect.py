@@ -3,8 +3,9 @@
 An index is a folder: ``index.json`` (descriptor model, its weights' checksum, dimension, the reference paths in order;
 another version of the weights is refused until `darkroom index rebuild`),
 ``embeddings.npy`` (float32, one L2-normalised row per path) and ``faiss.index`` (a FAISS inner-product
-index over those rows: exact below ``IVF_MIN`` references, an inverted-file index above, which compares a query
-with the references of its ``NPROBE`` nearest cells only and so answers in about a millisecond at 100,000). A build saves every ``CHUNK`` images, so an interrupted build, run again
+index over those rows, of the kind ``index.json`` names: exact, an inverted file, or an inverted file of
+product-quantised vectors for millions, chosen by the number of references unless ``--kind`` says; see
+:mod:`darkroom.ops.copysearch`). A build saves every ``CHUNK`` images, so an interrupted build, run again
 with the same arguments, resumes where it stopped. A score is the cosine similarity of query and reference,
 less the query's crowding (how much it resembles unrelated photos; see ``CopyDescriptor.crowding``); ``is_copy``
 compares it with the descriptor's calibrated threshold (its model card states the precision it was set for).
@@ -21,12 +22,11 @@ from tqdm import tqdm
 
 from darkroom.io import Failure, atomic_path, list_images, read_image, write_text_atomic
 from darkroom.models import load_run, sha256, weights_path
+from darkroom.ops.copysearch import Searcher, choose_kind, kind_of, search_index
 
 DEFAULT_MODEL = "copydesc"
 CHUNK = 64
 DEFAULT_THRESHOLD = 0.6  # used only for run folders without a calibrated threshold
-IVF_MIN = 20_000  # below this many references an exact search takes under 10 ms anyway
-NPROBE = 32  # cells visited per query; `darkroom bench copydetect` measures what it costs in recall
 
 
 def load_descriptor(model: str | None = None):
@@ -88,9 +88,8 @@ def _load_index(folder: Path) -> tuple[dict, np.ndarray]:
     if not meta_path.is_file():
         raise ValueError(f"{folder}: not a darkroom index (no index.json); build one with `darkroom index build`")
     meta = json.loads(meta_path.read_text())
-    embeddings = (
-        np.load(folder / "embeddings.npy", allow_pickle=False) if (folder / "embeddings.npy").is_file() else None
-    )
+    path = folder / "embeddings.npy"  # memory-mapped: an index of millions is read where it is searched
+    embeddings = np.load(path, allow_pickle=False, mmap_mode="r") if path.is_file() else None
     if embeddings is not None and len(embeddings) > len(meta["paths"]):
         # a build killed between writing the embeddings and index.json: rows are only ever appended, so the
         # first ones are the indexed paths' and the rest are re-embedded when the build resumes
@@ -109,40 +108,21 @@ def _save_index(folder: Path, meta: dict, embeddings: np.ndarray, with_faiss: bo
     if with_faiss:
         import faiss
 
+        index = search_index(embeddings, meta["dim"], kind=meta.get("kind", "auto"))
         with atomic_path(folder / "faiss.index") as tmp:
-            faiss.write_index(search_index(embeddings, meta["dim"]), str(tmp))
+            faiss.write_index(index, str(tmp))
+        meta["search"] = kind_of(index)
+        write_text_atomic(folder / "index.json", json.dumps({**meta, "count": len(meta["paths"])}, indent=1))
 
 
-def search_index(embeddings: np.ndarray, dim: int, nlist: int | None = None):
-    """A FAISS inner-product index over ``embeddings``: exact (flat) below ``IVF_MIN`` rows, else an
-    inverted file of ``nlist`` cells (default 4 sqrt(N)) from spherical k-means on a sample of the rows."""
-    import faiss
-
-    embeddings = np.ascontiguousarray(embeddings, np.float32).reshape(-1, dim)
-    if nlist is None and len(embeddings) < IVF_MIN:
-        index = faiss.IndexFlatIP(dim)
-    else:
-        nlist = min(nlist or int(4 * len(embeddings) ** 0.5), len(embeddings))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.spherical, index.cp.niter = True, 10
-        rng = np.random.default_rng(0)
-        sample = rng.choice(len(embeddings), min(len(embeddings), 40 * nlist), replace=False)
-        index.train(embeddings[np.sort(sample)])
-        index.nprobe = NPROBE
-    index.add(embeddings)
-    return index
-
-
-def _read_search_index(folder: Path, embeddings: np.ndarray):
+def _read_search_index(folder: Path, meta: dict, embeddings: np.ndarray) -> Searcher:
     import faiss
 
     path = folder / "faiss.index"
     index = faiss.read_index(str(path)) if path.is_file() else None
     if index is None or index.ntotal != len(embeddings):
-        index = search_index(embeddings, embeddings.shape[1])
-    if hasattr(index, "nprobe"):  # FAISS does not store it
-        index.nprobe = NPROBE
-    return index
+        index = search_index(embeddings, embeddings.shape[1], kind=meta.get("kind", "auto"))
+    return Searcher(index, embeddings)
 
 
 def _check_descriptor(folder: Path, meta: dict, net) -> None:
@@ -160,10 +140,15 @@ def _check_descriptor(folder: Path, meta: dict, net) -> None:
         )
 
 
-def build_index(inputs, out, model: str | None = None, add: bool = False, progress: bool = True):
+def build_index(
+    inputs, out, model: str | None = None, add: bool = False, progress: bool = True, kind: str | None = None
+):
     """Embed the images of ``inputs`` into the index folder ``out`` (new, resumed, or ``add``-ed to).
+    ``kind``: the search structure (:data:`copysearch.KINDS`; default: the index's own, else auto).
     Returns (number of images now indexed, failures)."""
     folder = Path(out)
+    if kind is not None:
+        choose_kind(0, kind)  # a bad --kind fails before any work
     paths, failures = list_images(inputs)
     if not paths and failures:
         raise ValueError(failures[0])
@@ -179,6 +164,7 @@ def build_index(inputs, out, model: str | None = None, add: bool = False, progre
         embeddings = np.zeros((0, net.descriptor_dim), np.float32)
     _check_descriptor(folder, meta, net)
     meta["weights"] = net.weights_id
+    meta["kind"] = kind or meta.get("kind", "auto")
     known = set(meta["paths"])
     todo = [p for p in paths if str(p.resolve()) not in known]
     chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
@@ -221,7 +207,7 @@ def rebuild_index(index, model: str | None = None, progress: bool = True):
         (folder / name).unlink(missing_ok=True)
     if not paths:
         raise ValueError(f"{folder}: none of the indexed files exists any more")
-    return build_index(paths, folder, model or meta["model"], progress=progress)
+    return build_index(paths, folder, model or meta["model"], progress=progress, kind=meta.get("kind"))
 
 
 def trace(queries, index, top: int = 5, threshold: float | None = None, progress: bool = True):
@@ -235,7 +221,7 @@ def trace(queries, index, top: int = 5, threshold: float | None = None, progress
     net, _, calibrated = load_descriptor(meta["model"])
     _check_descriptor(folder, meta, net)
     threshold = calibrated if threshold is None else threshold
-    search = _read_search_index(folder, embeddings)
+    search = _read_search_index(folder, meta, embeddings)
     paths, failures = list_images(queries)
     if not paths and failures:
         raise ValueError(failures[0])
