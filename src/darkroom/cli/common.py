@@ -33,3 +33,15 @@ def number(text: str, name: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"{name} must be a number or 'auto', got {text!r}") from None
+
+
+def add_parallel_options(p) -> None:
+    """``--workers N`` and ``--ray ADDRESS`` for a batch command over many files (darkroom.ops.parallel)."""
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the files (each loads the models); skips done files"
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run on a Ray cluster (auto, ray://HOST:10001, or local); needs pip install 'ray[data]'",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from darkroom.cli.common import number, report, warn_beside_progress
+from darkroom.cli.common import add_parallel_options, number, report, warn_beside_progress
 
 
 def _cmd_restore(args) -> int:
@@ -33,6 +33,8 @@ def _cmd_restore(args) -> int:
         ensemble=args.ensemble,
         warn=warn_beside_progress,
         reference=args.reference,
+        workers=args.workers,
+        ray_address=args.ray,
     )
     print(f"wrote {len(written)} image(s) to {args.out}")
     return report(failures)
@@ -69,4 +71,5 @@ def register(sub) -> None:
         help="average the 8 flips/transposes: 8x slower, a little better (see darkroom bench restore)",
     )
     p.add_argument("--device", default="auto")
+    add_parallel_options(p)
     p.set_defaults(func=_cmd_restore)

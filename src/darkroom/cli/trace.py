@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from darkroom.cli.common import failure_json, report
+from darkroom.cli.common import add_parallel_options, failure_json, report
 
 
 def _cmd_index(args) -> int:
@@ -25,6 +25,8 @@ def _cmd_index(args) -> int:
             add=args.index_command == "add",
             progress=not args.quiet,
             kind=getattr(args, "kind", None),
+            workers=getattr(args, "workers", 1),
+            ray_address=getattr(args, "ray", None),
         )
     print(f"{args.out if args.index_command == 'build' else args.index}: {count} reference image(s) indexed")
     return report(failures)
@@ -67,6 +69,7 @@ def register(sub) -> None:
         help="search structure: flat (exact), ivf (inverted file), ivfpq (product-quantised, for millions); "
         "default auto: by the number of references",
     )
+    add_parallel_options(q)
     q = index_sub.add_parser("add", help="add reference images to an index")
     q.add_argument("inputs", nargs="+", metavar="INPUT")
     q.add_argument("--index", required=True)

@@ -141,10 +141,18 @@ def _check_descriptor(folder: Path, meta: dict, net) -> None:
 
 
 def build_index(
-    inputs, out, model: str | None = None, add: bool = False, progress: bool = True, kind: str | None = None
+    inputs,
+    out,
+    model: str | None = None,
+    add: bool = False,
+    progress: bool = True,
+    kind: str | None = None,
+    workers: int = 1,
+    ray_address: str | None = None,
 ):
     """Embed the images of ``inputs`` into the index folder ``out`` (new, resumed, or ``add``-ed to).
     ``kind``: the search structure (:data:`copysearch.KINDS`; default: the index's own, else auto).
+    ``workers`` > 1 or ``ray_address``: the files are embedded on processes or Ray actors.
     Returns (number of images now indexed, failures)."""
     folder = Path(out)
     if kind is not None:
@@ -167,21 +175,63 @@ def build_index(
     meta["kind"] = kind or meta.get("kind", "auto")
     known = set(meta["paths"])
     todo = [p for p in paths if str(p.resolve()) not in known]
-    chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
-    for chunk in tqdm(chunks, desc="index", unit="chunk", disable=not progress or not chunks):
-        images, kept = [], []
-        for path in chunk:
-            try:
-                images.append(read_image(path))
-                kept.append(str(path.resolve()))
-            except ValueError as err:
-                failures.append(Failure(path, err))
+    for kept, vectors, bad in _embedded(net, name, todo, progress, workers, ray_address):
+        failures += bad
         if kept:
-            embeddings = np.concatenate([embeddings, embed(net, images)])
+            embeddings = np.concatenate([embeddings, vectors])
             meta["paths"] += kept
             _save_index(folder, meta, embeddings, with_faiss=False)  # resumable from here
     _save_index(folder, meta, embeddings)
     return len(meta["paths"]), failures
+
+
+def _embedded(net, name: str, todo: list[Path], progress: bool, workers: int, ray_address):
+    """(resolved paths, their descriptors, failures) a chunk at a time: batched here, or one file per task on
+    ``workers`` processes or Ray actors (:mod:`darkroom.ops.parallel`)."""
+    if workers == 1 and ray_address is None:
+        chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
+        for chunk in tqdm(chunks, desc="index", unit="chunk", disable=not progress or not chunks):
+            images, kept, bad = [], [], []
+            for path in chunk:
+                try:
+                    images.append(read_image(path))
+                    kept.append(str(path.resolve()))
+                except ValueError as err:
+                    bad.append(Failure(path, err))
+            yield kept, embed(net, images), bad
+        return
+    from darkroom.ops.parallel import imap_items
+
+    kept, vectors, bad = [], [], []
+    items = [{"path": str(p)} for p in todo]
+    for result in imap_items(EmbedWorker(name), items, workers, ray_address, "index", progress):
+        if "error" in result:
+            bad.append(Failure(result["path"], result["error"]))
+        else:
+            kept.append(str(Path(result["path"]).resolve()))
+            vectors.append(np.asarray(result["vector"], np.float32))
+        if len(kept) + len(bad) >= CHUNK:
+            yield kept, np.stack(vectors) if vectors else np.zeros((0, net.descriptor_dim), np.float32), bad
+            kept, vectors, bad = [], [], []
+    yield kept, np.stack(vectors) if vectors else np.zeros((0, net.descriptor_dim), np.float32), bad
+
+
+class EmbedWorker:
+    """One file's descriptor, for :func:`darkroom.ops.parallel.map_items`."""
+
+    def __init__(self, model: str):
+        self.model = model
+
+    def __call__(self):
+        net, _, _ = load_descriptor(self.model)
+
+        def one(item: dict) -> dict:
+            try:
+                return {"path": item["path"], "vector": embed(net, [read_image(item["path"])])[0].tolist()}
+            except ValueError as err:
+                return {"path": item["path"], "error": str(err)}
+
+        return one
 
 
 def remove_from_index(index, targets) -> int:

@@ -15,11 +15,11 @@ import base64
 import html
 import io as _io
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
 from darkroom.forensics.processing import estimate_processing
 from darkroom.forensics.tampermap import localize
@@ -202,28 +202,74 @@ def inspect_image(path, chain, scenes, tamper_model=None, heatmap=None, parser=N
     return result
 
 
-def inspect(inputs, report=None, heatmap=None, progress: bool = True) -> tuple[list[dict], list[str]]:
+def inspect(
+    inputs, report=None, heatmap=None, progress: bool = True, workers: int = 1, ray_address=None, jsonl=None
+) -> tuple[list[dict], list[str]]:
     """Inspect every image of ``inputs`` (files, folders, globs); returns (results, failures). A file that
-    cannot be read is reported in ``failures`` and the batch goes on."""
+    cannot be read is reported in ``failures`` and the batch goes on. ``jsonl``: also append one JSON line
+    per image to this file as it is done; images it already holds are not inspected again (a stopped job
+    resumes). ``workers`` > 1 or ``ray_address``: shared among processes or Ray actors (ops/parallel)."""
+    from darkroom.ops.parallel import check_parallel, imap_items
+
+    check_parallel(workers, ray_address)
     paths, failures = list_images(inputs)
-    chain, _ = load_run("chain")
-    scenes, _ = load_run("sceneparams")
-    tamper_model, _ = load_run("tamper")
-    parser, _ = load_run("modelparse")
-    detectors = {name: load_run(name)[0] for name in ("gendetect", JPEG_DETECTOR)}
-    results = []
-    for path, name in tqdm(
-        list(zip(paths, output_names(paths))), desc="inspect", unit="img", disable=not progress or len(paths) < 2
-    ):
-        try:
-            results.append(
-                inspect_image(path, chain, scenes, tamper_model, heatmap and Path(heatmap) / name, parser, detectors)
-            )
-        except ValueError as err:
-            failures.append(Failure(path, err))
+    items = [
+        {"path": str(path), "heatmap": str(Path(heatmap) / name) if heatmap else None}
+        for path, name in zip(paths, output_names(paths))
+    ]
+    results, done = [], _done_lines(jsonl)
+    results += [done[item["path"]] for item in items if item["path"] in done]
+    todo = [item for item in items if item["path"] not in done]
+    if jsonl and Path(jsonl).is_file() and not Path(jsonl).read_bytes().endswith(b"\n"):
+        with open(jsonl, "a") as log:  # a line a kill cut short: the next result starts a line of its own
+            log.write("\n")
+    with open(jsonl, "a") if jsonl else nullcontext() as log:
+        for result in imap_items(InspectWorker(), todo, workers, ray_address, "inspect", progress):
+            if "error" in result and "processing" not in result:
+                failures.append(Failure(result["path"], result["error"]))
+                continue
+            results.append(result)
+            if log:
+                log.write(json.dumps(result) + "\n")
+                log.flush()
+    order = {item["path"]: i for i, item in enumerate(items)}
+    results.sort(key=lambda r: order.get(r["path"], len(order)))
     if report:
         write_report(report, results)
     return results, failures
+
+
+def _done_lines(jsonl) -> dict[str, dict]:
+    """Results already in a JSONL file, by path (a line cut short by a kill is dropped)."""
+    done = {}
+    if jsonl and Path(jsonl).is_file():
+        for line in Path(jsonl).read_text().splitlines():
+            try:
+                row = json.loads(line)
+                done[row["path"]] = row
+            except (ValueError, KeyError, TypeError):
+                continue
+    return done
+
+
+class InspectWorker:
+    """The work of ``inspect`` on one file, for :func:`darkroom.ops.parallel.map_items`."""
+
+    def __call__(self):
+        chain, _ = load_run("chain")
+        scenes, _ = load_run("sceneparams")
+        tamper_model, _ = load_run("tamper")
+        parser, _ = load_run("modelparse")
+        detectors = {name: load_run(name)[0] for name in ("gendetect", JPEG_DETECTOR)}
+
+        def one(item: dict) -> dict:
+            heat = Path(item["heatmap"]) if item["heatmap"] else None
+            try:
+                return inspect_image(item["path"], chain, scenes, tamper_model, heat, parser, detectors)
+            except ValueError as err:
+                return {"path": item["path"], "error": str(err)}
+
+        return one
 
 
 def _thumbnail(path: str) -> str:

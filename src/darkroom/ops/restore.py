@@ -8,13 +8,13 @@ the output buffer plus one tile's activations, not the whole image's.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from darkroom.io import Failure, frame_count, list_images, output_names, read_image, write_image
 from darkroom.models import load_run
@@ -243,14 +243,21 @@ def restore_files(
     ensemble: bool = False,
     warn=print,
     reference=None,
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Restore every input file into ``out_dir/<stem>.png`` (``<stem>-2.png``... where stems repeat); a bad
     file is reported and skipped.
     ``mask`` (inpaint): a mask image (white = fill), a folder of masks named like the inputs, or
     ``auto`` / ``auto-black`` to fill pure-white / pure-black scribbles.
-    ``reference`` (colorize): a colour photo whose colours are transferred (``darkroom.ops.refcolor``)."""
+    ``reference`` (colorize): a colour photo whose colours are transferred (``darkroom.ops.refcolor``).
+    ``workers`` > 1 or ``ray_address``: the files are shared among processes or Ray actors
+    (:mod:`darkroom.ops.parallel`), and outputs already written are skipped, so a stopped job resumes."""
+    from darkroom.ops.parallel import check_parallel, map_items
+
     if tile < 32:
         raise ValueError(f"--tile must be >= 32 pixels, got {tile}")
+    check_parallel(workers, ray_address)
     paths, failures = list_images(inputs)
     if not paths and failures:
         raise ValueError(failures[0])
@@ -260,43 +267,85 @@ def restore_files(
         raise ValueError(f"--mask {mask}: no such file or folder")
     if reference is not None and task != "colorize":
         raise ValueError("--reference is for colorize only")
-    colours = read_image(reference) if reference is not None else None
-    if colours is not None and not has_colour(colours):
+    if reference is not None and not has_colour(read_image(reference)):
         raise ValueError(f"--reference {reference}: a grayscale image; the reference must be a colour photo")
-    dev = pick_device(device)
-    if half and dev.type != "cuda":
+    if half and pick_device(device).type != "cuda":
         raise ValueError("--half needs a CUDA GPU; on a CPU darkroom runs float32")
-    net, net_name = load_restorer(task, model, scale) if colours is None else (None, "reference")
-    net = net.to(dev) if net is not None else None
     out_dir = Path(out_dir)
-    written, said_colour = [], False
-    for path, name in tqdm(list(zip(paths, output_names(paths))), desc=task, unit="img"):
-        try:
-            image = read_image(path)
-            note = lambda text, p=path: warn(f"{p}: {text}")
-            frames = frame_count(path)
-            if frames > 1:
-                note(f"{frames} frames; only the first is restored")
-            hole = _mask_for(path, image, mask, note) if task == "inpaint" else None
-            if hole is not None and not hole.any():
-                note("mask has nothing to fill; image copied unchanged")
-            if colours is not None:
-                from darkroom.ops.refcolor import reference_colorize
-
-                result, applied = reference_colorize(image, colours), {"reference": str(reference)}
-            else:
-                result, applied = restore_image(
-                    task, image, net, sigma, tile, dev, mask=hole, half=half, ensemble=ensemble
-                )
-            if task == "colorize" and not said_colour and has_colour(image):
-                warn(f"{path} has colour: colorized from its luma (said once)")
-                said_colour = True
-        except ValueError as err:
-            failures.append(Failure(path, err))
-            continue
-        provenance = {"operation": f"restore-{task}", "model": net_name, "source": str(path), **applied}
-        written.append(write_image(out_dir / name, result, provenance=provenance))
+    items = [{"path": str(p), "out": str(out_dir / name)} for p, name in zip(paths, output_names(paths))]
+    done = []
+    if workers > 1 or ray_address is not None:
+        done = [Path(item["out"]) for item in items if Path(item["out"]).is_file()]
+        items = [item for item in items if not Path(item["out"]).is_file()]
+        if done:
+            warn(f"{len(done)} output(s) already written: skipped")
+    factory = RestoreWorker(task, model, sigma, scale, device, tile, mask, half, ensemble, reference, warn)
+    results = map_items(factory, items, workers, ray_address, desc=task)
+    written = done + [Path(r["out"]) for r in results if "error" not in r]
+    failures += [Failure(Path(r["path"]), r["error"]) for r in results if "error" in r]
+    colour = next((r["path"] for r in results if r.get("had_colour")), None)
+    if task == "colorize" and colour:
+        warn(f"{colour} has colour: colorized from its luma (said once)")
     return written, failures
+
+
+@dataclass(frozen=True)
+class RestoreWorker:
+    """The work of ``restore_files`` on one file, for :func:`darkroom.ops.parallel.map_items`: calling it
+    loads the restorer once and returns the per-file function."""
+
+    task: str
+    model: str | None
+    sigma: object
+    scale: int | None
+    device: str
+    tile: int
+    mask: object
+    half: bool
+    ensemble: bool
+    reference: object
+    warn: object = print
+
+    def __call__(self):
+        colours = read_image(self.reference) if self.reference is not None else None
+        dev = pick_device(self.device)
+        net, net_name = load_restorer(self.task, self.model, self.scale) if colours is None else (None, "reference")
+        net = net.to(dev) if net is not None else None
+
+        def one(item: dict) -> dict:
+            path = Path(item["path"])
+            try:
+                image = read_image(path)
+                note = lambda text: self.warn(f"{path}: {text}")  # noqa: E731
+                frames = frame_count(path)
+                if frames > 1:
+                    note(f"{frames} frames; only the first is restored")
+                hole = _mask_for(path, image, self.mask, note) if self.task == "inpaint" else None
+                if hole is not None and not hole.any():
+                    note("mask has nothing to fill; image copied unchanged")
+                if colours is not None:
+                    from darkroom.ops.refcolor import reference_colorize
+
+                    result, applied = reference_colorize(image, colours), {"reference": str(self.reference)}
+                else:
+                    result, applied = restore_image(
+                        self.task,
+                        image,
+                        net,
+                        self.sigma,
+                        self.tile,
+                        dev,
+                        mask=hole,
+                        half=self.half,
+                        ensemble=self.ensemble,
+                    )
+            except ValueError as err:
+                return {"path": str(path), "error": str(err)}
+            provenance = {"operation": f"restore-{self.task}", "model": net_name, "source": str(path), **applied}
+            write_image(Path(item["out"]), result, provenance=provenance)
+            return {"path": str(path), "out": item["out"], "had_colour": self.task == "colorize" and has_colour(image)}
+
+        return one
 
 
 def has_colour(image: torch.Tensor) -> bool:
