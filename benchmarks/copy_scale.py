@@ -1,7 +1,8 @@
 """A copy index of millions: search latency, recall against exact search, and memory, per index kind.
 
-    python benchmarks/copy_scale.py [--n 1000000] [--queries 500] [--threads 2] [--quick]
-    (or: darkroom bench copydetect --scale 1000000)
+    python benchmarks/copy_scale.py [--n 1000000] [--queries 500] [--threads 2] [--kinds flat,ivf,ivfpq]
+        [--nprobe 32,64,128] [--quick]
+    (or: darkroom bench copyscale ..., or darkroom bench copydetect --scale 1000000)
 
 The references are ``n`` random unit vectors of copydesc's dimension (768), not descriptors of real photos
 (a million photos are not on this machine; the search over real descriptors, with real copy queries among
@@ -50,7 +51,7 @@ def timed(searcher, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, float
 def main() -> None:
     import faiss
 
-    from darkroom.ops.copysearch import NPROBE, RERANK, Searcher, search_index
+    from darkroom.ops.copysearch import NPROBE, NPROBE_PQ, RERANK, Searcher, search_index
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1_000_000, help="references (default 1,000,000)")
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=768, help="descriptor dimension (copydesc: 768)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kinds", default="flat,ivf,ivfpq")
+    parser.add_argument("--nprobe", default="", help="cells visited, a list to compare (default: darkroom's)")
     parser.add_argument("--quick", action="store_true", help="100,000 references, 200 queries")
     args = parser.parse_args()
     if args.quick:
@@ -71,7 +73,8 @@ def main() -> None:
         print(
             f"## {args.n:,} references ({args.dim}-d random unit vectors), {args.queries} noisy-copy queries, "
             f"one at a time, top 10, {args.threads} threads; inverted files: {int(4 * args.n**0.5)} cells, "
-            f"{NPROBE} visited; ivfpq: {args.dim // 8} bytes a vector, best {RERANK} re-scored exactly\n"
+            f"{NPROBE} visited (ivfpq {NPROBE_PQ}) unless the row says; ivfpq: {args.dim // 8} bytes a vector, best "
+            f"{RERANK} re-scored exactly\n"
         )
         print("| index | build s | ms / query | recall@1 of exact | finds the source | index MB |")
         print("|---|---:|---:|---:|---:|---:|")
@@ -81,11 +84,14 @@ def main() -> None:
             index = search_index(refs, args.dim, kind=kind)
             build = time.perf_counter() - start
             size = len(faiss.serialize_index(index)) / 1e6
-            rows, ms = timed(Searcher(index, refs), queries)
-            top = rows[:, 0]
-            exact = top if exact is None and kind == "flat" else exact
-            agree = "-" if exact is None else f"{(top == exact).mean():.3f}"
-            print(f"| {kind} | {build:.0f} | {ms:.2f} | {agree} | {(top == sources).mean():.3f} | {size:,.0f} |")
+            probes = [int(p) for p in args.nprobe.split(",") if p] if kind != "flat" else []
+            for nprobe in probes or [None]:
+                rows, ms = timed(Searcher(index, refs, nprobe), queries)
+                top = rows[:, 0]
+                exact = top if exact is None and kind == "flat" else exact
+                agree = "-" if exact is None else f"{(top == exact).mean():.3f}"
+                label = kind if nprobe is None else f"{kind}, {nprobe} cells visited"
+                print(f"| {label} | {build:.0f} | {ms:.2f} | {agree} | {(top == sources).mean():.3f} | {size:,.0f} |")
             del index
 
 

@@ -101,13 +101,13 @@ class SpritesConfig:
     bg_hidden: int = 64  # background network width
     layout_weight: float = 0.05  # the layout's cross-entropy (nats per value) against the L1 per pixel
     held_out: str = ""  # textsprites: "red star; blue heart" (combinations dropped from training)
-    encoder: str = "minilm"  # textsprites: minilm (pretrained, frozen) or bow (hashed words and word pairs, learned)
+    encoder: str = "minilm"  # textsprites: minilm (pretrained, frozen), bow (hashed words and word pairs) or both
 
     def check(self):
         if self.channels and self.channels != 3:
             raise ValueError("sprites draws colour scenes: train on scenes data (3 channels)")
-        if self.encoder not in ("minilm", "bow"):
-            raise ValueError(f"encoder must be minilm or bow, got {self.encoder!r}")
+        if self.encoder not in ("minilm", "bow", "both"):
+            raise ValueError(f"encoder must be minilm, bow or both, got {self.encoder!r}")
         if self.render_size < 0 or self.render_size and self.render_size < 8:
             raise ValueError(f"render_size must be >= 8, got {self.render_size}")
         from darkroom.models.textgan import parse_held_out
@@ -342,14 +342,19 @@ class TextSprites(Sprites):
         from darkroom.models.text import EMBED_DIM
         from darkroom.models.textgan import parse_held_out
 
-        self.cond_dim = BOW_BUCKETS if config.encoder == "bow" else EMBED_DIM
+        self.cond_dim = {"bow": BOW_BUCKETS, "minilm": EMBED_DIM, "both": EMBED_DIM + BOW_BUCKETS}[config.encoder]
         super().__init__(config)
         self.held_out = parse_held_out(config.held_out)
 
     def embed(self, texts: list[str]) -> torch.Tensor:
         from darkroom.models.text import TextEncoder
 
-        return bag_of_words(list(texts)) if self.config.encoder == "bow" else TextEncoder.shared()(list(texts))
+        parts = []
+        if self.config.encoder in ("minilm", "both"):
+            parts.append(TextEncoder.shared()(list(texts)))
+        if self.config.encoder in ("bow", "both"):
+            parts.append(bag_of_words(list(texts)))
+        return torch.cat(parts, 1)
 
     def prepare_data(self, dataset, print_fn=print) -> None:
         """Encode every caption of a scenes dataset once before training (the trainer calls this)."""
@@ -357,7 +362,7 @@ class TextSprites(Sprites):
 
         if not hasattr(dataset, "caption_of"):
             raise ValueError("textsprites trains on captioned data: use a scenes spec, e.g. scenes:objects=1")
-        if self.config.encoder == "minilm":
+        if self.config.encoder != "bow":
             TextEncoder.shared().warm([dataset.caption_of(i) for i in range(len(dataset))], print_fn)
 
     def _kept(self, batch: dict) -> torch.Tensor:

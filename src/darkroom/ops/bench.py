@@ -12,6 +12,7 @@ SUITES = {
     "restore": "restore.py",
     "memory": "restore_memory.py",
     "copydetect": "copydetect.py",
+    "copyscale": "copy_scale.py",
     "contrastive": "contrastive.py",
     "reverse": "reverse.py",
     "parsing": "parsing.py",
