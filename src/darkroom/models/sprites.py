@@ -287,6 +287,18 @@ class Sprites(nn.Module):
     def size(self) -> int:
         return self.config.render_size or self.config.image_size
 
+    def prepare_data(self, dataset, print_fn=print) -> None:
+        """The trainer calls this first: sprites learns from the parameters scenes data records."""
+        if not hasattr(dataset, "caption_of"):
+            raise ValueError(
+                f"{type(self).__name__.lower()} learns scenes layouts: use a scenes spec, e.g. scenes:objects=1"
+            )
+        if getattr(dataset, "objects", 1) != 1 and not getattr(self, "_said_objects", False):
+            self._said_objects = True  # the train and the val split: said once
+            print_fn(
+                "warning: sprites draws one object a scene; a second object is left to the pixel loss (use objects=1)"
+            )
+
     def conditions(self, batch: dict) -> torch.Tensor:
         return F.one_hot(torch.as_tensor(batch["label"]).long(), len(SHAPES)).float()
 
@@ -360,8 +372,7 @@ class TextSprites(Sprites):
         """Encode every caption of a scenes dataset once before training (the trainer calls this)."""
         from darkroom.models.text import TextEncoder
 
-        if not hasattr(dataset, "caption_of"):
-            raise ValueError("textsprites trains on captioned data: use a scenes spec, e.g. scenes:objects=1")
+        super().prepare_data(dataset, print_fn)
         if self.config.encoder != "bow":
             TextEncoder.shared().warm([dataset.caption_of(i) for i in range(len(dataset))], print_fn)
 
