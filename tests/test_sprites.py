@@ -155,3 +155,17 @@ def test_textsprites_draws_its_object_over_the_image_inside_the_mask_only(tmp_pa
     changed = (edited - image).abs().sum(0) > 0.1
     assert changed.any() and not changed[mask[0] < 0.5].any()
     assert "top" in details["prompt_used"]  # the mask's place completes a prompt that names none
+
+
+def test_background_dropout_cuts_the_background_clause_of_captions_only():
+    from darkroom.models.sprites import without_background
+
+    assert without_background("a small red star near the top left on a striped blue background") == (
+        "a small red star near the top left"
+    )
+    assert without_background("a red star, small, at the left against a solid blue backdrop") == (
+        "a red star, small, at the left"
+    )
+    assert without_background("a tiny blue circle") == "a tiny blue circle"
+    with pytest.raises(ValueError, match="drop_background"):
+        resolve_config("textsprites", {"drop_background": "1.5"}, DATA_INFO)

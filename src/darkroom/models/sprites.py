@@ -102,12 +102,15 @@ class SpritesConfig:
     layout_weight: float = 0.05  # the layout's cross-entropy (nats per value) against the L1 per pixel
     held_out: str = ""  # textsprites: "red star; blue heart" (combinations dropped from training)
     encoder: str = "minilm"  # textsprites: minilm (pretrained, frozen), bow (hashed words and word pairs) or both
+    drop_background: float = 0.0  # textsprites: chance a training caption loses its background clause
 
     def check(self):
         if self.channels and self.channels != 3:
             raise ValueError("sprites draws colour scenes: train on scenes data (3 channels)")
         if self.encoder not in ("minilm", "bow", "both"):
             raise ValueError(f"encoder must be minilm, bow or both, got {self.encoder!r}")
+        if not 0 <= self.drop_background < 1:
+            raise ValueError(f"drop_background must be in [0, 1), got {self.drop_background}")
         if self.render_size < 0 or self.render_size and self.render_size < 8:
             raise ValueError(f"render_size must be >= 8, got {self.render_size}")
         from darkroom.models.textgan import parse_held_out
@@ -243,6 +246,15 @@ class SpriteRenderer(nn.Module):
 
 
 BOW_BUCKETS = 4096
+BACKGROUND_CLAUSE = (" on a ", " against a ", " over ")  # how the caption generator starts one
+
+
+def without_background(caption: str) -> str:
+    """A scenes caption cut before its background clause ("a red star at the top on a plain blue
+    background" -> "a red star at the top"): the layout model learns what to draw where a prompt is silent
+    (a background the object shows on)."""
+    cuts = [caption.find(w) for w in BACKGROUND_CLAUSE if w in caption]
+    return caption[: min(cuts)] if cuts else caption
 
 
 def bag_of_words(texts: list[str]) -> torch.Tensor:
@@ -374,7 +386,10 @@ class TextSprites(Sprites):
 
         super().prepare_data(dataset, print_fn)
         if self.config.encoder != "bow":
-            TextEncoder.shared().warm([dataset.caption_of(i) for i in range(len(dataset))], print_fn)
+            captions = [dataset.caption_of(i) for i in range(len(dataset))]
+            if self.config.drop_background:
+                captions += [without_background(c) for c in captions]
+            TextEncoder.shared().warm(captions, print_fn)
 
     def _kept(self, batch: dict) -> torch.Tensor:
         from darkroom.models.textgan import held_out_mask
@@ -383,7 +398,11 @@ class TextSprites(Sprites):
         return held_out_mask(self.held_out, targets)
 
     def conditions(self, batch: dict) -> torch.Tensor:
-        return self.embed(batch["caption"])
+        captions = list(batch["caption"])
+        if self.training and self.config.drop_background:  # prompts that leave the background open
+            drop = torch.rand(len(captions)) < self.config.drop_background
+            captions = [without_background(c) if d else c for c, d in zip(captions, drop.tolist())]
+        return self.embed(captions)
 
     @torch.no_grad()
     def sample(self, n: int, prompts, truncation: float = 1.0, generator: torch.Generator | None = None):
