@@ -209,11 +209,11 @@ def _embedded(net, name: str, todo: list[Path], progress: bool, workers: int, ra
             bad.append(Failure(result["path"], result["error"]))
         else:
             kept.append(str(Path(result["path"]).resolve()))
-            vectors.append(np.asarray(result["vector"], np.float32))
+            vectors.append(result["vector"])
         if len(kept) + len(bad) >= CHUNK:
-            yield kept, np.stack(vectors) if vectors else np.zeros((0, net.descriptor_dim), np.float32), bad
+            yield kept, np.asarray(vectors, np.float32).reshape(-1, net.descriptor_dim), bad
             kept, vectors, bad = [], [], []
-    yield kept, np.stack(vectors) if vectors else np.zeros((0, net.descriptor_dim), np.float32), bad
+    yield kept, np.asarray(vectors, np.float32).reshape(-1, net.descriptor_dim), bad
 
 
 class EmbedWorker:

@@ -21,15 +21,7 @@ def section_generation(page: Page, quick: bool) -> str:
     shipped = {card["name"]: card for card in shipped_weights()}
     if "cgan-digits" not in shipped:
         return "<h2>Generation</h2><p>No shipped generator in this version.</p>"
-    model, info = load_run("cgan-digits")
-    g = torch.Generator().manual_seed(page.seed)
-    labels = class_labels(model, 8)
-    grid_src = page.image(
-        "cgan_digits.png",
-        grid(model.sample(len(labels), labels, generator=g), ncol=8),
-        model="cgan-digits",
-        seed=page.seed,
-    )
+    grid_src = _class_grid(page, "cgan-digits", "cgan_digits.png")
     strip = edit.interpolate("cgan-digits", page.out / "img" / "cgan_interp.png", steps=8, seed=page.seed, label=3)
     sefa = edit.directions("cgan-digits", page.out / "img" / "cgan_sefa.png", count=4, seed=page.seed, label=7)
     card = shipped["cgan-digits"]
@@ -129,6 +121,14 @@ def _letters_generation(page: Page, shipped: dict) -> str:
     )
 
 
+def _class_grid(page: Page, name: str, filename: str) -> str:
+    """8 samples of every class of a shipped class-conditional generator, one row per class."""
+    model, _ = load_run(name)
+    labels = class_labels(model, 8)
+    images = model.sample(len(labels), labels, generator=torch.Generator().manual_seed(page.seed))
+    return page.image(filename, grid(images, ncol=8), model=name, seed=page.seed)
+
+
 def _measured(card: dict) -> str:
     return ", ".join(
         f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in card.get("measured", {}).items()
@@ -141,15 +141,7 @@ def _scenes_generation(page: Page, shipped: dict) -> str:
 
     if "cgan-scenes" not in shipped:
         return ""
-    model, _ = load_run("cgan-scenes")
-    g = torch.Generator().manual_seed(page.seed)
-    labels = class_labels(model, 8)
-    src = page.image(
-        "cgan_scenes.png",
-        grid(model.sample(len(labels), labels, generator=g), ncol=8),
-        model="cgan-scenes",
-        seed=page.seed,
-    )
+    src = _class_grid(page, "cgan-scenes", "cgan_scenes.png")
     right = edit.directions(
         "cgan-scenes", page.out / "img" / "cgan_scenes_x.png", seed=page.seed, label=0, method="svm", target="scene:x"
     )
@@ -171,14 +163,7 @@ def _sprites_generation(page: Page, shipped: dict) -> str:
 
     if "sprites-scenes" not in shipped:
         return ""
-    model, _ = load_run("sprites-scenes")
-    labels = class_labels(model, 8)
-    src = page.image(
-        "sprites_scenes.png",
-        grid(model.sample(len(labels), labels, generator=torch.Generator().manual_seed(page.seed)), ncol=8),
-        model="sprites-scenes",
-        seed=page.seed,
-    )
+    src = _class_grid(page, "sprites-scenes", "sprites_scenes.png")
     card = shipped["sprites-scenes"]
     return (
         f"<h2>Generation: scenes laid out, then drawn</h2><p>Shipped weights <code>sprites-scenes</code>: "

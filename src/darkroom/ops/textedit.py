@@ -16,9 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from darkroom.data.captions import POSITION_WORDS, SIZE_WORDS, parse_caption, position_cell, size_bin
-from darkroom.models import load_run
-from darkroom.ops.textgen import check_prompt, text_to_image
-from darkroom.train import pick_device
+from darkroom.ops.textgen import check_prompt, load_text_model, prompt_samples
 
 
 def completed_prompt(prompt: str, mask: torch.Tensor) -> str:
@@ -75,7 +73,7 @@ def text_inpaint(
         raise ValueError("the mask is empty: paint the region to fill in white")
     prompt = check_prompt(prompt, warn)
     full = completed_prompt(prompt, inside.float())
-    model, _ = load_run(run, pick_device(device))
+    model, _ = load_text_model(run, device)
     if hasattr(model, "sample_object"):
         return _draw_object(model, image, inside, full, candidates, seed), {
             "prompt": prompt,
@@ -83,7 +81,7 @@ def text_inpaint(
             "candidates": candidates,
             "drawn": "object layer",
         }
-    samples = text_to_image(run, [full], candidates, seed=seed, device=device, warn=lambda *a: None)
+    samples = prompt_samples(model, [full], candidates, seed=seed, warn=lambda *a: None)
     h, w = image.shape[-2:]
     samples = F.interpolate(
         samples, size=(h, w), mode="bilinear", antialias=samples.shape[-1] > w, align_corners=False

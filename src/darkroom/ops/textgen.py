@@ -63,10 +63,21 @@ def text_to_image(
     return _text_to_image(run, prompts, n, seed, truncation, device, warn)[0]
 
 
-def _text_to_image(run, prompts, n, seed, truncation, device, warn) -> tuple[torch.Tensor, dict]:
+def load_text_model(run, device: str = "auto"):
+    """(model, info) of a text-conditioned run or shipped name; anything else is a one-line error."""
     model, info = load_run(run, pick_device(device))
     if not getattr(model, "text_conditioned", False):
         raise ValueError(f"{run}: a {info['model']} is not text-conditioned; --prompt needs a textsprites or textgan")
+    return model, info
+
+
+def _text_to_image(run, prompts, n, seed, truncation, device, warn) -> tuple[torch.Tensor, dict]:
+    model, info = load_text_model(run, device)
+    return prompt_samples(model, prompts, n, seed, truncation, warn), info
+
+
+def prompt_samples(model, prompts: list[str], n: int, seed: int = 0, truncation: float = 1.0, warn=print):
+    """``n`` images of each prompt from a loaded text-conditioned model, prompt by prompt."""
     if n < 1:
         raise ValueError(f"-n must be >= 1, got {n}")
     prompts = [check_prompt(p, warn) for p in prompts]
@@ -76,7 +87,7 @@ def _text_to_image(run, prompts, n, seed, truncation, device, warn) -> tuple[tor
         model.sample(len(every[i : i + 256]), every[i : i + 256], truncation=truncation, generator=generator).float()
         for i in range(0, len(every), 256)
     ]
-    return torch.cat(out).cpu(), info
+    return torch.cat(out).cpu()
 
 
 def sample_prompts(
