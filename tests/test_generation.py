@@ -438,3 +438,32 @@ def test_cgan_aux_classifier_learns_real_labels_and_fakes_in_its_own_phase():
     assert "g_aux" in outs["g"] and model.C(batch["image"])[0].shape == (4, 11)  # 10 digits + "fake"
     with pytest.raises(ValueError, match="aux must be"):
         resolve_config("cgan", {**SMALL["cgan"], "aux": "-1"}, DIGITS)
+
+
+def test_cgan_on_small_gray_data_takes_the_label_at_both_inputs(tmp_path):
+    info = run_training(
+        "cgan",
+        "digits:size=16",
+        tmp_path / "run",
+        {**SMALL["cgan"], "batch_size": "8"},
+        flags={"steps": 1},
+        progress=False,
+        print_fn=quiet,
+    )
+    assert info["model_config"]["label_input"] and info["model_config"]["lean"]
+    model, _ = load_run(tmp_path / "run")
+    assert model.D.body[0].in_channels == 1 + 10 and model.G.embed.in_features == 8 + 10
+    image = torch.rand(2, 1, 16, 16)
+    # the same image under two labels: D reads the label planes (its projection is there too, so zero it)
+    model.D.project = None
+    assert not torch.allclose(model.D(image, torch.tensor([0, 0])), model.D(image, torch.tensor([3, 3])))
+    assert not resolve_config("cgan", {}, DIGITS).label_input  # cards from before the option load as trained
+
+
+def test_aux_classifier_without_the_fake_class(tmp_path):
+    model = build_model("cgan", resolve_config("cgan", {**SMALL["cgan"], "aux": "1", "aux_fakes": "0"}, DIGITS))
+    batch = {"image": torch.rand(4, 1, 16, 16), "label": torch.tensor([0, 1, 2, 3])}
+    model.loss(batch, "d")
+    out = model.loss(batch, "c")
+    assert "c_fake_caught" not in out and torch.isfinite(out["loss"])
+    assert torch.isfinite(model.loss(batch, "g")["g_aux"])

@@ -161,6 +161,7 @@ class Generator(nn.Module):
         convs: int = 1,
         lean: bool = False,
         cond_dim: int = 0,
+        label_input: bool = False,
     ):
         super().__init__()
         if upsample not in UPSAMPLERS:
@@ -170,7 +171,8 @@ class Generator(nn.Module):
         levels = int(math.log2(image_size)) - 2
         widths = [width * 2**i for i in reversed(range(levels if lean else levels + 1))]
         self.top = widths[0]
-        self.embed = nn.Linear(latent_dim, widths[0] * 16)
+        self.label_input = num_classes if label_input else 0  # the label, one-hot, beside z at the input too
+        self.embed = nn.Linear(latent_dim + self.label_input, widths[0] * 16)
         self.stages = nn.ModuleList(
             UpStage(a, b, upsample, norm, act, num_classes, convs, cond_dim) for a, b in zip(widths, widths[1:])
         )
@@ -181,6 +183,8 @@ class Generator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_input:
+            z = torch.cat([z, F.one_hot(labels, self.label_input).to(z.dtype)], 1)
         h = self.embed(z).view(z.shape[0], self.top, 4, 4)
         for stage in self.stages:
             h = stage(h, labels)
@@ -202,9 +206,12 @@ class Discriminator(nn.Module):
         num_classes: int = 0,
         lean: bool = False,
         cond_dim: int = 0,
+        label_input: bool = False,
     ):
         super().__init__()
         sn = spectral_norm if spectral else (lambda m: m)
+        self.label_input = num_classes if label_input else 0  # one-hot label planes beside the image
+        channels = channels + self.label_input
         levels = int(math.log2(image_size)) - 2
         widths = [width * 2**i for i in range(levels if lean else levels + 1)]
         first = nn.Conv2d(channels, widths[0], 4, 2, 1) if lean else nn.Conv2d(channels, widths[0], 3, padding=1)
@@ -219,6 +226,9 @@ class Discriminator(nn.Module):
             self.project = sn(nn.Embedding(num_classes, widths[-1])) if num_classes else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_input:
+            planes = F.one_hot(labels, self.label_input).to(x.dtype)[..., None, None]
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], 1)
         features = self.body(x).sum(dim=(2, 3))  # global sum pooling
         logit = self.head(features).squeeze(1)
         if self.project is not None:
