@@ -63,7 +63,7 @@ def test_sefa_recovers_known_directions(runs):
     scales = torch.linspace(3, 0.1, latent)  # column normalisation leaves the spectrum as built
     torch.manual_seed(0)
     with torch.no_grad():
-        model.G.embed.weight.copy_(
+        model.G.embed.weight[:, :latent].copy_(  # the label's one-hot columns (label_input) stay as trained
             torch.linalg.qr(torch.randn(model.G.embed.weight.shape[0], latent))[0] @ torch.diag(scales) @ q.T
         )
     vectors, values = sefa_directions(model, 2)

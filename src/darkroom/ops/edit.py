@@ -101,7 +101,7 @@ def first_layer_weight(model) -> torch.Tensor:
     """The matrix (out, latent_dim) of the first layer that reads the latent."""
     latent = model.config.latent_dim
     if hasattr(model, "G") and hasattr(model.G, "embed"):
-        return model.G.embed.weight
+        return model.G.embed.weight[:, :latent]  # a cgan with label_input reads the one-hot label after z
     if hasattr(model, "G"):  # DCGAN: ConvTranspose2d weight (latent, C, 4, 4)
         return model.G[1].weight.flatten(1).T
     return model.decoder.expand.weight[:, :latent]
