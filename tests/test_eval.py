@@ -261,7 +261,7 @@ def test_eval_fid_on_other_data_trains_an_extractor_once_and_says_which(runs, tm
     from tests.test_data import _idx
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(ev, "_extractor_steps", lambda: 3)
+    monkeypatch.setattr(ev, "_extractor_steps", lambda model: 3)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (300, 28, 28))
     (tmp_path / "train-images-idx3-ubyte").write_bytes(_idx(images))
@@ -278,3 +278,29 @@ def test_eval_fid_on_other_data_trains_an_extractor_once_and_says_which(runs, tm
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "training a feature extractor" not in captured.err and json.loads(captured.out)["extractor"] == first
+
+
+def test_eval_fid_on_unlabelled_photos_trains_a_simclr_extractor(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from darkroom.ops import evaluate as ev
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ev, "_extractor_steps", lambda model: 3)
+    rng = np.random.default_rng(0)
+    for folder, count in (("real", 100), ("fake", 20)):
+        (tmp_path / folder).mkdir()
+        for i in range(count):
+            pixels = rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / folder / f"{i:03d}.png")
+    spec = f"folder:{tmp_path / 'real'},size=16"
+    argv = ["eval", "fid", "--real", spec, "--fake", str(tmp_path / "fake"), "-n", "20", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "SimCLR encoder (the data have no labels)" in captured.err
+    result = json.loads(captured.out)
+    assert result["fake_count"] == 20 and result["fid"] >= 0
+    assert json.loads((Path(result["extractor"]) / "run.json").read_text())["model"] == "simclr"
+    assert main(["eval", "coverage", "--real", spec, "--fake", str(tmp_path / "fake")]) == 2
+    assert "coverage reads labels" in capsys.readouterr().err

@@ -131,8 +131,9 @@ def _add_eval(sub) -> None:
         "--extractor",
         "--features",
         dest="extractor",
-        help="feature extractor: shipped name or classifier run (default: one trained on the same data; "
-        "for other data a classifier trained on its train split once, and cached)",
+        help="feature extractor: shipped name, classifier or simclr run (default: one trained on the same "
+        "data; for other data one trained on its train split once, and cached: a classifier, or a SimCLR "
+        "encoder where the data have no labels)",
     )
     p.add_argument("--label", help="only this class (conditional generators)")
     p.add_argument("--prompts", help="prompt: the prompts file the images were made from (PROMPT[<TAB>MEANING])")
