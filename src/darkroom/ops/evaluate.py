@@ -88,12 +88,20 @@ def cached_extractor(spec: str, print_fn=print) -> str:
     from darkroom.models.text import cache_dir
     from darkroom.ops.training import run_training
 
+    def cached_run(model: str) -> Path:  # classifier runs keep the keys they were cached under
+        suffix = "" if model == "classifier" else f"|{model}"
+        return (
+            cache_dir().parent
+            / "extractors"
+            / hashlib.sha1(f"{spec}|{_extractor_steps(model)}{suffix}".encode()).hexdigest()[:16]
+        )
+
+    for model in FEATURE_MODELS:  # a cached run answers before the data are read
+        run = cached_run(model)
+        if (run / "run.json").is_file() and (run / "model.safetensors").is_file():
+            return str(run)
     model, settings, flags = _extractor_recipe(spec)
-    kind = "" if model == "classifier" else f"|{model}"  # classifier runs keep the keys they were cached under
-    key = hashlib.sha1(f"{spec}|{_extractor_steps(model)}{kind}".encode()).hexdigest()[:16]
-    run = cache_dir().parent / "extractors" / key
-    if (run / "run.json").is_file() and (run / "model.safetensors").is_file():
-        return str(run)
+    run = cached_run(model)
     kind = "a classifier" if model == "classifier" else "a SimCLR encoder (the data have no labels)"
     print_fn(
         f"training a feature extractor for {spec}, {kind}, on its train split "
