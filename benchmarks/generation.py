@@ -2,7 +2,7 @@
 
     python benchmarks/generation.py [--quick] [--minutes M] [--threads T]
         [--data digits|scenes|notmnist|photos] [--grids DIR] [--gan-config F.toml] [--notmnist DIR]
-        [--photos DIR] [--extractor RUN]
+        [--photos DIR] [--extractor RUN] [--runs reference,dcgan,gan,cgan,vae]
     (or: darkroom bench generation)
 
 Three runs on digits (32 px; or scenes, 32 px, one object), each for the same wall-clock budget and
@@ -23,7 +23,8 @@ also trains on), in the feature space of darkroom's shipped `features-digits` / 
 ``--data photos``: 32 px crops of the colour photographs in ../shared/photos' train split (890), scored
 against the same crops in the space of a SimCLR encoder trained in the run on them.
 ``--grids DIR`` also writes 64 samples of each run as
-DIR/generation-DATA-RUN.png.
+DIR/generation-DATA-RUN.png. ``--runs reference,gan`` runs only those rows (peers still side by side in the
+one run; a 20-minute notMNIST table of all five rows takes about 107 minutes on one thread).
 """
 
 from __future__ import annotations
@@ -160,7 +161,10 @@ def figure(value: float) -> str:
     return f"{value:.2f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
 
 
-def main() -> None:
+RUNS = ("reference", "dcgan", "gan", "cgan", "vae")  # cgan and vae on notmnist only (they need labels)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="2 minutes per run instead of 20")
     parser.add_argument("--minutes", type=float)
@@ -175,24 +179,41 @@ def main() -> None:
     )
     parser.add_argument("--grids", help="folder for a sample grid of each run")
     parser.add_argument("--gan-config", help="a TOML config for the stable run (its settings; the budget stays)")
+    parser.add_argument(
+        "--runs",
+        default=",".join(RUNS),
+        help=f"comma-separated rows to run, of {', '.join(RUNS)} (default: all the data allow; reference is "
+        "the textbook loop)",
+    )
     args = parser.parse_args()
-    minutes = args.minutes or (2.0 if args.quick else 20.0)
-    torch.set_num_threads(args.threads)
-    rows, t0 = [], time.time()
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.data == "notmnist":
-            spec, train, real, extractor, card = notmnist(Path(args.notmnist), Path(tmp), args.extractor)
-            reference = "the last 2,000 glyphs (never trained on)"
-        elif args.data == "photos":
-            spec, real, extractor, card = photos(Path(args.photos), Path(tmp), args.extractor)
-            train, reference = real, "the 32 px crops trained on"
-        else:
-            extractor, card = load_run(f"features-{args.data}")
-            spec = f"{args.data}:size=32"
-            real = load_dataset(f"{spec},split=train")
-            train = real = torch.stack([real[i]["image"] for i in range(min(len(real), 10_000))])
-            reference = "train split"
-        n_fake = len(real) if args.data == "notmnist" else 1000
+    args.runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    unknown = sorted(set(args.runs) - set(RUNS))
+    if unknown or not args.runs:
+        parser.error(f"--runs: unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(RUNS)}")
+    if args.data != "notmnist":  # the conditional GAN and the VAE rows need labelled real data
+        args.runs = [r for r in args.runs if r not in ("cgan", "vae")]
+    return args
+
+
+def load_suite(args, tmp: Path):
+    """(training spec, training images, reference images, extractor, its card, what the reference is)."""
+    if args.data == "notmnist":
+        spec, train, real, extractor, card = notmnist(Path(args.notmnist), tmp, args.extractor)
+        return spec, train, real, extractor, card, "the last 2,000 glyphs (never trained on)"
+    if args.data == "photos":
+        spec, real, extractor, card = photos(Path(args.photos), tmp, args.extractor)
+        return spec, real, real, extractor, card, "the 32 px crops trained on"
+    extractor, card = load_run(f"features-{args.data}")
+    spec = f"{args.data}:size=32"
+    data = load_dataset(f"{spec},split=train")
+    real = torch.stack([data[i]["image"] for i in range(min(len(data), 10_000))])
+    return spec, real, real, extractor, card, "train split"
+
+
+def run_rows(args, minutes: float, tmp: Path, spec: str, train, real, extractor, n_fake: int) -> list:
+    """Each asked-for run for ``minutes``: (label, steps, images/s, samples, extra figures)."""
+    rows = []
+    if "reference" in args.runs:
         G, steps, rate = reference_dcgan(minutes, train)
         fake = torch.cat(
             [
@@ -201,35 +222,36 @@ def main() -> None:
             ]
         ).detach()[:n_fake]
         rows.append(("reference DCGAN loop (textbook, in the benchmark)", steps, rate, fake, {}))
-        stable = f"darkroom train gan --config {args.gan_config}" if args.gan_config else "darkroom train gan (stable)"
-        runs = [("dcgan", "darkroom train dcgan (same recipe)", None), ("gan", stable, args.gan_config)]
-        if args.data == "notmnist":  # labelled real data: the conditional GAN and the VAE too
-            runs += [("cgan", "darkroom train cgan (defaults)", None), ("vae", "darkroom train vae (defaults)", None)]
-        for model, label, config_file in runs:
-            generator, steps, rate = darkroom_run(model, spec, minutes, Path(tmp) / model, config_file)
-            asked = torch.arange(n_fake) % 10 if model == "cgan" else None
-            fake = torch.cat(
-                [
-                    generator.sample(
-                        min(500, n_fake - i),
-                        None if asked is None else asked[i : i + 500],
-                        generator=torch.Generator().manual_seed(i),
-                    )
-                    for i in range(0, n_fake, 500)
-                ]
-            )
-            extra = {}
-            if asked is not None:
-                extra["label accuracy"] = float((gm.predicted_labels(fake, extractor) == asked).float().mean())
-            if model == "vae":
-                extra["test ELBO"] = test_elbo(generator, real)
-            rows.append((label, steps, rate, fake, extra))
-    print(f"## Generation on {args.data}, 32 px, {minutes:g} min per run, {args.threads} thread(s)\n")
-    print(
-        f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}; "
-        f"features: {card['name']} (sha256 {str(card.get('sha256'))[:12]}), {len(real)} real ({reference}), "
-        f"{n_fake} samples\n"
-    )
+    stable = f"darkroom train gan --config {args.gan_config}" if args.gan_config else "darkroom train gan (stable)"
+    runs = [
+        ("dcgan", "darkroom train dcgan (same recipe)", None),
+        ("gan", stable, args.gan_config),
+        ("cgan", "darkroom train cgan (defaults)", None),
+        ("vae", "darkroom train vae (defaults)", None),
+    ]
+    for model, label, config_file in (run for run in runs if run[0] in args.runs):
+        generator, steps, rate = darkroom_run(model, spec, minutes, tmp / model, config_file)
+        asked = torch.arange(n_fake) % 10 if model == "cgan" else None
+        fake = torch.cat(
+            [
+                generator.sample(
+                    min(500, n_fake - i),
+                    None if asked is None else asked[i : i + 500],
+                    generator=torch.Generator().manual_seed(i),
+                )
+                for i in range(0, n_fake, 500)
+            ]
+        )
+        extra = {}
+        if asked is not None:
+            extra["label accuracy"] = float((gm.predicted_labels(fake, extractor) == asked).float().mean())
+        if model == "vae":
+            extra["test ELBO"] = test_elbo(generator, real)
+        rows.append((label, steps, rate, fake, extra))
+    return rows
+
+
+def print_table(args, rows: list, real, extractor) -> None:
     print(
         "| run | steps | train images/s | FID | KID x1000 | precision | recall | label TV |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -241,7 +263,7 @@ def main() -> None:
             write_image(
                 Path(args.grids) / f"generation-{args.data}-{name}.png",
                 grid(fake[:64]),
-                provenance={"benchmark": "generation", "run": label, "minutes": minutes},
+                provenance={"benchmark": "generation", "run": label, "minutes": args.minutes},
             )
         fid = gm.fid(real, fake, extractor)
         kid_mean, kid_std = gm.kid(real, fake, extractor)
@@ -261,6 +283,24 @@ def main() -> None:
             notes.append(f"{label}: test ELBO {extra['test ELBO']:.1f} nats per 32 px glyph (the 2,000 held out)")
     if notes:
         print("\n" + "\n".join(f"- {n}" for n in notes))
+
+
+def main() -> None:
+    args = parse_args()
+    args.minutes = minutes = args.minutes or (2.0 if args.quick else 20.0)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        spec, train, real, extractor, card, reference = load_suite(args, Path(tmp))
+        n_fake = len(real) if args.data == "notmnist" else 1000
+        rows = run_rows(args, minutes, Path(tmp), spec, train, real, extractor, n_fake)
+    print(f"## Generation on {args.data}, 32 px, {minutes:g} min per run, {args.threads} thread(s)\n")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}; torch {torch.__version__}; "
+        f"features: {card['name']} (sha256 {str(card.get('sha256'))[:12]}), {len(real)} real ({reference}), "
+        f"{n_fake} samples\n"
+    )
+    print_table(args, rows, real, extractor)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\ntotal {time.time() - t0:.0f} s, peak memory {peak:.0f} MB")
 

@@ -7,6 +7,7 @@ trainer's ``phases()`` hook. Images are [0, 1] outside and [-1, 1] inside. ``sam
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,17 @@ from darkroom.nn.gan import (
 )
 
 AUX_OPTIM = {"lr": 2e-3, "beta1": 0.9}  # the auxiliary classifier is an ordinary classifier (features-scenes' lr)
+
+
+CLUSTER_SIZE = 16  # self-conditioning clusters images downsampled to at most this many pixels a side
+CLUSTER_IMAGES = 4000  # ... and (up to) this many of the training images
+
+
+def cluster_features(images: torch.Tensor) -> torch.Tensor:
+    """Images (B, C, S, S) in [0, 1] -> the flat vectors self-conditioning's k-means clusters."""
+    if images.shape[-1] > CLUSTER_SIZE:
+        images = F.adaptive_avg_pool2d(images, CLUSTER_SIZE)
+    return images.flatten(1)
 
 
 def _check_size(image_size: int) -> None:
@@ -81,13 +93,36 @@ class _GANBase(nn.Module):
         return labels
 
     def _d(self, images: torch.Tensor, labels) -> torch.Tensor:
-        return self.D(images, labels) if self.conditional else self.D(images)
+        return self.D(images) if labels is None else self.D(images, labels)
+
+    def _g(self, z: torch.Tensor, labels) -> torch.Tensor:
+        return self.G(z) if labels is None else self.G(z, labels)  # the textbook DCGAN's G is a Sequential
+
+    def _clusters(self) -> int:
+        """Self-conditioning's number of clusters (0: off; the class-conditional models use real labels)."""
+        return 0 if self.conditional else getattr(self.config, "clusters", 0)
+
+    def _latent_clusters(self, z: torch.Tensor) -> torch.Tensor:
+        """Self-conditioning: the cluster a latent draws from, read from the angle of its first two
+        coordinates (uniform for a Gaussian z, and kept by truncation's scaling) through the clusters'
+        cumulative shares of the data, so clusters are drawn as often as the data has them and z alone
+        determines the image."""
+        u = (torch.atan2(z[:, 0], z[:, 1]) / math.pi + 1) / 2
+        return torch.searchsorted(self.cluster_cdf, u.contiguous()).clamp_max(self._clusters() - 1)
+
+    @torch.no_grad()
+    def _image_clusters(self, images: torch.Tensor) -> torch.Tensor:
+        """Self-conditioning: the nearest k-means centroid of each image in [0, 1]."""
+        return torch.cdist(cluster_features(images), self.centroids).argmin(1)
+
+    def _fake_labels(self, z: torch.Tensor, labels=None) -> torch.Tensor | None:
+        if self._clusters():
+            return self._latent_clusters(z)
+        return self._labels(labels, z.shape[0], z.device)
 
     def generate(self, z: torch.Tensor, labels=None) -> torch.Tensor:
         """Latents (B, latent_dim) -> images (B, C, H, W) in [0, 1]."""
-        labels = self._labels(labels, z.shape[0], z.device)
-        out = self.G(z, labels) if self.conditional else self.G(z)
-        return (out + 1) / 2
+        return (self._g(z, self._fake_labels(z, labels)) + 1) / 2
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, truncation: float = 1.0, generator: torch.Generator | None = None):
@@ -110,7 +145,7 @@ class _GANBase(nn.Module):
             if self.conditional:
                 self.G(z, torch.randint(0, self.config.num_classes, (batch_size,), generator=g).to(device))
             else:
-                self.G(z)
+                self._g(z, self._fake_labels(z))
 
         recompute_batchnorm(self.G, forward, batches)
 
@@ -138,16 +173,18 @@ class _GANBase(nn.Module):
         if phase == "g" and pending is not None and pending[0] is batch:
             fake, labels = pending[1:]  # the D phase's fakes, as in the textbook loop: one G forward a step
         else:
-            labels = self._labels(batch.get("label"), real.shape[0], real.device) if self.conditional else None
             z = torch.randn(real.shape[0], self.config.latent_dim, device=real.device)
-            fake = self.G(z, labels) if self.conditional else self.G(z)
+            labels = self._fake_labels(z, batch.get("label") if self.conditional else None)
+            fake = self._g(z, labels)
         kind = self.config.loss
         if phase == "d":
             if torch.is_grad_enabled():  # kept, with its graph, for the G phase of this step
                 self._pending = (batch, fake, labels)
             penalty_r1 = getattr(self.config, "r1", 0.0)
             real_in = real.requires_grad_(True) if penalty_r1 else real
-            real_logits = self._d(diff_augment(real_in, self.augment), labels)
+            # self-conditioned: a real image is shown with its own cluster, a fake with the one it was drawn from
+            real_labels = self._image_clusters(batch["image"]) if self._clusters() else labels
+            real_logits = self._d(diff_augment(real_in, self.augment), real_labels)
             fake_logits = self._d(diff_augment(fake.detach(), self.augment), labels)
             d_loss = discriminator_loss(kind, real_logits, fake_logits)
             out = {
@@ -161,7 +198,7 @@ class _GANBase(nn.Module):
                 out["r1"] = r1.detach()
             gp_weight = getattr(self.config, "gp", 0.0)
             if gp_weight:
-                kwargs = {"labels": labels} if self.conditional else {}
+                kwargs = {"labels": labels} if labels is not None else {}
                 gp = gradient_penalty(self.D, real.detach(), fake.detach(), **kwargs)
                 d_loss = d_loss + gp_weight * gp
                 out["gp"] = gp.detach()
@@ -258,6 +295,7 @@ class GANConfig:
     aux_from: str = (
         ""  # with aux: a trained classifier run or shipped name to read labels (frozen), not one trained here
     )
+    clusters: int = 0  # gan only: self-conditioning on this many k-means clusters of the training images
 
     def check(self):
         _check_size(self.image_size)
@@ -274,10 +312,13 @@ class GANConfig:
             raise ValueError(f"aux must be >= 0, got {self.aux}")
         if self.g_convs < 1:
             raise ValueError(f"g_convs must be >= 1, got {self.g_convs}")
+        if self.clusters < 0 or self.clusters == 1 or (self.clusters and self.latent_dim < 2):
+            raise ValueError(f"clusters must be 0 (off) or >= 2 (with latent_dim >= 2), got {self.clusters}")
         parse_policy(self.augment)
 
 
 SMALL_IMAGE_DEFAULTS = {"lean": True, "upsample": "transposed", "width": 32, "d_width": 32}
+SELF_CONDITIONING = {"clusters": 30, "label_input": True, "augment": "translation"}  # gan, gray images <= 32 px
 
 
 class GAN(_GANBase):
@@ -312,14 +353,22 @@ class GAN(_GANBase):
         size = (data_info.get("image_size") or [0])[0]
         if not size or size > 32 or data_info.get("channels") != 1:
             return {}
-        return {**SMALL_IMAGE_DEFAULTS, "label_input": True} if cls.conditional else dict(SMALL_IMAGE_DEFAULTS)
+        if cls.conditional:
+            return {**SMALL_IMAGE_DEFAULTS, "label_input": True}
+        return {**SMALL_IMAGE_DEFAULTS, **SELF_CONDITIONING}
 
     def __init__(self, config: GANConfig):
         super().__init__()
         self.config = c = config
-        classes = c.num_classes if self.conditional else 0
+        classes = c.num_classes if self.conditional else c.clusters
         if self.conditional and classes < 2:
             raise ValueError("a class-conditional GAN needs labelled data with at least 2 classes")
+        if self.conditional and c.clusters:
+            raise ValueError("clusters is the unconditional gan's: a class-conditional model has its labels")
+        if c.clusters:  # self-conditioning: k-means centroids and the clusters' cumulative shares of the data
+            size = min(c.image_size, CLUSTER_SIZE)
+            self.register_buffer("centroids", torch.zeros(c.clusters, c.channels * size * size))
+            self.register_buffer("cluster_cdf", torch.linspace(1 / c.clusters, 1, c.clusters))
         self.G = Generator(
             c.latent_dim,
             c.channels,
@@ -342,6 +391,34 @@ class GAN(_GANBase):
         self._reader = ()  # (frozen classifier,) of aux_from, loaded on first use, not part of the weights
         self.d_optim, self.g_optim = {"lr": c.d_lr}, {"lr": c.g_lr}
         self.augment = parse_policy(c.augment)
+
+    def prepare_data(self, dataset, print_fn=print) -> None:
+        """Self-conditioning (``clusters``): k-means (scikit-learn) on up to ``CLUSTER_IMAGES`` training
+        images, downsampled; the trainer calls this with the train split first, later calls keep them."""
+        if not self._clusters() or getattr(self, "_prepared", False):
+            return
+        from sklearn.cluster import KMeans
+
+        self._prepared = True
+        picks = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:CLUSTER_IMAGES]
+        images = []
+        for i in picks.tolist():
+            try:
+                images.append(dataset[i]["image"])
+            except Exception:  # noqa: BLE001 - an unreadable file is the trainer's to report
+                continue
+        k = self.config.clusters
+        if len(images) < k:
+            raise ValueError(f"clusters={k} needs at least {k} training images, the data have {len(images)}")
+        features = cluster_features(torch.stack(images)).double().numpy()
+        kmeans = KMeans(k, n_init=3, random_state=0).fit(features)
+        self.centroids.copy_(torch.from_numpy(kmeans.cluster_centers_))
+        shares = torch.bincount(torch.from_numpy(kmeans.labels_).long(), minlength=k).double() / len(images)
+        self.cluster_cdf.copy_(shares.cumsum(0))
+        print_fn(
+            f"gan: self-conditioned on {k} k-means clusters of {len(images)} training images (shares "
+            f"{float(shares.min()):.1%}-{float(shares.max()):.1%})"
+        )
 
 
 class ConditionalGAN(GAN):

@@ -26,7 +26,7 @@ DEFAULT_SAMPLES = 2000
 
 # The zoo's members were trained with these; pinned so that `gan`'s data-dependent defaults
 # (GAN.data_defaults) never change what a zoo member is.
-ZOO_PINNED = {"lean": False, "g_lr": 2e-4, "d_lr": 2e-4}
+ZOO_PINNED = {"lean": False, "g_lr": 2e-4, "d_lr": 2e-4, "clusters": 0, "augment": ""}
 
 
 def member_run(m: dict, steps: int) -> tuple[str, dict, dict]:
