@@ -54,6 +54,19 @@ class Transformed(torch.utils.data.Dataset):
         return self.dataset.info()
 
 
+def readable_images(dataset, n: int, seed: int = 0) -> list[torch.Tensor]:
+    """The images of up to ``n`` samples of ``dataset`` picked at random (by ``seed``), those that cannot be
+    read left out (the trainer reports them): for a model's ``prepare_data`` statistics."""
+    picks = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
+    images = []
+    for i in picks.tolist():
+        try:
+            images.append(dataset[i]["image"])
+        except Exception:  # noqa: BLE001 - an unreadable file is the trainer's to report
+            continue
+    return images
+
+
 class SkipUnreadable(torch.utils.data.Dataset):
     """``dataset`` whose sample that cannot be read (a file damaged after the dataset was opened and
     checked) is replaced by the next readable one, with one warning per file, so a file never stops a run."""

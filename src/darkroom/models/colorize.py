@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from darkroom.data.base import readable_images
 from darkroom.models.restore import psnr_tensor, random_dihedral
 from darkroom.nn.unet import UNet
 
@@ -126,14 +127,10 @@ class Colorizer(nn.Module):
         if self.config.loss != "classify" or getattr(self, "_prepared", False):
             return
         self._prepared = True
-        picks = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:samples]
+        images = readable_images(dataset, samples)
         counts = torch.zeros(len(self.centres))
-        for i in picks.tolist():
-            try:
-                image = dataset[i]["image"][None]
-            except Exception:  # noqa: BLE001 - an unreadable file is the trainer's to report
-                continue
-            ab = F.avg_pool2d(kornia.color.rgb_to_lab(image)[:, 1:], CLASS_STRIDE)
+        for image in images:
+            ab = F.avg_pool2d(kornia.color.rgb_to_lab(image[None])[:, 1:], CLASS_STRIDE)
             counts += torch.bincount(soft_encode(ab, self.centres)[1].flatten(), minlength=len(counts)).float()
         prior = counts / counts.sum().clamp_min(1)
         near = torch.exp(-(torch.cdist(self.centres, self.centres) ** 2) / (2 * 5.0**2))
@@ -142,7 +139,7 @@ class Colorizer(nn.Module):
         weights = 1 / ((1 - self.config.rebalance) * prior + self.config.rebalance / len(prior))
         self.class_weights.copy_(weights / (prior * weights).sum())
         print_fn(
-            f"colorize: ab prior from {len(picks)} patches; {int((counts > 0).sum())} of "
+            f"colorize: ab prior from {len(images)} patches; {int((counts > 0).sum())} of "
             f"{len(counts)} bins seen, weights {float(self.class_weights.min()):.2f}-"
             f"{float(self.class_weights.max()):.2f}"
         )

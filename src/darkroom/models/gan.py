@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from darkroom.data.base import readable_images
 from darkroom.losses import (
     GAN_LOSSES,
     batch_diversity,
@@ -174,7 +175,7 @@ class _GANBase(nn.Module):
             fake, labels = pending[1:]  # the D phase's fakes, as in the textbook loop: one G forward a step
         else:
             z = torch.randn(real.shape[0], self.config.latent_dim, device=real.device)
-            labels = self._fake_labels(z, batch.get("label") if self.conditional else None)
+            labels = self._fake_labels(z, batch.get("label"))
             fake = self._g(z, labels)
         kind = self.config.loss
         if phase == "d":
@@ -412,13 +413,7 @@ class GAN(_GANBase):
         from sklearn.cluster import KMeans
 
         self._prepared = True
-        picks = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:CLUSTER_IMAGES]
-        images = []
-        for i in picks.tolist():
-            try:
-                images.append(dataset[i]["image"])
-            except Exception:  # noqa: BLE001 - an unreadable file is the trainer's to report
-                continue
+        images = readable_images(dataset, CLUSTER_IMAGES)
         k = self.config.clusters
         if len(images) < k:
             raise ValueError(f"clusters={k} needs at least {k} training images, the data have {len(images)}")
