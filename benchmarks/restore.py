@@ -93,13 +93,16 @@ def nlm_denoise(noisy: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.from_numpy(out).permute(2, 0, 1).float()
 
 
-def bench_denoise(images, sigmas, with_bm3d: bool):
+def bench_denoise(images, sigmas, with_bm3d: bool, extra=()):
+    """The shipped denoiser, any ``extra`` denoise runs (candidates, sigma given) and the classical peers."""
     net, name = load_restorer("denoise", None, None)
     methods = {
         f"darkroom {name} (sigma given)": lambda x, s: restore_image("denoise", x, net, s)[0],
         f"darkroom {name} (sigma auto)": lambda x, s: restore_image("denoise", x, net, "auto")[0],
-        "scikit-image NL-means": nlm_denoise,
     }
+    for candidate, run in (load_restorer("denoise", run, None) for run in extra):
+        methods[f"darkroom {run} (sigma given)"] = lambda x, s, net=candidate: restore_image("denoise", x, net, s)[0]
+    methods["scikit-image NL-means"] = nlm_denoise
     if with_bm3d:
         methods["BM3D (bm3d_rgb)"] = bm3d_denoise
     print("\n| sigma | method | PSNR dB | SSIM | s / megapixel |\n|---:|---|---:|---:|---:|")
@@ -236,14 +239,16 @@ def bench_colorize(images, extra=(), reference: bool = True):
         print(f"| {method} | {'' if np.isinf(p) else f'{p:.2f}'} | {gain} | {c:.1f} | {c / truth:.2f} | {t:.2f} |")
 
 
-def bench_burst(images, frames: int = 8):
+def bench_burst(images, frames: int = 8, extra=()):
     """8-frame hand-held bursts (rotation up to 2 degrees, shifts up to 4 px, sub-pixel): at sigma 25 against
     the shipped denoiser on the first frame and the aligned robust mean; x2 (frames shrunk twice, sigma 5)
     against single-image sr-x2 on the first frame."""
-    from darkroom.ops.burst import fuse_burst, restore_burst
+    from darkroom.ops.burst import fuse_burst, load_burst_restorer, restore_burst
 
     denoiser = load_restorer("denoise", None, None)[0]
     upscaler = load_restorer("sr", None, 2)[0]
+    restorers = {"darkroom restore burst": load_burst_restorer()} if load_burst_restorer() else {}
+    restorers.update({f"darkroom restore burst ({run})": load_burst_restorer(run) for run in extra})
     rows: dict[str, list] = {}
     for k, (_, image) in enumerate(images):
         burst, truth, _ = degrade.burst(image, frames, 25, generator=2000 + k)
@@ -252,7 +257,13 @@ def bench_burst(images, frames: int = 8):
             "first frame, noisy": lambda: burst[0],
             "darkroom denoise on the first frame": lambda: restore_image("denoise", burst[0], denoiser, "auto")[0],
             "aligned robust mean": lambda: fuse_burst(burst, warn=lambda _: None)[0].clamp(0, 1),
-            "darkroom restore burst": lambda: restore_burst(burst, 1, lambda _: None, denoiser)[0],
+            "aligned robust mean + darkroom denoise": lambda: restore_burst(
+                burst, 1, lambda _: None, denoiser, restorer=None
+            )[0],
+            **{
+                method: lambda net=net: restore_burst(burst, 1, lambda _: None, denoiser, restorer=net)[0]
+                for method, net in restorers.items()
+            },
         }.items():
             out, seconds = timed(fn)
             rows.setdefault(("sigma 25", method), []).append((psnr(out, truth), ssim(out, truth), seconds / mp))
@@ -262,7 +273,15 @@ def bench_burst(images, frames: int = 8):
                 small[0][None], scale_factor=2, mode="bicubic", align_corners=False
             )[0].clamp(0, 1),
             "darkroom sr-x2 on the first frame": lambda: restore_image("sr", small[0], upscaler)[0],
-            "darkroom restore burst --scale 2": lambda: restore_burst(small, 2, lambda _: None, denoiser, upscaler)[0],
+            "aligned robust mean + darkroom denoise + sr-x2": lambda: restore_burst(
+                small, 2, lambda _: None, denoiser, upscaler, restorer=None
+            )[0],
+            **{
+                f"{method} --scale 2": lambda net=net: restore_burst(
+                    small, 2, lambda _: None, denoiser, upscaler, restorer=net
+                )[0]
+                for method, net in restorers.items()
+            },
         }.items():
             out, seconds = timed(fn)
             rows.setdefault(("x2, sigma 5", method), []).append(
@@ -280,6 +299,11 @@ def bench_burst(images, frames: int = 8):
 TASKS = ("denoise", "sr", "inpaint", "colorize", "burst")
 
 
+def runs(option: str) -> list[str]:
+    """The run folders of a comma-separated option."""
+    return [run for run in option.split(",") if run]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="3 images, sigma 25 only")
@@ -288,6 +312,8 @@ def main() -> None:
     parser.add_argument("--colorize", default="", help="runs to score beside the shipped colorizer, comma-separated")
     parser.add_argument("--inpaint", default="", help="runs to score beside the shipped inpainter, comma-separated")
     parser.add_argument("--sr", default="", help="sr runs to score beside the shipped models of their scale")
+    parser.add_argument("--denoise", default="", help="denoise runs to score beside the shipped denoiser")
+    parser.add_argument("--burst", default="", help="burst runs to score beside the shipped burst restorer")
     parser.add_argument(
         "--photos",
         default=",".join(PHOTO_SETS),
@@ -322,15 +348,15 @@ def main() -> None:
             + (f" ({', '.join(n for n, _ in images)})" if len(images) <= 10 else "")
         )
         if "denoise" in tasks:
-            bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d)
+            bench_denoise(images, [25] if args.quick else [15, 25, 50], with_bm3d, runs(args.denoise))
         if "sr" in tasks:
-            bench_sr(images, [2, 4], [run for run in args.sr.split(",") if run])
+            bench_sr(images, [2, 4], runs(args.sr))
         if "inpaint" in tasks:
-            bench_inpaint(images, 1 if args.quick else 3, [run for run in args.inpaint.split(",") if run])
+            bench_inpaint(images, 1 if args.quick else 3, runs(args.inpaint))
         if "burst" in tasks:
-            bench_burst(images)
+            bench_burst(images, extra=runs(args.burst))
         if "colorize" in tasks:  # a grayscale photo has no colour to score against
-            bench_colorize(test_images(256, limit, name, colour=True), [run for run in args.colorize.split(",") if run])
+            bench_colorize(test_images(256, limit, name, colour=True), runs(args.colorize))
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 

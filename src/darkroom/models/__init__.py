@@ -14,6 +14,7 @@ from safetensors.torch import load_model
 from darkroom.config import build_config
 from darkroom.io import first_line
 from darkroom.models.autoencoder import Autoencoder
+from darkroom.models.burst import BurstRestorer
 from darkroom.models.chain import ChainEstimator
 from darkroom.models.classifier import Classifier
 from darkroom.models.colorize import Colorizer
@@ -44,6 +45,7 @@ MODELS = {
     "textsprites": TextSprites,
     "classifier": Classifier,
     "denoise": Denoiser,
+    "burst": BurstRestorer,
     "sr": SuperResolution,
     "inpaint": Inpainter,
     "colorize": Colorizer,

@@ -68,7 +68,8 @@ class ResidualPair(nn.Module):
 
 
 class Denoiser(nn.Module):
-    """FFDNet-style denoiser: (B, C, H, W) noisy in [0, 1] + sigma (0-255) -> (B, C, H, W) estimate."""
+    """FFDNet-style denoiser: (B, C, H, W) noisy in [0, 1] + sigma (0-255: one per image, or a (B, 1, H, W)
+    map) -> (B, C, H, W) estimate."""
 
     Config = DenoiseConfig
     train_defaults = {"lr": 1e-3, "batch_size": 32}
@@ -91,9 +92,13 @@ class Denoiser(nn.Module):
         b, _, h, w = noisy.shape
         pad_h, pad_w = h % 2, w % 2
         x = F.pad(noisy, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else noisy
-        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1).expand(b, 1, 1, 1)
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
         half = F.pixel_unshuffle(x, 2)
-        level = (sigma / 255.0).expand(b, 1, half.shape[2], half.shape[3])
+        if sigma.dim() == 4:  # a per-pixel (B, 1, H, W) map, as the burst restorer reads
+            sigma = F.pad(sigma, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else sigma
+            level = F.avg_pool2d(sigma, 2) / 255.0
+        else:
+            level = (sigma.reshape(-1, 1, 1, 1).expand(b, 1, 1, 1) / 255.0).expand(b, 1, half.shape[2], half.shape[3])
         noise = F.pixel_shuffle(self.body(torch.cat([half, level], 1)), 2)
         return (x - noise)[:, :, :h, :w]
 

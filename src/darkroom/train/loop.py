@@ -420,7 +420,7 @@ def _init_from(model, model_name: str, run: str, device) -> None:
     from darkroom.models import load_run
 
     source, info = load_run(run)
-    if info["model"] != model_name:
+    if info["model"] != model_name and info["model"] not in getattr(type(model), "init_from", ()):
         raise ValueError(f"init: {run} is a {info['model']} model, not {model_name}")
     try:
         model.load_state_dict(source.state_dict())
