@@ -106,7 +106,7 @@ def load_burst_restorer(model: str | None = None):
     from darkroom.models import load_run
     from darkroom.weights import shipped_weights
 
-    if model is None and "burst" not in shipped_weights():
+    if model is None and "burst" not in {card["name"] for card in shipped_weights()}:
         return None
     net, info = load_run(model or "burst")
     if info["model"] != "burst":
