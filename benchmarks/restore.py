@@ -247,7 +247,8 @@ def bench_burst(images, frames: int = 8, extra=()):
 
     denoiser = load_restorer("denoise", None, None)[0]
     upscaler = load_restorer("sr", None, 2)[0]
-    restorers = {"darkroom restore burst": load_burst_restorer()} if load_burst_restorer() else {}
+    shipped = load_burst_restorer()
+    restorers = {"darkroom restore burst": shipped} if shipped else {}
     restorers.update({f"darkroom restore burst ({run})": load_burst_restorer(run) for run in extra})
     rows: dict[str, list] = {}
     for k, (_, image) in enumerate(images):

@@ -134,7 +134,7 @@ def restore_burst(
 
     if scale not in (1, 2):
         raise ValueError(f"burst --scale must be 1 or 2, got {scale}")
-    restorer = load_burst_restorer() if isinstance(restorer, str) and restorer == "shipped" else restorer
+    restorer = load_burst_restorer() if restorer == "shipped" else restorer
     if len(frames) == 1:
         warn("one frame: single-frame restoration")
         fused, report = frames[0], {"frames": 1, "fused": 1, "left_out": [], "alignment": []}
