@@ -2,13 +2,15 @@
 
     python benchmarks/forensics.py [--quick]          (or: darkroom bench forensics)
 
-Test images: 384 px centre crops of the test-split photos (scikit-image's `coffee` plus the test split of
-/usr/share/backgrounds, at half resolution), never used for training. Each photo gets every edit of
-`darkroom.data.tamper` twice (seeded; splice donors are the other test photos), once saved as is and
-once recompressed as JPEG q75; the untouched photos (also with and without JPEG) are the negatives for
+Test images (``--photos``), each set where installed: 256 px centre crops of the 100 test photos of
+../shared/photos (ImageNet samples at a 256 px short side; every edit once), then 384 px centre crops of the
+test-split wallpapers (scikit-image's `coffee` plus the test split of /usr/share/backgrounds at half
+resolution; every edit twice), never used for training. Edits are those of `darkroom.data.tamper`, seeded
+by (photo, edit, repetition), not by the training seed; splice donors are the other test photos. Each
+edited photo is scored once saved as is and once recompressed as JPEG q75; the untouched photos (also with and without JPEG) are the negatives for
 the image-level AUC. Metrics per edit type: pixel F1 at threshold 0.5 and at each image's best threshold
 (means over images), pixel AUC (pooled pixels) and image-level AUC (score: mean of the 1 % most
-suspicious pixels, the same rule for every method).
+suspicious pixels, the same rule for every method). ``--model A,B`` scores several tamper models side by side.
 
 Then generated-image detection (benchmarks/generated.py): `gendetect` versus the Durall spectral baseline,
 on seen and left-out families.
@@ -28,7 +30,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from restore import test_images  # noqa: E402
+from restore import PHOTO_SETS, test_images  # noqa: E402
 
 from darkroom.data import degrade  # noqa: E402
 from darkroom.data.photos import SKIMAGE_PHOTOS, skimage_photo  # noqa: E402
@@ -74,13 +76,13 @@ def untouched_line(model, label: str, images, names=None, zoom: float = 1.0) -> 
     )
 
 
-def untouched_lines(model, crops, zoom: float = 1.0) -> None:
+def untouched_lines(model, crops, zoom: float = 1.0, photos: str = "wallpapers") -> None:
     """What the model calls untouched photos: the whole test photos at three sizes, the test crops enlarged
     or noisy all over, and camera photographs (scikit-image's; per photo: probability / pixels above 0.5)."""
-    whole = [image for _, image in test_images(0, 8)]
+    whole = [image for _, image in test_images(0, 8, photos)]
     print()
     for factor in (1, 2, 4):
-        label = f"whole untouched test photos, {f'1/{2 * factor} of full' if factor > 1 else 'half'} resolution"
+        label = f"whole untouched test photos{f', scaled 1/{factor}' if factor > 1 else ''}"
         untouched_line(model, label, [eight_bit(degrade.downscale(x, factor)[0]) for x in whole], zoom=zoom)
 
     def enlarged(mode):
@@ -115,8 +117,14 @@ def eight_bit(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round() / 255
 
 
-def make_cases(images, reps: int):
-    """(edit, post, image, mask) for every test photo, edit and repetition, plus the clean negatives."""
+FOREIGN = "splice, donor from another photo set"
+ROTATED = "copymove rotated 15-30 deg and scaled"
+
+
+def make_cases(images, reps: int, foreign=None):
+    """(edit, post, image, mask) for every test photo, edit and repetition, plus the clean negatives. Beyond
+    the edits of ``darkroom.data.tamper``: a splice whose donor is one of ``foreign`` (photos of another set)
+    and a copy-move always rotated 15-30 degrees and scaled by 0.8-0.9 or 1.1-1.25."""
     cases = []
     for i, (_, image) in enumerate(images):
         donor = images[(i + 1) % len(images)][1]
@@ -131,39 +139,23 @@ def make_cases(images, reps: int):
                     rng = np.random.default_rng([i, e, r])
                     edited, mask, _ = tamper(image, rng, edit, donor=donor)
                     cases.append((edit, post, finish(edited), mask))
+            rng = np.random.default_rng([i, len(EDITS), 0])
+            if foreign:
+                other = foreign[i % len(foreign)][1]
+                edited, mask, _ = tamper(image, rng, "splice", donor=other)
+                cases.append((FOREIGN, post, finish(edited), mask))
+            angle = float(rng.uniform(15, 30)) * (1 if rng.random() < 0.5 else -1)
+            scale = float(rng.uniform(1.1, 1.25)) if rng.random() < 0.5 else float(rng.uniform(0.8, 0.9))
+            edited, mask, _ = tamper(image, rng, "copymove", warp=(angle, scale))
+            cases.append((ROTATED, post, finish(edited), mask))
     return cases
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--model", default="tamper", help="shipped name or run folder of the tamper model")
-    parser.add_argument("--untouched", action="store_true", help="only the lines on untouched photos")
-    parser.add_argument(
-        "--zoom",
-        type=float,
-        default=1.0,
-        help="run darkroom's model on each image enlarged this many times (map shrunk back)",
-    )
-    parser.add_argument("--runs", default="runs", help="folder with the generated-image leave-one-family-out runs")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    t0 = time.time()
-    images = test_images(384, 3 if args.quick else 8)
-    model, info = load_run(args.model)
-    if args.untouched:
-        return untouched_lines(model, images, args.zoom)
-    cases = make_cases(images, 1 if args.quick else 2)
-    methods = {
-        "darkroom tamper": lambda x: localize_at(x, model, args.zoom),
-        "ELA (q90)": ela_map,
-        "noise inconsistency": noise_map,
-    }
-    print(
-        f"## Tamper localization on {len(images)} held-out photos (384x384: {', '.join(n for n, _ in images)}), "
-        f"{len(cases)} images; {args.threads} thread(s)"
-    )
+def tamper_tables(models: dict, cases, threads: int, zoom: float) -> None:
+    """The per-edit tables of every darkroom model in ``models`` (label -> model) beside ELA and the noise map,
+    without and with JPEG q75 after the edit, then each model's calibrated image-level call."""
+    methods = {f"darkroom {label}": (lambda x, m=m: localize_at(x, m, zoom)) for label, m in models.items()}
+    methods.update({"ELA (q90)": ela_map, "noise inconsistency": noise_map})
     results = {m: [] for m in methods}  # per case: (prob map, image score)
     seconds = {m: 0.0 for m in methods}
     for m, fn in methods.items():
@@ -179,8 +171,12 @@ def main() -> None:
         )
         clean = [k for k, c in enumerate(cases) if c[0] == "clean" and c[1] == post]
         overall = {}
-        for edit in (*EDITS, "all"):
-            chosen = [k for k, c in enumerate(cases) if c[1] == post and c[0] != "clean" and edit in (c[0], "all")]
+        for edit in (*dict.fromkeys(c[0] for c in cases if c[0] != "clean"), "all"):
+            chosen = [
+                k
+                for k, c in enumerate(cases)
+                if c[1] == post and (c[0] == edit or (edit == "all" and c[0] in EDITS))  # all: tamper's edits
+            ]
             for m in methods:
                 f1 = np.mean([pixel_scores(results[m][k][0], cases[k][3])["f1"] for k in chosen])
                 best = np.nanmean([best_f1(results[m][k][0].numpy(), cases[k][3].numpy()) for k in chosen])
@@ -197,29 +193,97 @@ def main() -> None:
                 print(f"| {edit} | {m} | {f1:.3f} | {best:.3f} | {pixel_auc:.3f} | {image_auc:.3f} |")
                 if edit == "all":
                     overall[m] = f1
-        raw = np.array([results["darkroom tamper"][k][1] for k in range(len(cases))])
-        prob = model.calibrate(torch.tensor(raw)).numpy()
-        edited = [k for k, c in enumerate(cases) if c[1] == post and c[0] != "clean"]
-        found = {e: np.mean([prob[k] > 0.5 for k in edited if cases[k][0] == e]) for e in EDITS}
-        print(
-            f"\ndarkroom image-level call at 0.5 (calibrated `score` of inspect): untouched photos called edited "
-            f"{np.mean(prob[clean] > 0.5):.0%} of {len(clean)} (raw top-1 % rule: {np.mean(raw[clean] > 0.5):.0%}); "
-            f"edited images called edited {np.mean(prob[edited] > 0.5):.0%} (raw {np.mean(raw[edited] > 0.5):.0%}): "
-            + ", ".join(f"{e} {v:.0%}" for e, v in found.items())
-        )
+        for label, model in models.items():
+            image_calls(model, label, cases, [r[1] for r in results[f"darkroom {label}"]], post)
         ela = overall["ELA (q90)"]
         print(
-            f"\noverall pixel F1 @0.5: darkroom {overall['darkroom tamper']:.3f} vs ELA {ela:.3f} "
-            f"({overall['darkroom tamper'] / max(ela, 1e-6):.1f}x)"
+            "\noverall pixel F1 @0.5: "
+            + ", ".join(f"darkroom {label} {overall[f'darkroom {label}']:.3f}" for label in models)
+            + f" vs ELA {ela:.3f}"
         )
-    if not args.quick:  # untouched photos as users send them: whole, smaller, enlarged, noisy, camera photos
-        untouched_lines(model, images, args.zoom)
     print("\nseconds per image: " + ", ".join(f"{m} {seconds[m] / len(cases):.2f}" for m in methods))
-    zoom = f", run at zoom {args.zoom:g}" if args.zoom != 1 else ""
-    print(f"model: {args.model} ({info.get('summary', '')[:120]}){zoom}")
-    from generated import run as bench_generated
 
-    bench_generated("gendetect", Path(args.runs), args.quick)
+
+def image_calls(model, label: str, cases, raw_scores, post: str) -> None:
+    """How often ``model``'s calibrated image-level call (inspect's ``score``) says edited, per edit."""
+    raw = np.array(raw_scores)
+    prob = model.calibrate(torch.tensor(raw)).numpy()
+    clean = [k for k, c in enumerate(cases) if c[0] == "clean" and c[1] == post]
+    edited = [k for k, c in enumerate(cases) if c[1] == post and c[0] != "clean"]
+    found = {
+        e: np.mean([prob[k] > 0.5 for k in edited if cases[k][0] == e])
+        for e in dict.fromkeys(cases[k][0] for k in edited)
+    }
+    print(
+        f"\ndarkroom {label} image-level call at 0.5 (calibrated `score` of inspect): untouched photos called "
+        f"edited {np.mean(prob[clean] > 0.5):.0%} of {len(clean)} (raw top-1 % rule: {np.mean(raw[clean] > 0.5):.0%}); "
+        f"edited images called edited {np.mean(prob[edited] > 0.5):.0%} (raw {np.mean(raw[edited] > 0.5):.0%}): "
+        + ", ".join(f"{e} {v:.0%}" for e, v in found.items())
+    )
+
+
+SETS = {  # photo set -> (crop size, photos, repetitions of every edit)
+    "imagenet": (256, 100, 1),
+    "wallpapers": (384, 8, 2),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--model", default="tamper", help="shipped names or run folders of tamper models, comma-separated"
+    )
+    parser.add_argument("--photos", default=",".join(SETS), help=f"photo sets, comma-separated: {', '.join(SETS)}")
+    parser.add_argument("--untouched", action="store_true", help="only the lines on untouched photos")
+    parser.add_argument(
+        "--zoom",
+        type=float,
+        default=1.0,
+        help="run darkroom's model on each image enlarged this many times (map shrunk back)",
+    )
+    parser.add_argument("--runs", default="runs", help="folder with the generated-image leave-one-family-out runs")
+    parser.add_argument("--no-generated", action="store_true", help="leave out the generated-image tables")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    models, infos = {}, {}
+    for name in args.model.split(","):
+        models[name], infos[name] = load_run(name)
+    for name in args.photos.split(","):
+        if name not in SETS:
+            raise SystemExit(f"unknown photo set {name}; known: {', '.join(SETS)}")
+        size, limit, reps = SETS[name]
+        images = test_images(size, 3 if args.quick else limit, name)
+        if not images:
+            print(f"\n## {name}: not on this machine ({PHOTO_SETS[name][0]}), left out")
+            continue
+        if args.untouched:
+            for label, model in models.items():
+                print(f"\n## {label}, untouched photos of {name}")
+                untouched_lines(model, images, args.zoom, name)
+            continue
+        other = next(o for o in (*SETS, "scikit-image") if o != name)
+        foreign = test_images(SETS[other][0], 8, other) if other in SETS else []
+        cases = make_cases(images, 1 if args.quick else reps, foreign)
+        shown = f": {', '.join(n for n, _ in images)}" if len(images) <= 10 else ""
+        print(
+            f"\n## Tamper localization on {len(images)} held-out photos ({PHOTO_SETS[name][1]}; {size}x{size} "
+            f"centre crops{shown}), {len(cases)} images; {args.threads} thread(s)"
+        )
+        tamper_tables(models, cases, args.threads, args.zoom)
+        if not args.quick:  # untouched photos as users send them: whole, smaller, enlarged, noisy, camera photos
+            for label, model in models.items():
+                print(f"\n### {label} on untouched photos")
+                untouched_lines(model, images, args.zoom, name)
+    zoom = f", run at zoom {args.zoom:g}" if args.zoom != 1 else ""
+    for name, info in infos.items():
+        print(f"model: {name} ({info.get('summary', '')[:120]}){zoom}")
+    if not (args.untouched or args.no_generated):
+        from generated import run as bench_generated
+
+        bench_generated("gendetect", Path(args.runs), args.quick)
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 

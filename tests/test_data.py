@@ -183,6 +183,15 @@ def test_npz(tmp_path):
         load_dataset(f"npz:{tmp_path / 'none.npz'}")
 
 
+def test_npz_class_names(tmp_path):
+    images = np.zeros((6, 8, 8, 3), np.uint8)
+    np.savez(tmp_path / "d.npz", images=images, labels=np.arange(6) % 3, class_names=np.array(["real", "a", "b"]))
+    assert load_dataset(f"npz:{tmp_path / 'd.npz'},split=all").class_names == ["real", "a", "b"]
+    np.savez(tmp_path / "short.npz", images=images, labels=np.arange(6) % 3, class_names=np.array(["real", "a"]))
+    with pytest.raises(ValueError, match="2 class_names for labels up to 2"):
+        load_dataset(f"npz:{tmp_path / 'short.npz'}")
+
+
 def test_collate_refuses_mixed_sizes():
     with pytest.raises(ValueError, match="size=N"):
         collate([{"image": torch.zeros(3, 4, 4)}, {"image": torch.zeros(3, 5, 5)}])

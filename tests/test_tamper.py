@@ -48,6 +48,13 @@ def test_tamper_is_seeded_and_checks_its_input(host, donor):
         tamper(host, np.random.default_rng(0), "warp")
 
 
+def test_copymove_takes_the_warp_asked_for(host):
+    _, mask, params = tamper(host, np.random.default_rng(3), "copymove", warp=(25.0, 1.2))
+    assert params["angle"] == 25.0 and params["scale"] == 1.2
+    _, same, _ = tamper(host, np.random.default_rng(3), "copymove")
+    assert torch.equal(mask, same)  # the same draw otherwise: only the warp differs
+
+
 def test_region_masks_and_fill(host):
     rng = np.random.default_rng(1)
     for _ in range(20):

@@ -222,7 +222,8 @@ class Cifar10Dataset(_ArraySource):
 
 
 class NpzDataset(_ArraySource):
-    """An .npz with ``images`` (N, H, W[, C]) uint8 and optional ``labels`` (N,)."""
+    """An .npz with ``images`` (N, H, W[, C]) uint8, optional ``labels`` (N,) and optional ``class_names``
+    (K,) strings, one per label value."""
 
     NEEDS_PATH = True
 
@@ -236,6 +237,7 @@ class NpzDataset(_ArraySource):
                     raise ValueError(f"npz: {path} has no array 'images' (has {', '.join(data.files)})")
                 images = data["images"]
                 labels = data["labels"].astype(np.int64) if "labels" in data else None
+                names = [str(n) for n in data["class_names"]] if "class_names" in data else None
         except (OSError, EOFError, ValueError) as err:  # ValueError: object arrays, which need pickle
             text = str(err)
             raise ValueError(text if text.startswith("npz:") else f"npz: {path}: cannot read ({text})") from None
@@ -244,7 +246,10 @@ class NpzDataset(_ArraySource):
                              f"{images.shape}")
         if labels is not None and len(labels) != len(images):
             raise ValueError(f"npz: {path}: {len(images)} images but {len(labels)} labels")
-        self._setup(images, labels, split, size, limit, grayscale)
+        if names is not None and (labels is None or len(names) <= labels.max()):
+            raise ValueError(f"npz: {path}: {len(names)} class_names for labels up to "
+                             f"{None if labels is None else int(labels.max())}")
+        self._setup(images, labels, split, size, limit, grayscale, class_names=names)
 
 
 class FolderDataset(_Source):

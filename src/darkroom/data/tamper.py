@@ -154,8 +154,10 @@ def _warp(image: torch.Tensor, angle: float, scale: float, shift: tuple[float, f
 
 
 def tamper(image: torch.Tensor, rng, edit: str | None = None, donor: torch.Tensor | None = None,
-           fill=None, area: tuple[float, float] = (0.02, 0.15)) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """One local edit of ``image`` (3, H, W) in [0, 1]; see the module docstring."""
+           fill=None, area: tuple[float, float] = (0.02, 0.15),
+           warp: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One local edit of ``image`` (3, H, W) in [0, 1]; see the module docstring. ``warp``: (angle in
+    degrees, scale) of a copy-move, instead of drawing them."""
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"tamper needs an RGB image (3, H, W), got {tuple(image.shape)}")
     edit = edit or EDITS[int(rng.integers(len(EDITS)))]
@@ -183,6 +185,7 @@ def tamper(image: torch.Tensor, rng, edit: str | None = None, donor: torch.Tenso
     elif edit == "copymove":
         angle = float(rng.uniform(-30, 30)) if rng.random() < 0.4 else 0.0
         scale = float(math.exp(rng.uniform(-0.25, 0.25))) if rng.random() < 0.4 else 1.0
+        angle, scale = warp if warp is not None else (angle, scale)
         shift = (float(rng.uniform(-h / 3, h / 3)), float(rng.uniform(-w / 3, w / 3)))
         patch = _warp(image, angle, scale, shift)
         params.update(angle=angle, scale=scale, shift=list(shift))

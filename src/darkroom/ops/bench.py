@@ -22,6 +22,7 @@ SUITES = {
     "forensics": "forensics.py",
     "robustness": "robustness.py",
     "text": "text.py",
+    "sources": "sources.py",
     "shapes": "shapes.py",
     "studio": "studio.py",
 }

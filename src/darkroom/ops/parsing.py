@@ -58,3 +58,35 @@ def parse_generator(image: torch.Tensor, model) -> tuple[dict | None, dict | Non
         p = probs[name].cpu()
         parsing[name] = {"value": values[int(p.argmax())], "prob": round(float(p.max()), 4)}
     return generated, parsing
+
+
+@torch.no_grad()
+def own_source(image: torch.Tensor, model, class_names: list[str], threshold: float = 0.5) -> dict | None:
+    """Which of darkroom's own scene generators made a (3, H, W) image of the size ``model`` was trained
+    at (``sources-scenes``: real renders against each shipped generator), in the shape of ``generated``;
+    None for other sizes. ``source`` is null unless the image is more likely generated than real and the
+    top generator's probability among generators reaches ``threshold``."""
+    size = model.config.image_size
+    if tuple(image.shape[-2:]) != (size, size) or image.shape[0] != 3:
+        return None
+    probs = model(image[None].float().to(next(model.parameters()).device)).softmax(1)[0].cpu()
+    real = float(probs[0])
+    top = int(probs[1:].argmax()) + 1
+    top_prob = float(probs[top]) / max(1 - real, 1e-8)
+    return {
+        "prob": round(1 - real, 4),
+        "source": class_names[top] if real < 0.5 and top_prob >= threshold else None,
+        "source_prob": round(top_prob, 4),
+        "nearest": class_names[top],
+        "detector": "sources-scenes",
+    }
+
+
+def read_generator(image: torch.Tensor, parser, sources=None) -> tuple[dict | None, dict | None]:
+    """inspect's (generated, model_parsing) of a small image: ``modelparse``'s reading, unless ``sources``
+    ((``sources-scenes``, its class names)) names one of darkroom's own scene generators."""
+    generated, parsing = parse_generator(image, parser) if parser is not None else (None, None)
+    own = own_source(image, *sources) if sources is not None else None
+    if own is not None and own["source"] is not None:  # one of darkroom's own generators: not a zoo member
+        return own, None
+    return generated, parsing

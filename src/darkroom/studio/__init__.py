@@ -91,14 +91,21 @@ class Studio:
     def inspect(self, data: bytes) -> dict:
         import base64
 
-        from darkroom.ops.inspect import JPEG_DETECTOR, inspect_image
+        from darkroom.ops.inspect import JPEG_DETECTOR, inspect_image, own_sources
 
         _, path = self.upload(data)
         heatmap = path.with_suffix(".png")
         detectors = {name: _model(name) for name in ("gendetect", JPEG_DETECTOR)}
         with self.pool:
             result = inspect_image(
-                path, _model("chain"), _model("sceneparams"), _model("tamper"), heatmap, _model("modelparse"), detectors
+                path,
+                _model("chain"),
+                _model("sceneparams"),
+                _model("tamper"),
+                heatmap,
+                _model("modelparse"),
+                detectors,
+                own_sources(),
             )
         result["path"] = "upload"
         tamper = result.get("tamper") or {}
