@@ -16,6 +16,7 @@ from torch import nn
 from darkroom.data.scenes import BACKGROUNDS, COLORS
 from darkroom.nn import ConvBlock, DownBlock
 from darkroom.nn.convnets import widths_for
+from darkroom.nn.residuals import CHANNELS, HIGHPASS, INPUTS, residual_inputs
 
 SCENE_HEADS = {"color": list(COLORS), "background": list(BACKGROUNDS)}
 
@@ -29,10 +30,15 @@ class ClassifierConfig:
     downsamples: int = 3
     feature_dim: int = 128
     scene_heads: bool = True  # with scenes data: also predict colour and background
+    # "": the pixels; srm, npr or srm+npr: fixed high-pass residuals beside or instead of them (nn/residuals),
+    # for telling generators apart by their traces (sources-scenes)
+    inputs: str = ""
 
     def check(self):
         if self.feature_dim < 2 or self.width < 1:
             raise ValueError("feature_dim must be >= 2 and width >= 1")
+        if self.inputs and (self.inputs not in INPUTS or self.channels not in (0, 3)):
+            raise ValueError(f"inputs must be one of {', '.join(INPUTS)} (on RGB data), got {self.inputs!r}")
 
 
 class Classifier(nn.Module):
@@ -47,8 +53,10 @@ class Classifier(nn.Module):
         if c.num_classes < 2:
             raise ValueError("a classifier needs labelled data with at least 2 classes")
         widths = widths_for(c.width, c.downsamples)
+        if c.inputs:
+            self.register_buffer("highpass", HIGHPASS.expand(3, 1, 3, 3).clone())
         self.body = nn.Sequential(
-            ConvBlock(c.channels, widths[0]),
+            ConvBlock(CHANNELS[c.inputs] if c.inputs else c.channels, widths[0]),
             *[DownBlock(a, b) for a, b in zip(widths, widths[1:])],
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
@@ -71,7 +79,8 @@ class Classifier(nn.Module):
             x = F.interpolate(
                 x, size=(self.config.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False
             )
-        return self.body(x * 2 - 1)
+        x = x * 2 - 1
+        return self.body(residual_inputs(x, self.config.inputs, self.highpass) if self.config.inputs else x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
