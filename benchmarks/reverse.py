@@ -2,12 +2,13 @@
 
     python benchmarks/reverse.py [--quick]          (or: darkroom bench reverse)
 
-1. Processing chain of real photos (shipped `chain` model): test-split photos never used for training
-   (scikit-image's `coffee` plus the test split of /usr/share/backgrounds, at half resolution, 384 px centre
-   crops), each processed with known settings. Noise sigma (0-255) versus scikit-image `estimate_sigma`
+1. Processing chain of real photos (shipped `chain` model), per photo set (``--photos``): 256 px centre
+   crops of the 100 test photos of ../shared/photos (ImageNet samples at a 256 px short side), then 384 px
+   centre crops of the test-split wallpapers (scikit-image's `coffee` plus the test split of
+   /usr/share/backgrounds, at half resolution), never used for training, each processed with known settings. Noise sigma (0-255) versus scikit-image `estimate_sigma`
    (wavelet) and the PCA estimator of Chen et al. (2015), on plain noise, noise then JPEG q75, and blur
    sigma 1.5 then noise; JPEG quality from pixels; blur sigma versus the variance of the Laplacian mapped to
-   a sigma by an isotonic fit on training photos; resize factor (also after JPEG q75) versus the spectral
+   a sigma by an isotonic fit on 20 train photos of the same set; resize factor (also after JPEG q75) versus the spectral
    resampling detector of Gallagher (2005) and always answering "none"; gamma versus "none".
 2. Render parameters of `scenes` (shipped `sceneparams` model) on held-out test renders, clean, JPEG q50
    and noise sigma 10; shape accuracy of the `features-scenes` classifier alongside.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from restore import test_images  # noqa: E402
+from restore import PHOTO_SETS, test_images  # noqa: E402
 
 from darkroom.data import collate, degrade, load_dataset  # noqa: E402
 from darkroom.data.base import to_tensor  # noqa: E402
@@ -222,38 +222,29 @@ def bench_scenes(count):
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--zoo", default="runs/zoo", help="generator zoo for the model-parsing tables")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    t0 = time.time()
-    quick = args.quick
-    images = test_images(384, 3 if quick else 8)
-    print(
-        f"## Reverse engineering\n\nProcessing chain on {len(images)} held-out photos (384x384 crops: "
-        f"{', '.join(n for n, _ in images)}); {args.threads} thread(s)"
-    )
-    model, _ = load_run("chain")
+SETS = {  # photo set -> (crop size, test photos, train-split spec for the Laplacian's isotonic fit)
+    "imagenet": (256, 100, "photos:../shared/photos,split=train,resize=256"),
+    "wallpapers": (384, 8, "photos:/usr/share/backgrounds,split=train,scale=0.5"),
+}
+
+
+def centre_crops(spec: str, size: int, limit: int) -> list:
+    data = load_dataset(spec, patch=8)
+    crops = []
+    for key in data.photos[:limit]:
+        photo = data._photo(key)
+        h, w = photo.shape[:2]
+        if min(h, w) >= size:
+            top, left = (h - size) // 2, (w - size) // 2
+            crops.append((key, to_tensor(photo[top : top + size, left : left + size])))
+    return crops
+
+
+def chain_tables(images, train_images, model, quick: bool) -> None:
+    """The processing-chain tables on one photo set."""
     sigmas = [0, 10, 25, 50] if quick else [0, 5, 10, 15, 20, 30, 40, 50]
     bench_noise(images, model, sigmas)
     bench_jpeg(images, model, [30, 60, 90] if quick else [20, 30, 40, 50, 60, 70, 80, 90, 95])
-    spec = (
-        "photos:/usr/share/backgrounds,split=train,scale=0.5"
-        if os.path.isdir("/usr/share/backgrounds")
-        else "photos:split=train"
-    )
-    train = load_dataset(spec, patch=8)
-    train_images = []
-    for key in train.photos[: 6 if quick else 20]:
-        photo = train._photo(key)
-        h, w = photo.shape[:2]
-        if min(h, w) >= 384:
-            train_images.append(
-                (key, to_tensor(photo[(h - 384) // 2 : (h + 384) // 2, (w - 384) // 2 : (w + 384) // 2]))
-            )
     blur_sigmas = [0, 0.5, 1, 1.5, 2, 3] if not quick else [0, 1, 2]
     bench_blur(images, model, blur_sigmas, fit_laplacian(train_images, [0, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3]))
     rows = []
@@ -280,6 +271,34 @@ def main() -> None:
         ],
         rows,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--zoo", default="runs/zoo", help="generator zoo for the model-parsing tables")
+    parser.add_argument("--photos", default=",".join(SETS), help=f"photo sets, comma-separated: {', '.join(SETS)}")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    quick = args.quick
+    model, _ = load_run("chain")
+    print("## Reverse engineering")
+    for name in args.photos.split(","):
+        if name not in SETS:
+            raise SystemExit(f"unknown photo set {name}; known: {', '.join(SETS)}")
+        size, limit, train_spec = SETS[name]
+        images = test_images(size, 3 if quick else limit, name)
+        if not images:
+            print(f"\n### {name}: not on this machine ({PHOTO_SETS[name][0]}), left out")
+            continue
+        shown = f": {', '.join(n for n, _ in images)}" if len(images) <= 10 else ""
+        print(
+            f"\n### Processing chain on {len(images)} held-out photos ({PHOTO_SETS[name][1]}; {size}x{size} "
+            f"centre crops{shown}); {args.threads} thread(s)"
+        )
+        chain_tables(images, centre_crops(train_spec, size, 6 if quick else 20), model, quick)
     bench_scenes(256 if quick else 1000)
     if Path(args.zoo).is_dir():
         from parsing import run as bench_parsing
