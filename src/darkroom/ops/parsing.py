@@ -29,6 +29,17 @@ def generator_choice(attribution: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return top, top_prob / (1 - real).clamp_min(1e-8), real
 
 
+def reading(real: float, nearest: str, source_prob: float, named: bool, detector: str) -> dict:
+    """The ``generated`` object of DESIGN.md: ``source`` is ``nearest`` where ``named``, else null."""
+    return {
+        "prob": round(1 - real, 4),
+        "source": nearest if named else None,
+        "source_prob": round(source_prob, 4),
+        "nearest": nearest,
+        "detector": detector,
+    }
+
+
 @torch.no_grad()
 def parse_generator(image: torch.Tensor, model) -> tuple[dict | None, dict | None]:
     """(3|1, H, W) in [0, 1] -> (generated, model_parsing) in DESIGN.md's shape, or (None, None)."""
@@ -42,13 +53,7 @@ def parse_generator(image: torch.Tensor, model) -> tuple[dict | None, dict | Non
     probs = {k: v[0] for k, v in model.predict(x.to(next(model.parameters()).device)).items()}
     top, top_prob, real = (v.item() for v in generator_choice(probs["attribution"][None].cpu()))
     named = top_prob >= model.config.open_set_threshold
-    generated = {
-        "prob": round(1 - real, 4),
-        "source": ATTRIBUTION[top] if named else None,
-        "source_prob": round(top_prob, 4),
-        "nearest": ATTRIBUTION[top],
-        "detector": "modelparse",
-    }
+    generated = reading(real, ATTRIBUTION[top], top_prob, named, "modelparse")
     if (h, w) != (size, size):
         generated["note"] = f"{w}x{h} image resized to the model's {size}x{size}"
     if real >= 0.5:
@@ -81,13 +86,7 @@ def own_source(image: torch.Tensor, model, class_names: list[str], threshold: fl
     top = int(probs[1:].argmax()) + 1
     top_prob = float(probs[top]) / max(1 - real, 1e-8)
     named = real < 0.5 and top_prob >= threshold
-    found = {
-        "prob": round(1 - real, 4),
-        "source": class_names[top] if named else None,
-        "source_prob": round(top_prob, 4),
-        "nearest": class_names[top],
-        "detector": "sources-scenes",
-    }
+    found = reading(real, class_names[top], top_prob, named, "sources-scenes")
     if real < 0.5 and not named:
         found["family"] = list(class_names[1:])
     return found
