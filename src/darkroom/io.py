@@ -309,6 +309,13 @@ def write_text_atomic(path: PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_npz_atomic(path: PathLike, compress: bool = False, **arrays) -> Path:
+    """``np.savez`` (or ``savez_compressed``) of ``arrays`` to ``path``, whole or not at all."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a file object: savez adds no suffix
+        (np.savez_compressed if compress else np.savez)(handle, **arrays)
+    return Path(path)
+
+
 class Failure(str):
     """One file a batch command could not do: reads as the line ``"PATH: why"``, and keeps ``path`` and
     ``error`` apart for ``--json`` (``{"path": ..., "error": ...}``)."""

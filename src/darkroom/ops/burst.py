@@ -104,9 +104,9 @@ def load_burst_restorer(model: str | None = None):
     """The trained restorer of fused bursts: ``model`` (a run or shipped name), else the shipped ``burst``,
     else None (the shipped single-frame denoiser then restores the fused frame)."""
     from darkroom.models import load_run
-    from darkroom.weights import shipped_weights
+    from darkroom.weights import is_shipped
 
-    if model is None and "burst" not in {card["name"] for card in shipped_weights()}:
+    if model is None and not is_shipped("burst"):
         return None
     net, info = load_run(model or "burst")
     if info["model"] != "burst":

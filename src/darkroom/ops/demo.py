@@ -217,10 +217,10 @@ def section_colorization(page: Page, quick: bool) -> str:
 
     from darkroom.io import read_image
     from darkroom.ops.restore import load_restorer, restore_image
-    from darkroom.weights import shipped_weights
+    from darkroom.weights import is_shipped
 
     table = SHARED_PHOTOS / "imagenet-samples.csv"
-    if not table.is_file() or "colorize" not in {card["name"] for card in shipped_weights()}:
+    if not table.is_file() or not is_shipped("colorize"):
         return ""
     with open(table, newline="") as handle:
         grays = [row["file"] for row in csv.DictReader(handle) if row["mode"] == "L"]
@@ -250,9 +250,9 @@ def section_tracing(page: Page, quick: bool) -> str:
 
     from darkroom.data import copyaug
     from darkroom.ops.copydetect import build_index, trace
-    from darkroom.weights import shipped_weights
+    from darkroom.weights import is_shipped
 
-    if "copydesc" not in {card["name"] for card in shipped_weights()}:
+    if not is_shipped("copydesc"):
         return "<h2>Copy tracing</h2><p>No shipped copy descriptor in this version.</p>"
     names = ["astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry"]
     refs = page.out / "trace" / "references"

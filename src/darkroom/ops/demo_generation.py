@@ -177,9 +177,9 @@ def _sprites_generation(page: Page, shipped: dict) -> str:
 def _inversion(page: Page, quick: bool) -> str:
     from darkroom.data import load_dataset
     from darkroom.ops.invert import invert
-    from darkroom.weights import shipped_weights
+    from darkroom.weights import is_shipped
 
-    if "latentenc-digits" not in {card["name"] for card in shipped_weights()}:
+    if not is_shipped("latentenc-digits"):
         return ""
     data = load_dataset("digits:size=32,split=test")
     steps = 30 if quick else 100

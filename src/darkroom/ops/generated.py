@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from darkroom.data import degrade
+from darkroom.io import write_npz_atomic
 from darkroom.models import load_run
 
 FAMILIES = ("denoise", "sr-x2", "sr-x4", "colorize", "inpaint")
@@ -135,9 +136,4 @@ def make_examples(
 
 
 def write_set(path, images: np.ndarray, labels: np.ndarray) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, images=images, labels=labels)
-    tmp.replace(path)
-    return path
+    return write_npz_atomic(path, images=images, labels=labels)

@@ -175,7 +175,7 @@ def inspect_image(
 ) -> dict:
     """Everything darkroom can say about one image; ``heatmap``: the PNG path for its tamper overlay;
     ``detectors``: ``gendetect`` and its JPEG expert, by name; ``sources``: (``sources-scenes``, its class
-    names), which names darkroom's own scene generators where it reads one (over ``modelparse``)."""
+    names), which reads images of its size instead of ``modelparse``."""
     image = read_image(path)
     processing = estimate_processing(image, chain, path=path)
     generated, parsing = read_generator(image, parser, sources)
@@ -263,9 +263,9 @@ def _done_lines(jsonl) -> dict[str, dict]:
 @functools.cache
 def own_sources():
     """(``sources-scenes``, its class names) where it ships, else None (loaded once per process)."""
-    from darkroom.weights import shipped_weights
+    from darkroom.weights import is_shipped
 
-    if SOURCES not in {card["name"] for card in shipped_weights()}:
+    if not is_shipped(SOURCES):
         return None
     model, info = load_run(SOURCES)
     return model, info["data_info"]["class_names"]

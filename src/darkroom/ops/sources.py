@@ -20,6 +20,7 @@ import torch
 
 from darkroom.data.captions import caption
 from darkroom.data.scenes import render, sample_params
+from darkroom.io import write_npz_atomic
 from darkroom.models import load_run
 
 SIZE = 64
@@ -70,9 +71,4 @@ def scene_sources(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def write_sources(path, n: int, seed: int) -> Path:
     """Write the set of :func:`scene_sources` as an npz (atomically)."""
     images, labels = scene_sources(n, seed)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(tmp, images=images, labels=labels, class_names=np.array(CLASS_NAMES))
-    tmp.replace(path)
-    return path
+    return write_npz_atomic(path, compress=True, images=images, labels=labels, class_names=np.array(CLASS_NAMES))

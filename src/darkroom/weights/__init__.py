@@ -15,3 +15,8 @@ def shipped_weights() -> list[dict]:
         if (WEIGHTS_DIR / f"{card.stem}.safetensors").is_file():
             cards.append({"name": card.stem, **data})
     return cards
+
+
+def is_shipped(name: str) -> bool:
+    """Whether weights named ``name`` ship with the package."""
+    return (WEIGHTS_DIR / f"{name}.json").is_file() and (WEIGHTS_DIR / f"{name}.safetensors").is_file()
